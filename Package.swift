@@ -1,0 +1,66 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One set of compiler settings for every target, so the package builds one way everywhere.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "warden",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "warden", targets: ["WardenCLI"]),
+        .executable(name: "warden-bench", targets: ["WardenBenchmark"]),
+        .library(name: "WardenPolicy", targets: ["WardenPolicy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        // Subject matching and ACL decisions. Standard library only: no I/O, no Foundation.
+        .target(name: "WardenPolicy", swiftSettings: swiftSettings),
+        // ACL files (YAML) compiled into a policy snapshot, with file:line errors.
+        .target(
+            name: "WardenACL",
+            dependencies: ["WardenPolicy", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        // Warden's certificate authority: issuing, inventory, revocation, verification.
+        .target(
+            name: "WardenPKI",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "WardenCLI",
+            dependencies: [
+                "WardenPolicy", "WardenACL", "WardenPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "WardenBenchmark",
+            dependencies: ["WardenPolicy", "WardenACL"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WardenPolicyTests",
+            dependencies: ["WardenPolicy", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "WardenACLTests", dependencies: ["WardenACL", "WardenPolicy"], swiftSettings: swiftSettings),
+        .testTarget(name: "WardenPKITests", dependencies: ["WardenPKI"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,115 @@
+/// Where a rule was written: an ACL file and a line in it.
+public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { "\(self.file):\(self.line)" }
+}
+
+/// The operation a rule governs.
+public enum Operation: String, Hashable, Sendable {
+    case publish
+    case subscribe
+}
+
+/// Whether a rule grants or refuses.
+public enum Effect: String, Hashable, Sendable {
+    case allow
+    case deny
+}
+
+/// One ACL entry after template expansion: a subject pattern, an optional queue group, and where it was written.
+///
+/// Rules are reference types so that a decision can point at the rule that made it without copying it.
+public final class Rule: Hashable, Sendable, CustomStringConvertible {
+    /// Order of the rule within its service (defaults first, then the service's own, in file order);
+    /// when several rules match, the lowest order is reported as the one that decided.
+    public let order: Int
+    public let operation: Operation
+    public let effect: Effect
+    /// The subject pattern, template already expanded.
+    public let pattern: String
+    /// The queue group the entry is limited to (subscribe entries only), or nil for any.
+    public let queue: String?
+    public let source: SourceLocation
+    /// True when the rule came from the `defaults` section.
+    public let fromDefaults: Bool
+    @usableFromInline let tokens: [Substring]
+
+    /// Creates a rule; fails when the pattern is not a valid subject.
+    public init(
+        order: Int,
+        operation: Operation,
+        effect: Effect,
+        pattern: String,
+        queue: String?,
+        source: SourceLocation,
+        fromDefaults: Bool = false
+    ) throws(PolicyError) {
+        guard let tokens = Subject.tokens(pattern) else {
+            throw PolicyError(.invalidSubject, "invalid subject \"\(pattern)\": \(Self.subjectProblem(pattern))")
+        }
+        if let queue {
+            if operation == .publish {
+                throw PolicyError(.invalidQueue, "publish entry \"\(pattern) \(queue)\" cannot name a queue group")
+            }
+            if queue == reservedQueueName {
+                throw PolicyError(.invalidQueue, "queue group \"\(reservedQueueName)\" is reserved by NATS")
+            }
+        }
+        self.order = order
+        self.operation = operation
+        self.effect = effect
+        self.pattern = pattern
+        self.queue = queue
+        self.source = source
+        self.fromDefaults = fromDefaults
+        self.tokens = tokens
+    }
+
+    /// `file:line section.effect "pattern[ queue]"`: how decisions and `warden explain` name the rule.
+    public var description: String {
+        let section = (self.fromDefaults ? "defaults." : "") + "\(self.operation.rawValue).\(self.effect.rawValue)"
+        let entry = self.queue.map { "\(self.pattern) \($0)" } ?? self.pattern
+        return "\(self.source) \(section) \"\(entry)\""
+    }
+
+    /// Whether the literal subject `tokens` is matched by this rule's pattern.
+    @inlinable
+    public func matches(literal subjectTokens: [Substring]) -> Bool {
+        var index = 0
+        for token in self.tokens {
+            if Subject.isFullWildcard(token) { return index < subjectTokens.count }
+            guard index < subjectTokens.count else { return false }
+            if !Subject.isSingleWildcard(token) && !token.utf8.elementsEqual(subjectTokens[index].utf8) { return false }
+            index += 1
+        }
+        return index == subjectTokens.count
+    }
+
+    public static func == (lhs: Rule, rhs: Rule) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
+    /// A short explanation of why `subject` is not a valid subject.
+    public static func subjectProblem(_ subject: String) -> String {
+        if subject.isEmpty { return "a subject cannot be empty" }
+        if subject.contains(where: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" || $0 == "\u{0C}" }) {
+            return "a subject cannot contain whitespace"
+        }
+        let parts = subject.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.contains(where: \.isEmpty) { return "empty token (leading, trailing or doubled '.')" }
+        if parts.dropLast().contains(where: Subject.isFullWildcard) { return "'>' must be the last token" }
+        return "not a valid NATS subject"
+    }
+}
+
+/// The queue group name NATS reserves for itself; no client may subscribe with it.
+public let reservedQueueName = "_sys_"
+
+/// Reply subject prefixes nats-server refuses from clients (internal routing and JetStream acks).
+public let reservedReplyPrefixes = ["_R_.", "$JS.ACK.", "$GNR."]

@@ -1,0 +1,120 @@
+/// One service's compiled rules: what it may publish and subscribe to, and how strictly.
+///
+/// Immutable once built; evaluation is a trie walk over the subject's tokens and does no I/O.
+public struct ServicePolicy: Sendable {
+    public let name: String
+    public let mode: PolicyMode
+    /// Every rule of the service, defaults first, in file order.
+    public let rules: [Rule]
+    /// Set when the service may answer requests delivered to it (`allow_responses`).
+    public let allowResponses: ResponsePermission?
+
+    private let publishAllow: SubjectTrie
+    private let publishDeny: SubjectTrie
+    private let subscribeAllow: SubjectTrie
+    private let subscribeDeny: SubjectTrie
+
+    public init(name: String, mode: PolicyMode, rules: [Rule], allowResponses: ResponsePermission?) {
+        self.name = name
+        self.mode = mode
+        self.rules = rules.sorted { $0.order < $1.order }
+        self.allowResponses = allowResponses
+        func pick(_ operation: Operation, _ effect: Effect) -> SubjectTrie {
+            SubjectTrie(rules.lazy.filter { $0.operation == operation && $0.effect == effect })
+        }
+        self.publishAllow = pick(.publish, .allow)
+        self.publishDeny = pick(.publish, .deny)
+        self.subscribeAllow = pick(.subscribe, .allow)
+        self.subscribeDeny = pick(.subscribe, .deny)
+    }
+
+    /// May this service publish to `subject`? Rules only: see `decidePublish(subject:reply:responses:now:)`
+    /// for the full check with reply subjects and `allow_responses`.
+    public func decidePublish(subject: String) -> PolicyDecision {
+        SubjectBytes.withBytes(subject) { self.decidePublish(subjectBytes: $0) }
+    }
+
+    /// `decidePublish(subject:)` for a subject given as UTF-8 bytes, as it arrives on the wire.
+    public func decidePublish(subjectBytes subject: UnsafeBufferPointer<UInt8>) -> PolicyDecision {
+        let shape = SubjectBytes.scan(subject)
+        guard shape.isValid else {
+            return PolicyDecision(.deny, .invalidSubject, mode: self.mode)
+        }
+        if shape.hasWildcards {
+            return PolicyDecision(.deny, .literalSubjectRequired, mode: self.mode)
+        }
+        if let rule = self.publishDeny.firstContaining(subject) {
+            return PolicyDecision(.deny, .rule(rule), mode: self.mode)
+        }
+        if let rule = self.publishAllow.firstContaining(subject) {
+            return PolicyDecision(.allow, .rule(rule), mode: self.mode)
+        }
+        return PolicyDecision(.deny, .defaultDeny, mode: self.mode)
+    }
+
+    /// May this service publish to `subject` with reply subject `reply`?
+    ///
+    /// A publish that no rule allows is allowed when it answers a request delivered to this connection
+    /// (`allow_responses`); that uses up one of the grant's responses. An explicit deny entry wins even
+    /// then: deny beats every kind of allow.
+    ///
+    /// - Parameter ruleDecision: the result of `decidePublish(subject:)`, when the caller has it cached.
+    public func decidePublish(
+        subject: String,
+        reply: String?,
+        ruleDecision: PolicyDecision? = nil,
+        responses: inout ResponseTracker?,
+        now: UInt64
+    ) -> PolicyDecision {
+        if let reply, Self.isReservedReply(reply) {
+            return PolicyDecision(.deny, .reservedReply, mode: self.mode)
+        }
+        let decision = ruleDecision ?? self.decidePublish(subject: subject)
+        if decision.reason == .defaultDeny, responses?.consume(subject, now: now) == true,
+            let permission = self.allowResponses
+        {
+            return PolicyDecision(.allow, .response(permission), mode: self.mode)
+        }
+        return decision
+    }
+
+    /// May this service subscribe to `subject` (wildcards allowed), optionally in queue group `queue`?
+    ///
+    /// Allowed only when one allow entry contains the whole subscription. A subscription that overlaps
+    /// deny entries without being contained in one is allowed with those entries as its delivery filter.
+    public func decideSubscribe(subject: String, queue: String? = nil) -> SubscriptionDecision {
+        SubjectBytes.withBytes(subject) { self.decideSubscribe(subjectBytes: $0, queue: queue) }
+    }
+
+    private func decideSubscribe(subjectBytes subject: UnsafeBufferPointer<UInt8>, queue: String?) -> SubscriptionDecision {
+        guard SubjectBytes.scan(subject).isValid else {
+            return SubscriptionDecision(PolicyDecision(.deny, .invalidSubject, mode: self.mode))
+        }
+        if queue == reservedQueueName {
+            return SubscriptionDecision(PolicyDecision(.deny, .reservedQueue, mode: self.mode))
+        }
+        if let rule = self.subscribeDeny.firstContaining(subject, queue: queue) {
+            return SubscriptionDecision(PolicyDecision(.deny, .rule(rule), mode: self.mode))
+        }
+        guard let rule = self.subscribeAllow.firstContaining(subject, queue: queue) else {
+            return SubscriptionDecision(PolicyDecision(.deny, .defaultDeny, mode: self.mode))
+        }
+        let filter = self.subscribeDeny.overlapping(subject, queue: queue).sorted { $0.order < $1.order }
+        return SubscriptionDecision(PolicyDecision(.allow, .rule(rule), mode: self.mode), deliveryFilter: filter)
+    }
+
+    /// The deny decision for delivering a message on `subject` through a subscription with delivery
+    /// filter `filter`, or nil when the message may be delivered.
+    public func decideDelivery(subject: String, filter: [Rule]) -> PolicyDecision? {
+        guard !filter.isEmpty, let tokens = Subject.tokens(subject, allowWildcards: false) else { return nil }
+        for rule in filter where rule.matches(literal: tokens) {
+            return PolicyDecision(.deny, .rule(rule), mode: self.mode)
+        }
+        return nil
+    }
+
+    /// Whether nats-server refuses `reply` as a client's reply subject.
+    public static func isReservedReply(_ reply: String) -> Bool {
+        reservedReplyPrefixes.contains { reply.hasPrefix($0) }
+    }
+}

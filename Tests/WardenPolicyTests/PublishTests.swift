@@ -1,0 +1,114 @@
+import Testing
+@testable import WardenPolicy
+
+@Suite struct PublishTests {
+    let policy: ServicePolicy
+
+    init() throws {
+        self.policy = try makePolicy(
+            publishAllow: ["orders.>", "audit.*.created", "exact.subject"],
+            publishDeny: ["orders.internal.>", "orders.*.secret"]
+        )
+    }
+
+    @Test(arguments: [
+        ("orders.created", "allow", "test.yaml:1 publish.allow \"orders.>\""),
+        ("orders.a.b.c", "allow", "test.yaml:1 publish.allow \"orders.>\""),
+        ("audit.x.created", "allow", "test.yaml:2 publish.allow \"audit.*.created\""),
+        ("exact.subject", "allow", "test.yaml:3 publish.allow \"exact.subject\""),
+        ("orders.internal.x", "deny", "test.yaml:4 publish.deny \"orders.internal.>\""),
+        ("orders.eu.secret", "deny", "test.yaml:5 publish.deny \"orders.*.secret\""),
+        ("orders", "deny", "default deny"),  // `>` needs at least one more token
+        ("audit.x.y.created", "deny", "default deny"),
+        ("exact.subject.more", "deny", "default deny"),
+        ("payments.done", "deny", "default deny"),
+        ("orders.*", "deny", "publish subject must be literal"),
+        ("orders.>", "deny", "publish subject must be literal"),
+        ("orders..x", "deny", "invalid subject"),
+    ])
+    func publishDecisions(_ subject: String, _ verdict: String, _ rule: String) {
+        let decision = self.policy.decidePublish(subject: subject)
+        #expect(decision.verdict.rawValue == verdict)
+        #expect(decision.ruleDescription == rule)
+        #expect(decision.isPermitted == (verdict == "allow"))
+    }
+
+    @Test func denyBeatsAllowWhateverTheOrder() throws {
+        let policy = try makePolicy(publishAllow: ["a.b"], publishDeny: ["a.*"])
+        #expect(policy.decidePublish(subject: "a.b").verdict == .deny)
+    }
+
+    @Test func theFirstMatchingRuleIsReported() throws {
+        let policy = try makePolicy(publishAllow: ["a.*", "a.b", "a.>"])
+        #expect(policy.decidePublish(subject: "a.b").rule?.pattern == "a.*")
+    }
+
+    @Test func reservedReplySubjectsAreRefused() {
+        var none: ResponseTracker? = nil
+        for reply in ["_R_.abc", "$JS.ACK.stream.1", "$GNR.x"] {
+            let decision = self.policy.decidePublish(subject: "orders.x", reply: reply, responses: &none, now: 0)
+            #expect(decision.reason == .reservedReply)
+        }
+        let ok = self.policy.decidePublish(subject: "orders.x", reply: "_INBOX.svc.1", responses: &none, now: 0)
+        #expect(ok.verdict == .allow)
+    }
+
+    @Test func auditModeDecidesButPermits() throws {
+        let policy = try makePolicy(publishAllow: ["a"], mode: .audit)
+        let denied = policy.decidePublish(subject: "b")
+        #expect(denied.verdict == .deny)
+        #expect(denied.mode == .audit)
+        #expect(denied.isPermitted)
+    }
+
+    @Test func theCacheReturnsWhatTheEngineDecides() throws {
+        var cache = PublishDecisionCache(capacity: 4)
+        for subject in ["orders.a", "orders.internal.b", "nope", "orders.a", "x.1", "x.2", "x.3", "orders.a"] {
+            #expect(cache.decision(for: subject, in: self.policy) == self.policy.decidePublish(subject: subject))
+            #expect(cache.count <= 4)
+        }
+    }
+}
+
+@Suite struct ResponseTests {
+    let permission = ResponsePermission(maxMessages: 2, expires: .seconds(10), source: SourceLocation(file: "f", line: 3))
+
+    @Test func aDeliveredRequestMayBeAnsweredUpToMax() throws {
+        let policy = try makePolicy(publishAllow: ["x"], allowResponses: self.permission)
+        var tracker: ResponseTracker? = ResponseTracker(permission: self.permission)
+        #expect(policy.decidePublish(subject: "_INBOX.a", reply: nil, responses: &tracker, now: 0).verdict == .deny)
+        tracker!.grant("_INBOX.a", now: 0)
+        let first = policy.decidePublish(subject: "_INBOX.a", reply: nil, responses: &tracker, now: 1)
+        #expect(first.verdict == .allow)
+        #expect(first.ruleDescription == "f:3 allow_responses")
+        #expect(policy.decidePublish(subject: "_INBOX.a", reply: nil, responses: &tracker, now: 2).verdict == .allow)
+        #expect(policy.decidePublish(subject: "_INBOX.a", reply: nil, responses: &tracker, now: 3).verdict == .deny)
+        #expect(tracker!.count == 0)
+    }
+
+    @Test func grantsExpire() {
+        var tracker = ResponseTracker(permission: self.permission)
+        tracker.grant("r", now: 0)
+        let late = tracker.consume("r", now: 10_000_000_000)
+        #expect(!late)
+        tracker.grant("r", now: 0)
+        let inTime = tracker.consume("r", now: 9_999_999_999)
+        #expect(inTime)
+    }
+
+    @Test func anExplicitDenyBeatsAResponseGrant() throws {
+        let policy = try makePolicy(publishDeny: ["_INBOX.>"], allowResponses: self.permission)
+        var tracker: ResponseTracker? = ResponseTracker(permission: self.permission)
+        tracker!.grant("_INBOX.a", now: 0)
+        #expect(policy.decidePublish(subject: "_INBOX.a", reply: nil, responses: &tracker, now: 1).verdict == .deny)
+        #expect(tracker!.count == 1)  // not used up by a refused publish
+    }
+
+    @Test func theGrantTableIsBounded() {
+        var tracker = ResponseTracker(permission: self.permission, limit: 16)
+        for index in 0..<1000 { tracker.grant("r.\(index)", now: UInt64(index)) }
+        #expect(tracker.count <= 16)
+        let newest = tracker.consume("r.999", now: 1000)
+        #expect(newest)  // the newest grant survives
+    }
+}
