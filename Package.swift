@@ -36,10 +36,21 @@ let package = Package(
         .target(
             name: "WardenPKI",
             dependencies: [
+                "WardenPolicy",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // libnats (nats.c), for wherever Warden or its tools act as an ordinary NATS client.
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(name: "NATSClient", dependencies: ["CNATS"], swiftSettings: swiftSettings),
+        // Shared by the test targets: temporary folders, free ports, a real nats-server process.
+        .target(
+            name: "WardenTestSupport",
+            dependencies: ["WardenPKI", "NATSClient"],
+            path: "Tests/WardenTestSupport",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -61,6 +72,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WardenACLTests", dependencies: ["WardenACL", "WardenPolicy"], swiftSettings: swiftSettings),
-        .testTarget(name: "WardenPKITests", dependencies: ["WardenPKI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WardenPKITests",
+            dependencies: ["WardenPKI", "NATSClient", "WardenTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WardenCLITests",
+            dependencies: ["WardenCLI", "WardenTestSupport"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -1,0 +1,187 @@
+import CNATS
+
+/// An ordinary NATS client on nats.c (libnats), the way a service would connect: Warden's tools and
+/// tests use it to talk to Warden and to nats-server exactly as any other client does.
+public final class NATSClient {
+    public struct Options: Sendable {
+        public var url: String
+        /// CA bundle to verify the server with; setting it makes the connection TLS.
+        public var caFile: String?
+        public var certificateFile: String?
+        public var keyFile: String?
+        public var name: String?
+        /// Prefix for reply inboxes, e.g. `_INBOX.orders` (see the README on per-service inboxes).
+        public var inboxPrefix: String?
+        public var timeoutMilliseconds: Int64 = 2000
+
+        public init(url: String, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+                    name: String? = nil, inboxPrefix: String? = nil) {
+            self.url = url
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.name = name
+            self.inboxPrefix = inboxPrefix
+        }
+    }
+
+    /// A nats.c failure: its status text and, when the server said why, the server's words.
+    public struct Failure: Error, CustomStringConvertible {
+        public let status: String
+        public let detail: String?
+        public var description: String { self.detail.map { "\(self.status): \($0)" } ?? self.status }
+    }
+
+    /// A message received on a subscription.
+    public struct Message: Sendable {
+        public let subject: String
+        public let reply: String?
+        public let payload: [UInt8]
+        public var text: String { String(decoding: self.payload, as: UTF8.self) }
+    }
+
+    private let connection: OpaquePointer
+
+    public init(_ options: Options) throws(Failure) {
+        var opts: OpaquePointer?
+        try Self.check(natsOptions_Create(&opts))
+        defer { natsOptions_Destroy(opts) }
+        try Self.check(natsOptions_SetURL(opts, options.url))
+        try Self.check(natsOptions_SetTimeout(opts, options.timeoutMilliseconds))
+        try Self.check(natsOptions_SetAllowReconnect(opts, false))
+        if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
+        if let prefix = options.inboxPrefix { try Self.check(natsOptions_SetCustomInboxPrefix(opts, prefix)) }
+        if let caFile = options.caFile {
+            try Self.check(natsOptions_SetSecure(opts, true))
+            try Self.check(natsOptions_LoadCATrustedCertificates(opts, caFile))
+        }
+        if let certificate = options.certificateFile, let key = options.keyFile {
+            try Self.check(natsOptions_LoadCertificatesChain(opts, certificate, key))
+        }
+        var connection: OpaquePointer?
+        let status = natsConnection_Connect(&connection, opts)
+        guard status == NATS_OK, let connection else {
+            throw Failure(status: String(cString: natsStatus_GetText(status)), detail: Self.threadError())
+        }
+        self.connection = connection
+    }
+
+    deinit {
+        natsConnection_Destroy(self.connection)
+    }
+
+    public func close() {
+        natsConnection_Close(self.connection)
+    }
+
+    public var isClosed: Bool { natsConnection_IsClosed(self.connection) }
+
+    public func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil) throws(Failure) {
+        let status = payload.withUnsafeBytes { buffer in
+            if let reply {
+                natsConnection_PublishRequest(self.connection, subject, reply, buffer.baseAddress, Int32(buffer.count))
+            } else {
+                natsConnection_Publish(self.connection, subject, buffer.baseAddress, Int32(buffer.count))
+            }
+        }
+        try self.check(status)
+    }
+
+    public func publish(_ subject: String, _ text: String, reply: String? = nil) throws(Failure) {
+        try self.publish(subject, Array(text.utf8), reply: reply)
+    }
+
+    /// Sends PING and waits for PONG: every operation sent before has been processed by the server.
+    public func flush(timeoutMilliseconds: Int64 = 2000) throws(Failure) {
+        try self.check(natsConnection_FlushTimeout(self.connection, timeoutMilliseconds))
+    }
+
+    public func subscribe(_ subject: String, queue: String? = nil) throws(Failure) -> Subscription {
+        var subscription: OpaquePointer?
+        let status = if let queue {
+            natsConnection_QueueSubscribeSync(&subscription, self.connection, subject, queue)
+        } else {
+            natsConnection_SubscribeSync(&subscription, self.connection, subject)
+        }
+        try self.check(status)
+        return Subscription(subscription!)
+    }
+
+    /// Sends a request and waits for one reply.
+    public func request(_ subject: String, _ text: String, timeoutMilliseconds: Int64 = 2000) throws(Failure) -> Message {
+        var reply: OpaquePointer?
+        let bytes = Array(text.utf8)
+        let status = bytes.withUnsafeBytes { buffer in
+            natsConnection_Request(&reply, self.connection, subject, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
+        }
+        try self.check(status)
+        defer { natsMsg_Destroy(reply) }
+        return Message(reply!)
+    }
+
+    /// The last error the server reported on this connection (e.g. a permissions violation), if any.
+    public var lastError: String? {
+        var text: UnsafePointer<CChar>?
+        let status = natsConnection_GetLastError(self.connection, &text)
+        guard status != NATS_OK, let text else { return nil }
+        return String(cString: text)
+    }
+
+    private func check(_ status: natsStatus) throws(Failure) {
+        guard status == NATS_OK else {
+            throw Failure(status: String(cString: natsStatus_GetText(status)), detail: self.lastError ?? Self.threadError())
+        }
+    }
+
+    private static func check(_ status: natsStatus) throws(Failure) {
+        guard status == NATS_OK else {
+            throw Failure(status: String(cString: natsStatus_GetText(status)), detail: Self.threadError())
+        }
+    }
+
+    private static func threadError() -> String? {
+        guard let text = nats_GetLastError(nil) else { return nil }
+        let message = String(cString: text)
+        return message.isEmpty ? nil : message
+    }
+
+    /// A synchronous subscription: messages are taken with `next`.
+    public final class Subscription {
+        private let subscription: OpaquePointer
+
+        init(_ subscription: OpaquePointer) {
+            self.subscription = subscription
+        }
+
+        deinit {
+            natsSubscription_Destroy(self.subscription)
+        }
+
+        /// The next message, or nil when none arrives within the timeout.
+        public func next(timeoutMilliseconds: Int64 = 1000) -> Message? {
+            var message: OpaquePointer?
+            guard natsSubscription_NextMsg(&message, self.subscription, timeoutMilliseconds) == NATS_OK, let message else {
+                return nil
+            }
+            defer { natsMsg_Destroy(message) }
+            return Message(message)
+        }
+
+        public func unsubscribe() {
+            natsSubscription_Unsubscribe(self.subscription)
+        }
+    }
+}
+
+extension NATSClient.Message {
+    init(_ message: OpaquePointer) {
+        self.subject = String(cString: natsMsg_GetSubject(message))
+        self.reply = natsMsg_GetReply(message).map { String(cString: $0) }
+        let length = Int(natsMsg_GetDataLength(message))
+        if length > 0, let data = natsMsg_GetData(message) {
+            self.payload = Array(UnsafeRawBufferPointer(start: data, count: length))
+        } else {
+            self.payload = []
+        }
+    }
+}

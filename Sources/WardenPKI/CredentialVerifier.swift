@@ -1,0 +1,82 @@
+public import Foundation
+public import X509
+
+/// Decides whether a client certificate is a live credential of this Warden and whom it speaks for.
+///
+/// The TLS layer proves the client holds the key; this checks everything else: issued by this CA,
+/// within its validity, for client authentication, naming one identity in the trust domain, and
+/// recorded in the inventory as not revoked. A certificate the inventory does not know is refused.
+public struct CredentialVerifier: Sendable {
+    /// Why a certificate was refused: a code to compare and a reason for the decision log.
+    public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        public enum Code: String, Sendable {
+            case untrustedIssuer = "untrusted_issuer"
+            case badSignature = "bad_signature"
+            case notYetValid = "not_yet_valid"
+            case expired
+            case wrongUsage = "wrong_usage"
+            case noIdentity = "no_identity"
+            case unknownCertificate = "unknown_certificate"
+            case revoked
+        }
+
+        public let code: Code
+        public let reason: String
+
+        public var description: String { self.reason }
+        public static func == (lhs: Failure, rhs: Failure) -> Bool { lhs.code == rhs.code }
+        public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
+    }
+
+    public let ca: Certificate
+    public let trustDomain: String
+
+    public init(ca: Certificate, trustDomain: String) {
+        self.ca = ca
+        self.trustDomain = trustDomain
+    }
+
+    public init(authority: CertificateAuthority) {
+        self.init(ca: authority.certificate, trustDomain: authority.trustDomain)
+    }
+
+    public func verify(_ certificate: Certificate, inventory: Inventory, now: Date = Date()) -> Result<Identity, Failure> {
+        guard certificate.issuer == self.ca.subject else {
+            return .failure(Failure(code: .untrustedIssuer, reason: "certificate not issued by this Warden's CA (issuer \(certificate.issuer))"))
+        }
+        guard self.ca.publicKey.isValidSignature(certificate.signature, for: certificate) else {
+            return .failure(Failure(code: .badSignature, reason: "certificate signature does not verify against this Warden's CA"))
+        }
+        guard now >= certificate.notValidBefore else {
+            return .failure(Failure(code: .notYetValid, reason: "certificate not valid before \(certificate.notValidBefore)"))
+        }
+        guard now <= certificate.notValidAfter else {
+            return .failure(Failure(code: .expired, reason: "certificate expired at \(certificate.notValidAfter); re-enroll the service"))
+        }
+        let isClient = (try? certificate.extensions.extendedKeyUsage)??.contains(.clientAuth) ?? false
+        let isCA = (try? certificate.extensions.basicConstraints).flatMap { $0 }.map {
+            if case .isCertificateAuthority = $0 { return true } else { return false }
+        } ?? false
+        guard isClient && !isCA else {
+            return .failure(Failure(code: .wrongUsage, reason: "certificate is not a client credential (extended key usage clientAuth)"))
+        }
+        let uris = ((try? certificate.extensions.subjectAlternativeNames) ?? nil)?.compactMap { name -> String? in
+            if case .uniformResourceIdentifier(let uri) = name { return uri }
+            return nil
+        } ?? []
+        guard uris.count == 1, let identity = Identity(uri: uris[0], trustDomain: self.trustDomain) else {
+            return .failure(Failure(code: .noIdentity, reason: "certificate names no single identity in trust domain \(self.trustDomain)"))
+        }
+        let serial = CertificateAuthority.hex(certificate.serialNumber)
+        guard let entry = inventory.entry(serial: serial) else {
+            return .failure(Failure(code: .unknownCertificate, reason: "certificate serial \(serial) is not in the inventory"))
+        }
+        if case .service(let name) = identity, entry.service != name {
+            return .failure(Failure(code: .unknownCertificate, reason: "certificate serial \(serial) was not issued to \(name)"))
+        }
+        guard !entry.revoked else {
+            return .failure(Failure(code: .revoked, reason: "certificate serial \(serial) was revoked"))
+        }
+        return .success(identity)
+    }
+}

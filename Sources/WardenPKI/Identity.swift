@@ -1,0 +1,31 @@
+import WardenPolicy
+
+/// Who a certificate speaks for, from its URI SAN: `spiffe://TRUST-DOMAIN/service/NAME` for a service,
+/// `spiffe://TRUST-DOMAIN/warden` for Warden itself.
+public enum Identity: Hashable, Sendable {
+    case service(String)
+    case warden
+
+    public func uri(trustDomain: String) -> String {
+        switch self {
+        case .service(let name): return "spiffe://\(trustDomain)/service/\(name)"
+        case .warden: return "spiffe://\(trustDomain)/warden"
+        }
+    }
+
+    /// The identity a URI names within `trustDomain`, or nil when it names none.
+    public init?(uri: String, trustDomain: String) {
+        let prefix = "spiffe://\(trustDomain)/"
+        guard uri.hasPrefix(prefix) else { return nil }
+        let path = uri.dropFirst(prefix.count)
+        if path == "warden" {
+            self = .warden
+            return
+        }
+        let servicePrefix = "service/"
+        guard path.hasPrefix(servicePrefix) else { return nil }
+        let name = String(path.dropFirst(servicePrefix.count))
+        guard (try? ServiceName.validate(name)) != nil else { return nil }
+        self = .service(name)
+    }
+}

@@ -1,0 +1,85 @@
+public import Foundation
+
+/// Every certificate Warden's CA issued, and which are revoked. Stored as JSON in the certs folder and
+/// always replaced atomically, so a reader sees the old file or the new one, never half of either.
+public struct Inventory: Codable, Hashable, Sendable {
+    public enum Kind: String, Codable, Sendable {
+        case service
+        case wardenServer = "warden-server"
+        case wardenClient = "warden-client"
+        case natsServer = "nats-server"
+    }
+
+    public struct Entry: Codable, Hashable, Sendable {
+        /// Serial number, lowercase hex.
+        public var serial: String
+        public var kind: Kind
+        /// The service name for service credentials.
+        public var service: String?
+        public var notBefore: Date
+        public var notAfter: Date
+        public var revoked: Bool
+        public var revokedAt: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case serial, kind, service, revoked
+            case notBefore = "not_before"
+            case notAfter = "not_after"
+            case revokedAt = "revoked_at"
+        }
+    }
+
+    public var trustDomain: String
+    public var certificates: [Entry]
+
+    enum CodingKeys: String, CodingKey {
+        case trustDomain = "trust_domain"
+        case certificates
+    }
+
+    public init(trustDomain: String, certificates: [Entry] = []) {
+        self.trustDomain = trustDomain
+        self.certificates = certificates
+    }
+
+    public func entry(serial: String) -> Entry? {
+        self.certificates.first { $0.serial == serial }
+    }
+
+    public static func load(from path: String) throws(PKIError) -> Inventory {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw PKIError(.notInitialized, "cannot read the certificate inventory \(path): run `warden init` first")
+        }
+        do {
+            return try Self.decoder.decode(Inventory.self, from: data)
+        } catch {
+            throw PKIError(.corrupt, "the certificate inventory \(path) is corrupt (\(error)); restore it from backup")
+        }
+    }
+
+    public func save(to path: String) throws(PKIError) {
+        let data: Data
+        do {
+            data = try Self.encoder.encode(self)
+        } catch {
+            throw PKIError(.io, "cannot encode the certificate inventory: \(error)")
+        }
+        try SecureFile.write(data, to: path, mode: 0o644)
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+import WardenPKI
+import WardenTestSupport
+import X509
+
+@Suite struct CredentialVerifierTests {
+    let directory: TemporaryDirectory
+    let layout: CertsLayout
+    let authority: CertificateAuthority
+    let verifier: CredentialVerifier
+
+    init() throws {
+        self.directory = try TemporaryDirectory()
+        self.layout = CertsLayout(root: self.directory.appending("certs"))
+        self.authority = try CertificateAuthority.initialize(layout: self.layout, trustDomain: "td.test")
+        self.verifier = CredentialVerifier(authority: self.authority)
+    }
+
+    func certificate(_ path: String) throws -> Certificate {
+        try Certificate(pemEncoded: String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    func inventory() throws -> Inventory { try Inventory.load(from: self.layout.inventory) }
+
+    @Test func anEnrolledServiceIsIdentified() throws {
+        try self.authority.enroll(service: "orders")
+        let result = self.verifier.verify(try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem"), inventory: try self.inventory())
+        #expect(try result.get() == .service("orders"))
+    }
+
+    @Test func wardensOwnIdentityIsIdentified() throws {
+        let result = self.verifier.verify(try self.certificate(self.layout.upstreamCertificate), inventory: try self.inventory())
+        #expect(try result.get() == .warden)
+    }
+
+    @Test func aRevokedCredentialIsRefused() throws {
+        try self.authority.enroll(service: "orders")
+        let certificate = try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem")
+        try self.authority.revoke(service: "orders")
+        #expect(self.failure(certificate) == .revoked)
+        // A new enrollment after the revocation is a new, valid credential.
+        try self.authority.enroll(service: "orders")
+        let fresh = try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem")
+        #expect(self.failure(fresh) == nil)
+    }
+
+    @Test func aCertificateFromAnotherCAIsRefused() throws {
+        let other = CertsLayout(root: self.directory.appending("other"))
+        try CertificateAuthority.initialize(layout: other, trustDomain: "td.test").enroll(service: "orders")
+        #expect(self.failure(try self.certificate("\(other.serviceDirectory("orders"))/cert.pem")) == .untrustedIssuer)
+    }
+
+    @Test func expiredAndNotYetValidCredentialsAreRefused() throws {
+        try self.authority.enroll(service: "orders", lifetime: .seconds(3600))
+        let certificate = try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem")
+        #expect(self.failure(certificate, now: Date().addingTimeInterval(7200)) == .expired)
+        #expect(self.failure(certificate, now: Date().addingTimeInterval(-7200)) == .notYetValid)
+    }
+
+    @Test func aServerCertificateIsNotAClientCredential() throws {
+        #expect(self.failure(try self.certificate(self.layout.serverCertificate)) == .wrongUsage)
+    }
+
+    @Test func aCertificateMissingFromTheInventoryIsRefused() throws {
+        try self.authority.enroll(service: "orders")
+        let certificate = try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem")
+        let result = self.verifier.verify(certificate, inventory: Inventory(trustDomain: "td.test"))
+        #expect(result.failureCode == .unknownCertificate)
+    }
+
+    @Test func anotherTrustDomainIsNoIdentity() throws {
+        try self.authority.enroll(service: "orders")
+        let certificate = try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem")
+        let stranger = CredentialVerifier(ca: self.authority.certificate, trustDomain: "elsewhere.test")
+        #expect(stranger.verify(certificate, inventory: try self.inventory()).failureCode == .noIdentity)
+    }
+
+    func failure(_ certificate: Certificate, now: Date = Date()) -> CredentialVerifier.Failure.Code? {
+        (try? self.verifier.verify(certificate, inventory: self.inventory(), now: now))?.failureCode
+    }
+}
+
+extension Result where Failure == CredentialVerifier.Failure {
+    var failureCode: CredentialVerifier.Failure.Code? {
+        if case .failure(let failure) = self { return failure.code }
+        return nil
+    }
+}
+
+@Suite struct IdentityTests {
+    @Test func urisRoundTrip() {
+        #expect(Identity.service("orders").uri(trustDomain: "td") == "spiffe://td/service/orders")
+        #expect(Identity(uri: "spiffe://td/service/orders", trustDomain: "td") == .service("orders"))
+        #expect(Identity(uri: "spiffe://td/warden", trustDomain: "td") == .warden)
+    }
+
+    @Test(arguments: ["spiffe://other/service/orders", "spiffe://td/service/", "spiffe://td/service/a.b",
+                      "spiffe://td/service/orders/x", "https://td/service/orders", "spiffe://td/wardens"])
+    func foreignOrMalformedURIsNameNoIdentity(_ uri: String) {
+        #expect(Identity(uri: uri, trustDomain: "td") == nil)
+    }
+}
