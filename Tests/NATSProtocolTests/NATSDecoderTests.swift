@@ -1,0 +1,147 @@
+import NATSProtocol
+import NIOCore
+import NIOTestUtils
+import Testing
+
+func bytes(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+func clientFrame(_ operation: ClientOperation, _ raw: String) -> Frame<ClientOperation> {
+    Frame(operation: operation, raw: bytes(raw))
+}
+
+func serverFrame(_ operation: ServerOperation, _ raw: String) -> Frame<ServerOperation> {
+    Frame(operation: operation, raw: bytes(raw))
+}
+
+/// Parses `input` completely with a fresh parser, or throws its error.
+func parseAll<Operation>(_ parser: NATSFrameParser<Operation>, _ input: String) throws(NATSProtocolError) -> [Operation] {
+    var parser = parser
+    var buffer = bytes(input)
+    var operations: [Operation] = []
+    while let frame = try parser.next(&buffer) { operations.append(frame.operation) }
+    return operations
+}
+
+@Suite struct ClientDecoderTests {
+    /// Every split of every input decodes to the same frames, raw bytes included.
+    @Test func decodesEveryClientOperationForEverySplit() throws {
+        let hpub = "HPUB orders.created _INBOX.o.1 21 26\r\nNATS/1.0\r\nX-Id: 7\r\n\r\nhello\r\n"
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            stringInputOutputPairs: [
+                ("CONNECT {\"verbose\":false,\"echo\":true}\r\n",
+                 [clientFrame(.connect(json: "{\"verbose\":false,\"echo\":true}"), "CONNECT {\"verbose\":false,\"echo\":true}\r\n")]),
+                ("PUB orders.created 5\r\nhello\r\n",
+                 [clientFrame(.publish(Publish(subject: "orders.created", reply: nil, headerLength: nil, payload: bytes("hello"))),
+                              "PUB orders.created 5\r\nhello\r\n")]),
+                ("PUB req _INBOX.a.1 0\r\n\r\n",
+                 [clientFrame(.publish(Publish(subject: "req", reply: "_INBOX.a.1", headerLength: nil, payload: bytes(""))),
+                              "PUB req _INBOX.a.1 0\r\n\r\n")]),
+                (hpub, [clientFrame(.publish(Publish(subject: "orders.created", reply: "_INBOX.o.1", headerLength: 21,
+                                                      payload: bytes("NATS/1.0\r\nX-Id: 7\r\n\r\nhello"))), hpub)]),
+                ("SUB foo.* 1\r\nSUB jobs.> workers 2\r\nUNSUB 1\r\nUNSUB 2 10\r\nPING\r\nPONG\r\n",
+                 [clientFrame(.subscribe(subject: "foo.*", queue: nil, sid: "1"), "SUB foo.* 1\r\n"),
+                  clientFrame(.subscribe(subject: "jobs.>", queue: "workers", sid: "2"), "SUB jobs.> workers 2\r\n"),
+                  clientFrame(.unsubscribe(sid: "1", max: nil), "UNSUB 1\r\n"),
+                  clientFrame(.unsubscribe(sid: "2", max: 10), "UNSUB 2 10\r\n"),
+                  clientFrame(.ping, "PING\r\n"), clientFrame(.pong, "PONG\r\n")]),
+                // A payload may contain CRLF; only its declared size counts.
+                ("PUB a 4\r\n\r\n\r\n\r\n",
+                 [clientFrame(.publish(Publish(subject: "a", reply: nil, headerLength: nil, payload: bytes("\r\n\r\n"))), "PUB a 4\r\n\r\n\r\n\r\n")]),
+            ],
+            decoderFactory: { NATSFrameDecoder(parser: .client()) }
+        )
+    }
+
+    @Test func operationNamesAreCaseInsensitiveAndSeparatorsMayRepeat() throws {
+        let operations = try parseAll(.client(), "pub  foo\t2\r\nhi\r\nping\r\nSub bar 9\r\n")
+        #expect(operations == [
+            .publish(Publish(subject: "foo", reply: nil, headerLength: nil, payload: bytes("hi"))),
+            .ping,
+            .subscribe(subject: "bar", queue: nil, sid: "9"),
+        ])
+    }
+
+    @Test func aBareLineFeedEndsALineToo() throws {
+        #expect(try parseAll(.client(), "PING\nPONG\n") == [.ping, .pong])
+    }
+
+    @Test func incompleteInputWaitsAndConsumesNothing() throws {
+        var parser = NATSFrameParser.client()
+        var buffer = bytes("PUB foo 10\r\nhel")
+        #expect(try parser.next(&buffer) == nil)
+        #expect(buffer.readableBytes == 15)
+        buffer.writeString("lo12345\r\n")
+        let frame = try #require(try parser.next(&buffer))
+        #expect(frame.raw == bytes("PUB foo 10\r\nhello12345\r\n"))
+        #expect(buffer.readableBytes == 0)
+    }
+
+    @Test func bodySizeExcludesHeaders() throws {
+        let operations = try parseAll(.client(), "HPUB s 12 17\r\nNATS/1.0\r\n\r\nhello\r\n")
+        guard case .publish(let publish) = operations.first else {
+            Issue.record("expected a publish")
+            return
+        }
+        #expect(publish.bodySize == 5)
+    }
+
+    @Test(arguments: [
+        ("PUB foo 1048577\r\n", NATSProtocolError.Code.maxPayloadExceeded, "Maximum Payload Violation"),
+        (String(repeating: "A", count: 5000), .maxControlLineExceeded, "Maximum Control Line Exceeded"),
+        ("PUB " + String(repeating: "s", count: 4100) + " 1\r\n", .maxControlLineExceeded, "Maximum Control Line Exceeded"),
+        ("FOO bar\r\n", .unknownOperation, "Unknown Protocol Operation"),
+        ("PUB foo 2\r\nhiXX", .malformed, "Unknown Protocol Operation"),
+        ("PUB foo -1\r\n", .malformed, "Unknown Protocol Operation"),
+        ("PUB foo x\r\n", .malformed, "Unknown Protocol Operation"),
+        ("PUB foo\r\n", .malformed, "Unknown Protocol Operation"),
+        ("HPUB foo 10 5\r\n", .malformed, "Unknown Protocol Operation"),
+        ("SUB foo\r\n", .malformed, "Unknown Protocol Operation"),
+        ("SUB a b c d\r\n", .malformed, "Unknown Protocol Operation"),
+        ("UNSUB 1 x\r\n", .malformed, "Unknown Protocol Operation"),
+        ("PING extra\r\n", .malformed, "Unknown Protocol Operation"),
+    ])
+    func violationsAreErrorsWithNATSServersText(_ input: String, _ code: NATSProtocolError.Code, _ wireText: String) {
+        let error = #expect(throws: NATSProtocolError.self) { try parseAll(.client(), input) }
+        #expect(error?.code == code)
+        #expect(error?.wireText == wireText)
+    }
+
+    @Test func theLimitsAreConfigurable() throws {
+        let error = #expect(throws: NATSProtocolError.self) { try parseAll(.client(maxPayload: 4), "PUB a 5\r\nhello\r\n") }
+        #expect(error?.code == .maxPayloadExceeded)
+        #expect(try parseAll(.client(maxPayload: 5), "PUB a 5\r\nhello\r\n").count == 1)
+    }
+}
+
+@Suite struct ServerDecoderTests {
+    @Test func decodesEveryServerOperationForEverySplit() throws {
+        let info = "INFO {\"server_id\":\"x\",\"tls_required\":true,\"max_payload\":1048576}\r\n"
+        let hmsg = "HMSG orders.created 7 _INBOX.o.1 12 17\r\nNATS/1.0\r\n\r\nhello\r\n"
+        let noResponders = "HMSG _INBOX.a.1 3 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            stringInputOutputPairs: [
+                (info, [serverFrame(.info(json: "{\"server_id\":\"x\",\"tls_required\":true,\"max_payload\":1048576}"), info)]),
+                ("MSG orders.created 1 5\r\nhello\r\n",
+                 [serverFrame(.message(Delivery(subject: "orders.created", sid: "1", reply: nil, headerLength: nil, payload: bytes("hello"))),
+                              "MSG orders.created 1 5\r\nhello\r\n")]),
+                ("MSG req 2 _INBOX.a.9 0\r\n\r\n",
+                 [serverFrame(.message(Delivery(subject: "req", sid: "2", reply: "_INBOX.a.9", headerLength: nil, payload: bytes(""))),
+                              "MSG req 2 _INBOX.a.9 0\r\n\r\n")]),
+                (hmsg, [serverFrame(.message(Delivery(subject: "orders.created", sid: "7", reply: "_INBOX.o.1", headerLength: 12,
+                                                      payload: bytes("NATS/1.0\r\n\r\nhello"))), hmsg)]),
+                (noResponders, [serverFrame(.message(Delivery(subject: "_INBOX.a.1", sid: "3", reply: nil, headerLength: 16,
+                                                              payload: bytes("NATS/1.0 503\r\n\r\n"))), noResponders)]),
+                ("PING\r\nPONG\r\n+OK\r\n-ERR 'Permissions Violation for Publish to \"x.y\"'\r\n",
+                 [serverFrame(.ping, "PING\r\n"), serverFrame(.pong, "PONG\r\n"), serverFrame(.ok, "+OK\r\n"),
+                  serverFrame(.error("Permissions Violation for Publish to \"x.y\""),
+                              "-ERR 'Permissions Violation for Publish to \"x.y\"'\r\n")]),
+            ],
+            decoderFactory: { NATSFrameDecoder(parser: .server()) }
+        )
+    }
+
+    @Test func clientOperationsAreNotServerOperations() {
+        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(.server(), "PUB a 1\r\nx\r\n") }
+        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(.client(), "MSG a 1 1\r\nx\r\n") }
+    }
+}
