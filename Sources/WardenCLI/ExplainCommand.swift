@@ -42,11 +42,11 @@ struct ExplainCommand: ParsableCommand {
         let decision: PolicyDecision
         var responses: ResponsePermission?
         if let policy = snapshot.policy(for: self.service) {
-            responses = self.op == .pub && policy.decidePublish(subject: self.subject).reason == .defaultDeny
-                ? policy.allowResponses : nil
             switch self.op {
             case .pub:
                 decision = policy.decidePublish(subject: self.subject)
+                // A publish no rule allows may still answer a request delivered to the service.
+                responses = decision.reason == .defaultDeny ? policy.allowResponses : nil
             case .sub:
                 let result = policy.decideSubscribe(subject: self.subject, queue: self.queue)
                 decision = result.decision

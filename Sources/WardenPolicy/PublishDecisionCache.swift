@@ -70,6 +70,7 @@ public struct PublishDecisionCache: Sendable {
     /// Forgets everything, e.g. after the policy was reloaded.
     public mutating func removeAll() {
         for index in self.slots.indices { self.slots[index] = nil }
+        for index in self.victims.indices { self.victims[index] = 0 }
         self.count = 0
     }
 }
