@@ -40,7 +40,7 @@ public struct CertificateAuthority: Sendable {
         do {
             // A random id makes every CA's name unique, so certificates of two CAs for the same trust
             // domain never share an issuer name.
-            let id = (0..<4).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+            let id = Self.hex((0..<4).map { _ in UInt8.random(in: 0...255) })
             name = try DistinguishedName {
                 OrganizationName("Warden")
                 CommonName("Warden CA \(trustDomain) \(id)")
@@ -212,7 +212,13 @@ public struct CertificateAuthority: Sendable {
     // MARK: Helpers
 
     static func hex(_ serial: Certificate.SerialNumber) -> String {
-        serial.bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        self.hex(serial.bytes)
+    }
+
+    /// Lowercase hex, two digits a byte.
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] })
     }
 
     static func pem(_ certificate: Certificate) throws(PKIError) -> String {

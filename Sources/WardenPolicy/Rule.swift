@@ -79,17 +79,23 @@ public final class Rule: Hashable, Sendable, CustomStringConvertible {
         return "\(self.source) \(section) \"\(entry)\""
     }
 
-    /// Whether the literal subject `tokens` is matched by this rule's pattern.
-    @inlinable
-    public func matches(literal subjectTokens: [Substring]) -> Bool {
-        var index = 0
+    /// Whether the literal subject in `subject` (UTF-8 bytes, already validated) is matched by this
+    /// rule's pattern. Walks the bytes like the trie does, without splitting the subject.
+    func matches(literal subject: UnsafeBufferPointer<UInt8>) -> Bool {
+        var start = 0
         for token in self.tokens {
-            if Subject.isFullWildcard(token) { return index < subjectTokens.count }
-            guard index < subjectTokens.count else { return false }
-            if !Subject.isSingleWildcard(token) && !token.utf8.elementsEqual(subjectTokens[index].utf8) { return false }
-            index += 1
+            if Subject.isFullWildcard(token) { return start <= subject.count }
+            guard start <= subject.count else { return false }
+            let end = SubjectBytes.tokenEnd(subject, from: start)
+            if !Subject.isSingleWildcard(token) {
+                let matched = token.utf8.withContiguousStorageIfAvailable {
+                    SubjectBytes.equal($0, UnsafeBufferPointer(rebasing: subject[start..<end]))
+                } ?? token.utf8.elementsEqual(subject[start..<end])
+                if !matched { return false }
+            }
+            start = end + 1
         }
-        return index == subjectTokens.count
+        return start > subject.count
     }
 
     public static func == (lhs: Rule, rhs: Rule) -> Bool { lhs === rhs }

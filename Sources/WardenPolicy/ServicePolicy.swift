@@ -106,11 +106,15 @@ public struct ServicePolicy: Sendable {
     /// The deny decision for delivering a message on `subject` through a subscription with delivery
     /// filter `filter`, or nil when the message may be delivered.
     public func decideDelivery(subject: String, filter: [Rule]) -> PolicyDecision? {
-        guard !filter.isEmpty, let tokens = Subject.tokens(subject, allowWildcards: false) else { return nil }
-        for rule in filter where rule.matches(literal: tokens) {
-            return PolicyDecision(.deny, .rule(rule), mode: self.mode)
+        guard !filter.isEmpty else { return nil }
+        return SubjectBytes.withBytes(subject) { bytes in
+            let shape = SubjectBytes.scan(bytes)
+            guard shape.isValid, !shape.hasWildcards else { return nil }
+            for rule in filter where rule.matches(literal: bytes) {
+                return PolicyDecision(.deny, .rule(rule), mode: self.mode)
+            }
+            return nil
         }
-        return nil
     }
 
     /// Whether nats-server refuses `reply` as a client's reply subject.
