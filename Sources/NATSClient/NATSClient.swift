@@ -1,8 +1,11 @@
 import CNATS
+import Foundation
 
 /// An ordinary NATS client on nats.c (libnats), the way a service would connect: Warden's tools and
 /// tests use it to talk to Warden and to nats-server exactly as any other client does.
-public final class NATSClient {
+///
+/// Sendable because nats.c connections and subscriptions are safe to use from several threads.
+public final class NATSClient: @unchecked Sendable {
     public struct Options: Sendable {
         public var url: String
         /// CA bundle to verify the server with; setting it makes the connection TLS.
@@ -13,6 +16,8 @@ public final class NATSClient {
         /// Prefix for reply inboxes, e.g. `_INBOX.orders` (see the README on per-service inboxes).
         public var inboxPrefix: String?
         public var timeoutMilliseconds: Int64 = 2000
+        /// Receive this connection's own publishes on its matching subscriptions (NATS `echo`).
+        public var echo = true
 
         public init(url: String, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
                     name: String? = nil, inboxPrefix: String? = nil) {
@@ -37,10 +42,17 @@ public final class NATSClient {
         public let subject: String
         public let reply: String?
         public let payload: [UInt8]
+        /// Header values by key (first value of each), empty for a message without headers.
+        public let headers: [String: String]
         public var text: String { String(decoding: self.payload, as: UTF8.self) }
     }
 
     private let connection: OpaquePointer
+    private let errorLog = ErrorLog()
+
+    /// Errors the server reported asynchronously (`-ERR` that keeps the connection open, such as a
+    /// permissions violation), oldest first.
+    public var asyncErrors: [String] { self.errorLog.errors }
 
     public init(_ options: Options) throws(Failure) {
         var opts: OpaquePointer?
@@ -50,6 +62,14 @@ public final class NATSClient {
         try Self.check(natsOptions_SetTimeout(opts, options.timeoutMilliseconds))
         try Self.check(natsOptions_SetAllowReconnect(opts, false))
         if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
+        if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }
+        try Self.check(natsOptions_SetErrorHandler(opts, { connection, _, _, closure in
+            guard let closure else { return }
+            var text: UnsafePointer<CChar>?
+            _ = natsConnection_GetLastError(connection, &text)
+            let log = Unmanaged<ErrorLog>.fromOpaque(closure).takeUnretainedValue()
+            log.append(text.map { String(cString: $0) } ?? "unknown error")
+        }, Unmanaged.passUnretained(self.errorLog).toOpaque()))
         if let prefix = options.inboxPrefix { try Self.check(natsOptions_SetCustomInboxPrefix(opts, prefix)) }
         if let caFile = options.caFile {
             try Self.check(natsOptions_SetSecure(opts, true))
@@ -89,6 +109,20 @@ public final class NATSClient {
 
     public func publish(_ subject: String, _ text: String, reply: String? = nil) throws(Failure) {
         try self.publish(subject, Array(text.utf8), reply: reply)
+    }
+
+    /// Publishes with headers (HPUB).
+    public func publish(_ subject: String, _ text: String, headers: [(String, String)], reply: String? = nil) throws(Failure) {
+        var message: OpaquePointer?
+        let bytes = Array(text.utf8)
+        try self.check(bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) {
+                natsMsg_Create(&message, subject, reply, $0.baseAddress, Int32($0.count))
+            }
+        })
+        defer { natsMsg_Destroy(message) }
+        for (key, value) in headers { try self.check(natsMsgHeader_Set(message, key, value)) }
+        try self.check(natsConnection_PublishMsg(self.connection, message))
     }
 
     /// Sends PING and waits for PONG: every operation sent before has been processed by the server.
@@ -146,7 +180,7 @@ public final class NATSClient {
     }
 
     /// A synchronous subscription: messages are taken with `next`.
-    public final class Subscription {
+    public final class Subscription: @unchecked Sendable {
         private let subscription: OpaquePointer
 
         init(_ subscription: OpaquePointer) {
@@ -183,5 +217,37 @@ extension NATSClient.Message {
         } else {
             self.payload = []
         }
+        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        var count: Int32 = 0
+        var headers: [String: String] = [:]
+        if natsMsgHeader_Keys(message, &keys, &count) == NATS_OK, let keys {
+            for index in 0..<Int(count) {
+                guard let key = keys[index] else { continue }
+                var value: UnsafePointer<CChar>?
+                if natsMsgHeader_Get(message, key, &value) == NATS_OK, let value {
+                    headers[String(cString: key)] = String(cString: value)
+                }
+            }
+            free(keys)
+        }
+        self.headers = headers
+    }
+}
+
+/// Collects the errors nats.c reports from its own threads.
+final class ErrorLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String] = []
+
+    func append(_ text: String) {
+        self.lock.lock()
+        self.entries.append(text)
+        self.lock.unlock()
+    }
+
+    var errors: [String] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.entries
     }
 }

@@ -211,7 +211,8 @@ public struct CertificateAuthority: Sendable {
 
     // MARK: Helpers
 
-    static func hex(_ serial: Certificate.SerialNumber) -> String {
+    /// A serial number as the inventory writes it: lowercase hex.
+    public static func hex(_ serial: Certificate.SerialNumber) -> String {
         self.hex(serial.bytes)
     }
 

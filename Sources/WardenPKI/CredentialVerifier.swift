@@ -23,6 +23,11 @@ public struct CredentialVerifier: Sendable {
         public let code: Code
         public let reason: String
 
+        public init(code: Code, reason: String) {
+            self.code = code
+            self.reason = reason
+        }
+
         public var description: String { self.reason }
         public static func == (lhs: Failure, rhs: Failure) -> Bool { lhs.code == rhs.code }
         public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }

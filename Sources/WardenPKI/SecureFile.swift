@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -8,8 +8,8 @@ import Darwin
 
 /// File writes for credentials: atomic (temporary file, fsync, rename) and created with their final
 /// mode, so a private key is never readable by others, not even for a moment.
-enum SecureFile {
-    static func write(_ data: Data, to path: String, mode: mode_t) throws(PKIError) {
+public enum SecureFile {
+    public static func write(_ data: Data, to path: String, mode: mode_t) throws(PKIError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode)
         guard descriptor >= 0 else {
@@ -39,7 +39,7 @@ enum SecureFile {
     }
 
     /// Creates `path` (and parents) if needed and sets its mode; key folders are 0700.
-    static func makeDirectory(_ path: String, mode: Int) throws(PKIError) {
+    public static func makeDirectory(_ path: String, mode: Int) throws(PKIError) {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)

@@ -70,14 +70,14 @@ public final class Rule: Hashable, Sendable, CustomStringConvertible {
         self.source = source
         self.fromDefaults = fromDefaults
         self.tokens = tokens
+        let section = (fromDefaults ? "defaults." : "") + "\(operation.rawValue).\(effect.rawValue)"
+        let entry = queue.map { "\(pattern) \($0)" } ?? pattern
+        self.description = "\(source) \(section) \"\(entry)\""
     }
 
     /// `file:line section.effect "pattern[ queue]"`: how decisions and `warden explain` name the rule.
-    public var description: String {
-        let section = (self.fromDefaults ? "defaults." : "") + "\(self.operation.rawValue).\(self.effect.rawValue)"
-        let entry = self.queue.map { "\(self.pattern) \($0)" } ?? self.pattern
-        return "\(self.source) \(section) \"\(entry)\""
-    }
+    /// Stored, because the decision log writes it for every operation.
+    public let description: String
 
     /// Whether the literal subject in `subject` (UTF-8 bytes, already validated) is matched by this
     /// rule's pattern. Walks the bytes like the trie does, without splitting the subject.

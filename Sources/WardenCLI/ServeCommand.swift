@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import WardenACL
+import WardenPKI
+import WardenPolicy
+import WardenProxy
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the broker: TLS-only NATS endpoint for services, enforcing the ACLs and logging every decision.",
+        discussion: """
+            Services connect to --listen over TLS with the certificate `warden enroll` gave them. Warden connects \
+            to --upstream over TLS with its own identity. Without --upstream, Warden starts a local nats-server \
+            (from PATH) locked to its identity, for development. SIGTERM or SIGINT stops it gracefully.
+            """
+    )
+
+    @Option(help: "Where services connect, HOST:PORT.") var listen: String = "127.0.0.1:4443"
+    @Option(help: "nats-server to connect to, tls://HOST:PORT. Without it, a local nats-server is started.")
+    var upstream: String?
+    @Option(name: .customLong("upstream-ca"), help: "PEM file of the CA that signed nats-server's certificate (default: Warden's CA).")
+    var upstreamCA: String?
+    @OptionGroup var acls: ACLOptions
+    @OptionGroup var certs: CertsOptions
+    @Option(name: .customLong("decision-log"), help: "JSON Lines file every decision is appended to.")
+    var decisionLog: String = "logs/decisions.jsonl"
+    @Option(name: .customLong("log-level"), help: "Level of Warden's own log on standard error: debug, info, warning, error.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard parseHostPort(Substring(self.listen)) != nil else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:4443")
+        }
+        if let upstream, ProxyConfiguration.Upstream(url: upstream) == nil {
+            throw ValidationError("--upstream must be tls://HOST:PORT, e.g. tls://nats.internal:4222")
+        }
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: self.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "warden")
+
+        let policy: PolicySnapshot
+        do {
+            policy = try ACLLoader.load(directory: self.acls.directory)
+        } catch {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            throw ExitCode(1)
+        }
+        let credentials: CredentialStore
+        do {
+            credentials = try CredentialStore(layout: self.certs.layout)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+
+        var services: [any Service] = []
+        let upstream: ProxyConfiguration.Upstream
+        if let url = self.upstream {
+            upstream = ProxyConfiguration.Upstream(url: url)!
+        } else {
+            let authority = try runPKI { () throws(PKIError) in try CertificateAuthority.load(layout: self.certs.layout) }
+            let local: LocalNATSServer
+            do {
+                local = try LocalNATSServer(authority: authority, logger: logger)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            services.append(local)
+            upstream = ProxyConfiguration.Upstream(host: "127.0.0.1", port: local.port)
+        }
+
+        let (host, port) = parseHostPort(Substring(self.listen))!
+        let configuration = ProxyConfiguration(
+            listenHost: host, listenPort: port, upstream: upstream, upstreamCAFile: self.upstreamCA,
+            certs: self.certs.layout)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        do {
+            let log = try DecisionLog(path: self.decisionLog, logger: logger)
+            let server = try ProxyServer(
+                configuration: configuration, credentials: credentials, policy: policy, log: log, group: group,
+                logger: logger)
+            // Shutdown runs in reverse: the listener closes its connections first, then the log writes
+            // their last records, then the local nats-server stops.
+            services += [log, server]
+            let serviceGroup = ServiceGroup(
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await serviceGroup.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            if let local = services.first as? LocalNATSServer { local.stop() }
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// The options of a client's CONNECT, and the CONNECT Warden sends upstream on its behalf.
+///
+/// The client's own credentials (`user`, `pass`, `auth_token`, `nkey`, `sig`, `jwt`) are never
+/// forwarded: upstream, every connection is Warden's identity. The options that change what the
+/// server does for the client (echo, headers, no_responders, protocol, pedantic) are kept.
+struct ClientConnect: Hashable, Sendable {
+    enum Failure: Error, Hashable {
+        /// The CONNECT arguments are not a JSON object.
+        case malformed
+        /// `no_responders` without `headers`, which nats-server refuses and closes the connection for.
+        case noRespondersRequiresHeaders
+
+        /// nats-server's `-ERR` text for the failure, or nil when it closes without one.
+        var wireText: String? {
+            switch self {
+            case .malformed: return nil
+            case .noRespondersRequiresHeaders: return "no responders requires headers support"
+            }
+        }
+    }
+
+    // nats-server's defaults when a field is absent: verbose, pedantic and echo are on.
+    var verbose = true
+    var pedantic = true
+    var echo = true
+    var headers = false
+    var noResponders = false
+    var protocolVersion = 0
+    var name: String?
+    var lang: String?
+    var version: String?
+
+    init(json: String) throws(Failure) {
+        guard let data = json.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw .malformed }
+        func flag(_ key: String, _ value: inout Bool) throws(Failure) {
+            guard let raw = object[key], !(raw is NSNull) else { return }
+            guard let number = raw as? NSNumber else { throw .malformed }
+            value = number.boolValue
+        }
+        try flag("verbose", &self.verbose)
+        try flag("pedantic", &self.pedantic)
+        try flag("echo", &self.echo)
+        try flag("headers", &self.headers)
+        try flag("no_responders", &self.noResponders)
+        if let number = object["protocol"] as? NSNumber { self.protocolVersion = number.intValue }
+        self.name = object["name"] as? String
+        self.lang = object["lang"] as? String
+        self.version = object["version"] as? String
+        if self.noResponders && !self.headers { throw .noRespondersRequiresHeaders }
+    }
+
+    /// The connection name upstream: the service, then the client's own name if it gave one, so that
+    /// nats-server's monitoring shows who is behind each of Warden's connections.
+    static func upstreamName(service: String?, clientName: String?) -> String {
+        let who = "warden:" + (service ?? "unidentified")
+        guard let clientName, !clientName.isEmpty else { return who }
+        return "\(who):\(clientName)"
+    }
+
+    /// The `CONNECT {...}\r\n` line for the upstream connection. Warden answers `verbose` itself (see
+    /// `ProxyStateMachine`), so upstream it is always off.
+    func upstreamLine(service: String?) -> String {
+        var object: [String: Any] = [
+            "verbose": false,
+            "pedantic": self.pedantic,
+            "tls_required": true,
+            "echo": self.echo,
+            "headers": self.headers,
+            "no_responders": self.noResponders,
+            "protocol": self.protocolVersion,
+            "name": Self.upstreamName(service: service, clientName: self.name),
+        ]
+        if let lang = self.lang { object["lang"] = lang }
+        if let version = self.version { object["version"] = version }
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return "CONNECT " + String(decoding: data, as: UTF8.self) + "\r\n"
+    }
+}

@@ -1,0 +1,98 @@
+public import Foundation
+import NIOConcurrencyHelpers
+public import WardenPKI
+import X509
+
+/// What the listener checks client certificates against: Warden's CA and the current inventory,
+/// which `warden enroll` and `warden revoke` rewrite and `reloadIfChanged` picks up.
+///
+/// Needs only the CA certificate, never the CA key: a broker that is compromised cannot issue
+/// credentials.
+public final class CredentialStore: Sendable {
+    /// A verified client: who it is and which certificate it used.
+    public struct Admission: Sendable, Hashable {
+        public var identity: Identity
+        public var serial: String
+        public var notAfter: Date
+    }
+
+    public let verifier: CredentialVerifier
+    public let inventoryPath: String
+    private let current: NIOLockedValueBox<(inventory: Inventory, stamp: FileStamp?)>
+
+    public init(layout: CertsLayout) throws {
+        let pem: String
+        do {
+            pem = try String(contentsOfFile: layout.caCertificate, encoding: .utf8)
+        } catch {
+            throw CredentialStoreError("cannot read \(layout.caCertificate): run `warden init` first")
+        }
+        let ca = try Certificate(pemEncoded: pem)
+        let inventory = try Inventory.load(from: layout.inventory)
+        self.verifier = CredentialVerifier(ca: ca, trustDomain: inventory.trustDomain)
+        self.inventoryPath = layout.inventory
+        self.current = NIOLockedValueBox((inventory, FileStamp(path: layout.inventory)))
+    }
+
+    public var trustDomain: String { self.verifier.trustDomain }
+    public var inventory: Inventory { self.current.withLockedValue { $0.inventory } }
+
+    /// Verifies a client's leaf certificate (DER) against the CA and the current inventory.
+    public func admit(der: [UInt8], now: Date = Date()) -> Result<Admission, CredentialVerifier.Failure> {
+        let certificate: Certificate
+        do {
+            certificate = try Certificate(derEncoded: der)
+        } catch {
+            return .failure(.init(code: .noIdentity, reason: "client certificate cannot be parsed"))
+        }
+        return self.verifier.verify(certificate, inventory: self.inventory, now: now).map {
+            Admission(
+                identity: $0, serial: CertificateAuthority.hex(certificate.serialNumber),
+                notAfter: certificate.notValidAfter)
+        }
+    }
+
+    /// Whether the credential with `serial` may still be used at `now`: known, not revoked, not expired.
+    public func isLive(serial: String, now: Date = Date()) -> Bool {
+        guard let entry = self.inventory.entry(serial: serial) else { return false }
+        return !entry.revoked && now <= entry.notAfter
+    }
+
+    /// Reloads the inventory when its file changed. Returns true when it did. A file that cannot be
+    /// read keeps the previous inventory (and the error is thrown), so a half-written edit by hand
+    /// does not let anyone in.
+    @discardableResult
+    public func reloadIfChanged() throws -> Bool {
+        let stamp = FileStamp(path: self.inventoryPath)
+        guard stamp != self.current.withLockedValue({ $0.stamp }) else { return false }
+        let inventory = try Inventory.load(from: self.inventoryPath)
+        guard inventory.trustDomain == self.verifier.trustDomain else {
+            throw CredentialStoreError(
+                "\(self.inventoryPath) is for trust domain \(inventory.trustDomain), not \(self.verifier.trustDomain); restart Warden after `warden init`")
+        }
+        self.current.withLockedValue { $0 = (inventory, stamp) }
+        return true
+    }
+}
+
+/// Identifies one version of a file: atomic rewrites (rename) change the inode, edits the time or size.
+struct FileStamp: Hashable, Sendable {
+    var inode: UInt64
+    var size: Int64
+    var seconds: Int
+    var nanoseconds: Int
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.inode = UInt64(info.st_ino)
+        self.size = Int64(info.st_size)
+        self.seconds = Int(info.st_mtim.tv_sec)
+        self.nanoseconds = Int(info.st_mtim.tv_nsec)
+    }
+}
+
+public struct CredentialStoreError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,177 @@
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+public import ServiceLifecycle
+
+/// The decision log: JSON Lines appended to a file by a thread of its own, so that the event loops
+/// never wait on the disk.
+///
+/// Connections hand over their records in batches (`submit`). Nothing is ever dropped: when the
+/// writer falls behind and more than `highWater` bytes are waiting, `submit` says so, the connection
+/// stops reading from its client, and it is resumed (`whenDrained`) once the backlog is below
+/// `lowWater`. A write error is retried until it succeeds, with clients held back meanwhile.
+public final class DecisionLog: Service, Sendable {
+    private struct State {
+        var pending: [UInt8] = []
+        var stopping = false
+        var waiters: [(any EventLoop, @Sendable () -> Void)] = []
+        var submitted: Int = 0
+        var written: Int = 0
+    }
+
+    public let path: String
+    public let highWater: Int
+    public let lowWater: Int
+    private let logger: Logger
+    private let descriptor: Int32
+    // 0: nothing to do; 1: records pending or stop requested.
+    private let state = ConditionLock<Int>(value: 0)
+    private let box = NIOLockedValueBox(State())
+    private let finished = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(nil)
+    private let threadExited = NIOLockedValueBox(false)
+
+    /// Opens (creating, mode 0640, with its folder) the log file for appending.
+    public init(path: String, highWater: Int = 8 << 20, lowWater: Int = 1 << 20, logger: Logger) throws {
+        self.path = path
+        self.highWater = highWater
+        self.lowWater = lowWater
+        self.logger = logger
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else {
+            throw DecisionLogError("cannot open decision log \(path): \(String(cString: strerror(errno)))")
+        }
+        self.descriptor = descriptor
+        let thread = Thread { [self] in self.writeLoop() }
+        thread.name = "warden-decision-log"
+        thread.start()
+    }
+
+    deinit {
+        close(self.descriptor)
+    }
+
+    /// Queues encoded records for writing. Returns false when the backlog is over `highWater`: the
+    /// caller must stop reading until `whenDrained` calls it back.
+    public func submit(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        self.state.lock()
+        let backlog = self.box.withLockedValue { state in
+            state.pending.append(contentsOf: bytes)
+            state.submitted += bytes.count
+            return state.pending.count
+        }
+        self.state.unlock(withValue: 1)
+        return backlog <= self.highWater
+    }
+
+    /// Runs `body` on `eventLoop` once the backlog is below `lowWater` (at once if it already is).
+    public func whenDrained(on eventLoop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
+        let now = self.box.withLockedValue { state -> Bool in
+            if state.pending.count < self.lowWater { return true }
+            state.waiters.append((eventLoop, body))
+            return false
+        }
+        if now { eventLoop.execute(body) }
+    }
+
+    /// Bytes written so far; for tests and metrics.
+    public var bytesWritten: Int { self.box.withLockedValue { $0.written } }
+
+    /// Writes everything queued so far, then returns (for tests and shutdown).
+    public func flush() async {
+        let target = self.box.withLockedValue { $0.submitted }
+        while self.box.withLockedValue({ $0.written < target }) {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Runs until graceful shutdown, then writes every record still queued and stops the writer.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await self.stop()
+    }
+
+    /// Writes every queued record and stops the writer thread.
+    public func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let exited = self.threadExited.withLockedValue { exited in
+                if !exited { self.finished.withLockedValue { $0 = continuation } }
+                return exited
+            }
+            if exited {
+                continuation.resume()
+                return
+            }
+            self.state.lock()
+            self.box.withLockedValue { $0.stopping = true }
+            self.state.unlock(withValue: 1)
+        }
+    }
+
+    private func writeLoop() {
+        while true {
+            self.state.lock(whenValue: 1)
+            let (batch, stopping) = self.box.withLockedValue { state in
+                let batch = state.pending
+                state.pending.removeAll(keepingCapacity: true)
+                return (batch, state.stopping)
+            }
+            self.state.unlock(withValue: 0)
+            self.writeAll(batch)
+            let waiters = self.box.withLockedValue { state -> [(any EventLoop, @Sendable () -> Void)] in
+                state.written += batch.count
+                guard state.pending.count < self.lowWater else { return [] }
+                let waiters = state.waiters
+                state.waiters.removeAll()
+                return waiters
+            }
+            for (eventLoop, body) in waiters { eventLoop.execute(body) }
+            if stopping && self.box.withLockedValue({ $0.pending.isEmpty }) { break }
+        }
+        fsync(self.descriptor)
+        let continuation = self.threadExited.withLockedValue { exited in
+            exited = true
+            return self.finished.withLockedValue { continuation in
+                defer { continuation = nil }
+                return continuation
+            }
+        }
+        continuation?.resume()
+    }
+
+    private func writeAll(_ batch: [UInt8]) {
+        var offset = 0
+        var failures = 0
+        while offset < batch.count {
+            let written = batch.withUnsafeBytes { buffer in
+                write(self.descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            }
+            if written >= 0 {
+                offset += written
+                failures = 0
+                continue
+            }
+            if errno == EINTR { continue }
+            // Never drop a record: report, wait, retry. Clients are held back by the backlog meanwhile.
+            failures += 1
+            if failures == 1 || failures % 60 == 0 {
+                self.logger.error(
+                    "decision log write failed; retrying, clients are paused while the backlog is over the limit",
+                    metadata: ["path": "\(self.path)", "error": "\(String(cString: strerror(errno)))"]
+                )
+            }
+            Thread.sleep(forTimeInterval: 1)
+        }
+    }
+}
+
+/// The decision log could not be opened.
+public struct DecisionLogError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,144 @@
+public import WardenPolicy
+
+/// One line of the decision log: who did what, allowed or denied, and which rule said so.
+///
+/// Records are encoded by hand into bytes (`encode(into:)`): one is written for every operation a
+/// client sends, so this stays off Foundation's `JSONEncoder`.
+public struct DecisionRecord: Sendable {
+    /// What the client tried to do.
+    public enum Op: String, Sendable {
+        case connect
+        case pub
+        case sub
+        case deliver
+    }
+
+    public var decision: PolicyDecision.Verdict
+    public var op: Op
+    /// The service, or nil when the client could not be identified.
+    public var service: String?
+    public var conn: UInt64
+    public var peer: String
+    public var mode: PolicyMode
+    /// The rule that decided with its `file:line`, or what decided instead (`default deny`, `mtls`).
+    public var rule: String
+    public var subject: String?
+    public var queue: String?
+    public var reply: String?
+    /// Payload bytes of a publish (headers excluded).
+    public var size: Int?
+    /// Why a connection was refused.
+    public var reason: String?
+    /// The subscription id a dropped delivery was addressed to.
+    public var sid: String?
+    /// The verified identity (URI SAN) and certificate serial of an admitted connection.
+    public var identity: String?
+    public var serial: String?
+
+    public init(
+        decision: PolicyDecision.Verdict, op: Op, service: String?, conn: UInt64, peer: String, mode: PolicyMode,
+        rule: String, subject: String? = nil, queue: String? = nil, reply: String? = nil, size: Int? = nil,
+        reason: String? = nil, sid: String? = nil, identity: String? = nil, serial: String? = nil
+    ) {
+        self.decision = decision
+        self.op = op
+        self.service = service
+        self.conn = conn
+        self.peer = peer
+        self.mode = mode
+        self.rule = rule
+        self.subject = subject
+        self.queue = queue
+        self.reply = reply
+        self.size = size
+        self.reason = reason
+        self.sid = sid
+        self.identity = identity
+        self.serial = serial
+    }
+
+    /// Appends the record as one JSON object and a newline, stamped with `microseconds` since the epoch.
+    public func encode(into bytes: inout [UInt8], microseconds: Int64) {
+        bytes.append(contentsOf: #"{"ts":""#.utf8)
+        RFC3339.append(microseconds: microseconds, to: &bytes)
+        bytes.append(contentsOf: #"","decision":""#.utf8)
+        bytes.append(contentsOf: self.decision.rawValue.utf8)
+        bytes.append(contentsOf: #"","op":""#.utf8)
+        bytes.append(contentsOf: self.op.rawValue.utf8)
+        bytes.append(contentsOf: #"","service":"#.utf8)
+        if let service = self.service { JSONText.appendString(service, to: &bytes) } else { bytes.append(contentsOf: "null".utf8) }
+        bytes.append(contentsOf: #","conn":"#.utf8)
+        JSONText.appendInteger(self.conn, to: &bytes)
+        bytes.append(contentsOf: #","peer":"#.utf8)
+        JSONText.appendString(self.peer, to: &bytes)
+        bytes.append(contentsOf: #","mode":""#.utf8)
+        bytes.append(contentsOf: self.mode.rawValue.utf8)
+        bytes.append(contentsOf: #"","rule":"#.utf8)
+        JSONText.appendString(self.rule, to: &bytes)
+        func field(_ name: String, _ value: String?) {
+            guard let value else { return }
+            bytes.append(contentsOf: #",""#.utf8)
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: #"":"#.utf8)
+            JSONText.appendString(value, to: &bytes)
+        }
+        field("subject", self.subject)
+        field("queue", self.queue)
+        field("reply", self.reply)
+        if let size = self.size {
+            bytes.append(contentsOf: #","size":"#.utf8)
+            JSONText.appendInteger(UInt64(max(0, size)), to: &bytes)
+        }
+        field("sid", self.sid)
+        field("reason", self.reason)
+        field("identity", self.identity)
+        field("serial", self.serial)
+        bytes.append(contentsOf: "}\n".utf8)
+    }
+}
+
+/// JSON string and number text, appended to a byte array.
+enum JSONText {
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func appendString(_ text: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20, 0x7F:
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                bytes.append(self.hex[Int(byte >> 4)])
+                bytes.append(self.hex[Int(byte & 0xF)])
+            default:
+                // String.utf8 is always valid UTF-8, which JSON carries as is.
+                bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    static func appendInteger(_ value: UInt64, to bytes: inout [UInt8]) {
+        if value == 0 {
+            bytes.append(UInt8(ascii: "0"))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[index]) }
+        }
+    }
+}

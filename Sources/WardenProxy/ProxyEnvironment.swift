@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import WardenPKI
+import WardenPolicy
+
+/// What every connection of one running Warden shares: configuration, TLS contexts, credentials,
+/// policy, the decision log and the registry of live connections.
+final class ProxyEnvironment: Sendable {
+    let configuration: ProxyConfiguration
+    let credentials: CredentialStore
+    let policy: PolicySnapshot
+    let log: DecisionLog
+    let registry = ConnectionRegistry()
+    let listenerTLS: NIOSSLContext
+    let upstreamTLS: NIOSSLContext
+    let logger: Logger
+    /// Warden's `server_id` in INFO: random per process, like nats-server's.
+    let serverID: String
+    private let nextConn = NIOLockedValueBox<UInt64>(0)
+
+    init(
+        configuration: ProxyConfiguration, credentials: CredentialStore, policy: PolicySnapshot, log: DecisionLog,
+        logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.credentials = credentials
+        self.policy = policy
+        self.log = log
+        self.logger = logger
+        self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
+
+        let layout = configuration.certs
+        let ca = try NIOSSLCertificate.fromPEMFile(layout.caCertificate)
+        // Listener: TLS 1.2 or newer, and a client certificate is required (checked in full by the
+        // verification callback against the CA and the inventory).
+        var listener = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(layout.serverCertificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: layout.serverKey, format: .pem)))
+        listener.minimumTLSVersion = .tlsv12
+        listener.certificateVerification = .noHostnameVerification
+        listener.trustRoots = .certificates(ca)
+        listener.sendCANameList = true
+        self.listenerTLS = try NIOSSLContext(configuration: listener)
+
+        // Upstream: Warden's own identity; nats-server must present a certificate from Warden's CA
+        // (or --upstream-ca) naming the host Warden dials.
+        var upstream = TLSConfiguration.makeClientConfiguration()
+        upstream.minimumTLSVersion = .tlsv12
+        upstream.certificateVerification = .fullVerification
+        upstream.trustRoots = .certificates(
+            try NIOSSLCertificate.fromPEMFile(configuration.upstreamCAFile ?? layout.caCertificate))
+        upstream.certificateChain = try NIOSSLCertificate.fromPEMFile(layout.upstreamCertificate).map { .certificate($0) }
+        upstream.privateKey = .privateKey(try NIOSSLPrivateKey(file: layout.upstreamKey, format: .pem))
+        self.upstreamTLS = try NIOSSLContext(configuration: upstream)
+    }
+
+    func newConnectionID() -> UInt64 {
+        self.nextConn.withLockedValue {
+            $0 += 1
+            return $0
+        }
+    }
+
+    /// Queues records encoded now; returns false when the log asks for back-pressure.
+    func submit(_ records: some Sequence<DecisionRecord>) -> Bool {
+        var bytes: [UInt8] = []
+        let now = RFC3339.nowMicroseconds()
+        for record in records { record.encode(into: &bytes, microseconds: now) }
+        return self.log.submit(bytes)
+    }
+}
+
+extension SocketAddress {
+    /// `ip:port`, with IPv6 addresses in brackets, for the decision log's `peer`.
+    var peerDescription: String {
+        guard let ip = self.ipAddress, let port = self.port else { return "unknown" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}

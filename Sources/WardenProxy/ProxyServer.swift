@@ -1,0 +1,105 @@
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+public import WardenPolicy
+
+/// The broker: a TLS-only NATS listener that proxies every admitted client to nats-server through a
+/// connection of its own, enforcing the ACLs and logging every decision.
+///
+/// A `Service`: `run` listens and watches the inventory for revocations (both begin in `start`), and
+/// on graceful shutdown stops
+/// accepting, closes every client connection and returns once they are closed (their last decision
+/// records handed to the log).
+public final class ProxyServer: Service, Sendable {
+    private let env: ProxyEnvironment
+    private let group: any EventLoopGroup
+    private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    private let watcher = NIOLockedValueBox<RepeatedTask?>(nil)
+
+    public init(
+        configuration: ProxyConfiguration, credentials: CredentialStore, policy: PolicySnapshot, log: DecisionLog,
+        group: any EventLoopGroup, logger: Logger
+    ) throws {
+        self.env = try ProxyEnvironment(
+            configuration: configuration, credentials: credentials, policy: policy, log: log, logger: logger)
+        self.group = group
+    }
+
+    /// Binds the listener; returns the address it listens on (the port is chosen when 0 was given).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        if let channel = self.serverChannel.withLockedValue({ $0 }), let address = channel.localAddress {
+            return address
+        }
+        let env = self.env
+        let channel = try await ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let attempt = ConnectionAttempt(env: env, channel: channel)
+                    try channel.pipeline.syncOperations.addHandler(ClientAdmissionHandler(attempt: attempt))
+                }
+            }
+            .bind(host: env.configuration.listenHost, port: env.configuration.listenPort)
+            .get()
+        self.serverChannel.withLockedValue { $0 = channel }
+        let interval = env.configuration.revocationCheckInterval
+        let task = self.group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
+            self.checkCredentials()
+        }
+        self.watcher.withLockedValue { $0 = task }
+        let address = channel.localAddress!
+        env.logger.info("listening", metadata: [
+            "address": "\(address)", "upstream": "\(env.configuration.upstream)",
+            "services": "\(env.policy.services.count)", "rules": "\(env.policy.ruleCount)",
+        ])
+        return address
+    }
+
+    /// The number of admitted client connections now open.
+    public var connectionCount: Int { self.env.registry.count }
+
+    public func run() async throws {
+        try await self.start()
+        try? await gracefulShutdown()
+        await self.shutdown()
+    }
+
+    /// Closes live connections whose credential was revoked or expired since they connected. Runs
+    /// every `revocationCheckInterval` once started.
+    public func checkCredentials() {
+        do {
+            try self.env.credentials.reloadIfChanged()
+        } catch {
+            self.env.logger.error("cannot reload the inventory; keeping the previous one", metadata: ["error": "\(error)"])
+        }
+        let now = Date()
+        let closed = self.env.registry.closeAll { !self.env.credentials.isLive(serial: $0.serial, now: now) }
+        for (conn, entry) in closed {
+            self.env.logger.warning("closed connection: credential revoked or expired", metadata: [
+                "conn": "\(conn)", "service": "\(entry.service ?? "-")", "serial": "\(entry.serial)",
+            ])
+        }
+    }
+
+    /// Stops accepting, closes every client connection and waits for them to close.
+    public func shutdown() async {
+        self.watcher.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
+        let channel = self.serverChannel.withLockedValue { channel in
+            defer { channel = nil }
+            return channel
+        }
+        try? await channel?.close()
+        let open = self.env.registry.closeAll { _ in true }
+        for (_, entry) in open { try? await entry.channel.closeFuture.get() }
+        self.env.logger.info("stopped", metadata: ["closed_connections": "\(open.count)"])
+    }
+}

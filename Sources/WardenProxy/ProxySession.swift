@@ -1,0 +1,393 @@
+import Logging
+import NATSProtocol
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+/// One client connection and its upstream connection, on one event loop. Carries out what the state
+/// machine decides: writes (flushed once per read cycle), decision records (handed to the log once
+/// per read cycle), back-pressure, and closing both sides together.
+final class ProxySession {
+    struct PauseReasons: OptionSet {
+        let rawValue: UInt8
+        /// The other side cannot take more writes.
+        static let peerUnwritable = PauseReasons(rawValue: 1)
+        /// The decision log is behind.
+        static let decisionLog = PauseReasons(rawValue: 2)
+        /// Too much is queued for an upstream connection that is not ready yet.
+        static let upstreamPending = PauseReasons(rawValue: 4)
+    }
+
+    let env: ProxyEnvironment
+    let clientChannel: any Channel
+    private(set) var upstreamChannel: (any Channel)?
+    var logger: Logger
+    private var machine: ProxyStateMachine
+    private var out = ProxyOutput()
+    private var logBatch: [UInt8] = []
+    private var clientFlushNeeded = false
+    private var upstreamFlushNeeded = false
+    private var closing = false
+    weak var clientHandler: ClientProxyHandler?
+    weak var upstreamHandler: UpstreamHandler?
+    private(set) var clientPause: PauseReasons = []
+    private(set) var upstreamPause: PauseReasons = []
+
+    /// Past this many bytes queued for an upstream that is still connecting, the client is not read.
+    static let maxQueuedBeforeUpstream = 1 << 20
+
+    init(env: ProxyEnvironment, clientChannel: any Channel, logger: Logger, machine: ProxyStateMachine) {
+        self.env = env
+        self.clientChannel = clientChannel
+        self.logger = logger
+        self.machine = machine
+    }
+
+    private var eventLoop: any EventLoop { self.clientChannel.eventLoop }
+
+    private static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+    // MARK: Client side
+
+    func clientRead(_ frame: Frame<ClientOperation>) {
+        self.machine.clientSent(frame, now: Self.now(), into: &self.out)
+        self.apply()
+        if !self.machine.upstreamReady, self.machine.queuedUpstreamBytes > Self.maxQueuedBeforeUpstream {
+            self.pauseClient(.upstreamPending)
+        }
+    }
+
+    func clientReadComplete() {
+        self.flushAll()
+    }
+
+    func clientProtocolViolation(_ error: NATSProtocolError) {
+        self.logger.info("client protocol violation; closing", metadata: ["error": "\(error)"])
+        guard !self.closing else { return }
+        self.clientChannel.write(ProxyStateMachine.error(error.wireText), promise: nil)
+        self.clientFlushNeeded = true
+        self.close(reason: "protocol violation")
+    }
+
+    func clientClosed() {
+        self.machine.closed()
+        self.env.registry.remove(self.machine.conn)
+        self.submitLog()
+        self.upstreamChannel?.close(promise: nil)
+        self.closing = true
+    }
+
+    func clientWritabilityChanged(_ writable: Bool) {
+        if writable { self.resumeUpstream(.peerUnwritable) } else { self.pauseUpstream(.peerUnwritable) }
+    }
+
+    // MARK: Upstream side
+
+    func connectUpstream() {
+        let upstream = self.env.configuration.upstream
+        let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
+        ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(.seconds(5))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = UpstreamHandler(session: bound.value)
+                    bound.value.upstreamHandler = handler
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(NATSFrameDecoder(parser: .server())), handler,
+                    ])
+                }
+            }
+            .connect(host: upstream.host, port: upstream.port)
+            .whenComplete { result in
+                let session = bound.value
+                switch result {
+                case .success(let channel):
+                    if session.closing {
+                        channel.close(promise: nil)
+                    } else {
+                        session.upstreamChannel = channel
+                    }
+                case .failure(let error):
+                    session.upstreamFailed("cannot connect to \(upstream): \(error)")
+                }
+            }
+    }
+
+    /// The TLS handshake with nats-server completed: send CONNECT and what was queued.
+    func upstreamReady() {
+        self.logger.debug("upstream connection ready")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.apply()
+        self.flushAll()
+        self.resumeClient(.upstreamPending)
+    }
+
+    func upstreamRead(_ frame: Frame<ServerOperation>) {
+        self.machine.upstreamSent(frame, now: Self.now(), into: &self.out)
+        self.apply()
+    }
+
+    func upstreamReadComplete() {
+        self.flushAll()
+    }
+
+    func upstreamFailed(_ reason: String) {
+        guard !self.closing else { return }
+        self.logger.error("upstream connection failed; closing the client", metadata: ["reason": "\(reason)"])
+        self.clientChannel.write(ProxyStateMachine.error("Warden: upstream NATS unavailable"), promise: nil)
+        self.clientFlushNeeded = true
+        self.close(reason: reason)
+    }
+
+    func upstreamClosed() {
+        guard !self.closing else { return }
+        self.logger.info("upstream connection closed; closing the client")
+        self.flushAll()
+        self.close(reason: "upstream closed")
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        if writable { self.resumeClient(.peerUnwritable) } else { self.pauseClient(.peerUnwritable) }
+    }
+
+    // MARK: Carrying out
+
+    private func apply() {
+        if !self.out.upstream.isEmpty, let upstream = self.upstreamChannel {
+            for bytes in self.out.upstream { upstream.write(bytes, promise: nil) }
+            self.upstreamFlushNeeded = true
+        }
+        if !self.out.client.isEmpty {
+            for bytes in self.out.client { self.clientChannel.write(bytes, promise: nil) }
+            self.clientFlushNeeded = true
+        }
+        if !self.out.records.isEmpty {
+            let now = RFC3339.nowMicroseconds()
+            for record in self.out.records { record.encode(into: &self.logBatch, microseconds: now) }
+        }
+        let close = self.out.close
+        self.out.reset()
+        if let close { self.close(reason: close) }
+    }
+
+    private func flushAll() {
+        if self.upstreamFlushNeeded {
+            self.upstreamFlushNeeded = false
+            self.upstreamChannel?.flush()
+        }
+        if self.clientFlushNeeded {
+            self.clientFlushNeeded = false
+            self.clientChannel.flush()
+        }
+        self.submitLog()
+    }
+
+    private func submitLog() {
+        guard !self.logBatch.isEmpty else { return }
+        let keepGoing = self.env.log.submit(self.logBatch)
+        self.logBatch.removeAll(keepingCapacity: true)
+        if !keepGoing {
+            // The log is behind: stop reading either side until it catches up. Nothing is dropped.
+            self.pauseClient(.decisionLog)
+            self.pauseUpstream(.decisionLog)
+            let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
+            self.env.log.whenDrained(on: self.eventLoop) {
+                bound.value.resumeClient(.decisionLog)
+                bound.value.resumeUpstream(.decisionLog)
+            }
+        }
+    }
+
+    private func close(reason: String) {
+        guard !self.closing else { return }
+        self.closing = true
+        self.logger.debug("closing", metadata: ["reason": "\(reason)"])
+        self.machine.closed()
+        self.flushAll()
+        self.clientChannel.close(promise: nil)
+        self.upstreamChannel?.close(promise: nil)
+    }
+
+    // MARK: Back-pressure
+
+    private func pauseClient(_ reason: PauseReasons) {
+        self.clientPause.insert(reason)
+    }
+
+    private func resumeClient(_ reason: PauseReasons) {
+        guard self.clientPause.remove(reason) != nil, self.clientPause.isEmpty else { return }
+        self.clientHandler?.resumeReading()
+    }
+
+    private func pauseUpstream(_ reason: PauseReasons) {
+        self.upstreamPause.insert(reason)
+    }
+
+    private func resumeUpstream(_ reason: PauseReasons) {
+        guard self.upstreamPause.remove(reason) != nil, self.upstreamPause.isEmpty else { return }
+        self.upstreamHandler?.resumeReading()
+    }
+}
+
+/// The client side of a session: decoded frames in, reads held back while the session is paused.
+final class ClientProxyHandler: ChannelDuplexHandler {
+    typealias InboundIn = Frame<ClientOperation>
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let session: ProxySession
+    private var context: ChannelHandlerContext?
+    private var readPending = false
+
+    init(session: ProxySession) {
+        self.session = session
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.session.clientHandler = self
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.session.clientRead(self.unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.session.clientReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.session.clientClosed()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.session.clientWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NATSProtocolError {
+            self.session.clientProtocolViolation(error)
+        } else {
+            self.session.logger.debug("client connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.session.clientPause.isEmpty {
+            context.read()
+        } else {
+            self.readPending = true
+        }
+    }
+
+    func resumeReading() {
+        guard self.readPending, let context = self.context else { return }
+        self.readPending = false
+        context.read()
+    }
+}
+
+/// The upstream side of a session: nats-server's INFO, the TLS upgrade, then decoded frames.
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = Frame<ServerOperation>
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let session: ProxySession
+    private var context: ChannelHandlerContext?
+    private var readPending = false
+    private var sawInfo = false
+    private var ready = false
+
+    init(session: ProxySession) {
+        self.session = session
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        guard self.sawInfo else {
+            self.sawInfo = true
+            guard case .info = frame.operation else {
+                self.session.upstreamFailed("nats-server did not start with INFO")
+                return
+            }
+            self.startTLS(context: context)
+            return
+        }
+        guard self.ready else {
+            self.session.upstreamFailed("nats-server sent data before the TLS handshake completed")
+            return
+        }
+        self.session.upstreamRead(frame)
+    }
+
+    private func startTLS(context: ChannelHandlerContext) {
+        let host = self.session.env.configuration.upstream.host
+        // An IP address is checked against the certificate's IP SANs; a name against its DNS SANs.
+        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        do {
+            let tls = try NIOSSLClientHandler(context: self.session.env.upstreamTLS, serverHostname: isAddress ? nil : host)
+            try context.pipeline.syncOperations.addHandler(tls, position: .first)
+        } catch {
+            self.session.upstreamFailed("cannot start TLS: \(error)")
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            self.ready = true
+            self.session.upstreamReady()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.session.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.session.upstreamClosed()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.session.upstreamWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.session.upstreamFailed("\(error)")
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.session.upstreamPause.isEmpty {
+            context.read()
+        } else {
+            self.readPending = true
+        }
+    }
+
+    func resumeReading() {
+        guard self.readPending, let context = self.context else { return }
+        self.readPending = false
+        context.read()
+    }
+}

@@ -1,0 +1,268 @@
+import NATSProtocol
+import NIOCore
+import WardenPolicy
+
+/// What Warden does for one client connection, as a state machine free of I/O: each event (a frame
+/// from the client, a frame from nats-server, the upstream becoming ready) appends its effects to a
+/// `ProxyOutput`, which the channel handlers carry out.
+///
+/// Ordering: nats-server answers a client's operations in order, and a client's flush (PING, wait for
+/// PONG) relies on that. Every PING is forwarded upstream, so its PONG comes back after nats-server
+/// has handled everything before it. What Warden answers itself (`-ERR` for a denied operation, `+OK`
+/// in verbose mode) waits behind the PONGs of earlier PINGs, so the client sees the same order as
+/// it would from nats-server.
+struct ProxyStateMachine {
+    enum Phase {
+        /// Waiting for the client's CONNECT; nothing has been sent upstream.
+        case awaitingConnect
+        /// CONNECT received; operations are decided and forwarded (queued until the upstream is ready).
+        case connected
+        /// The connection is being closed; further frames are ignored.
+        case closed
+    }
+
+    let service: String?
+    let policy: ServicePolicy?
+    let conn: UInt64
+    let peer: String
+    private(set) var phase = Phase.awaitingConnect
+    private(set) var upstreamReady = false
+    private(set) var verbose = false
+
+    private var cache = PublishDecisionCache()
+    private var responses: ResponseTracker?
+    /// Delivery filters of live subscriptions, by sid; only subscriptions that have one.
+    private var filters: [String: [Rule]] = [:]
+    /// Frames decided before the upstream connection was ready, in order, CONNECT first.
+    private var queuedUpstream: [ByteBuffer] = []
+    private(set) var queuedUpstreamBytes = 0
+    private var pingsForwarded = 0
+    private var pongsReturned = 0
+    /// Warden's own answers waiting for the PONG of an earlier PING: (pings forwarded before it, bytes).
+    private var deferred: [(pings: Int, bytes: ByteBuffer)] = []
+
+    init(service: String?, policy: ServicePolicy?, conn: UInt64, peer: String) {
+        self.service = service
+        self.policy = policy
+        self.conn = conn
+        self.peer = peer
+        if let permission = policy?.allowResponses {
+            self.responses = ResponseTracker(permission: permission)
+        }
+    }
+
+    private var mode: PolicyMode { self.policy?.mode ?? .enforce }
+
+    // MARK: Client to server
+
+    mutating func clientSent(_ frame: Frame<ClientOperation>, now: UInt64, into out: inout ProxyOutput) {
+        switch self.phase {
+        case .closed:
+            return
+        case .awaitingConnect:
+            self.beforeConnect(frame, into: &out)
+        case .connected:
+            self.connected(frame, now: now, into: &out)
+        }
+    }
+
+    private mutating func beforeConnect(_ frame: Frame<ClientOperation>, into out: inout ProxyOutput) {
+        switch frame.operation {
+        case .connect(let json):
+            let options: ClientConnect
+            do {
+                options = try ClientConnect(json: json)
+            } catch {
+                self.close(error.wireText, reason: "invalid CONNECT: \(error)", into: &out)
+                return
+            }
+            self.verbose = options.verbose
+            self.phase = .connected
+            self.toUpstream(ByteBuffer(string: options.upstreamLine(service: self.service)), into: &out)
+            if self.verbose { self.reply(Self.ok, into: &out) }
+        case .publish(let publish):
+            // Recorded like every publish, then refused the way nats-server refuses operations before
+            // CONNECT on a server that requires authentication.
+            out.records.append(self.record(.pub, self.connectRequired, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
+            self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
+        case .subscribe(let subject, let queue, _):
+            out.records.append(self.record(.sub, self.connectRequired, subject: subject, queue: queue))
+            self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
+        case .unsubscribe, .ping, .pong:
+            self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
+        }
+    }
+
+    private mutating func connected(_ frame: Frame<ClientOperation>, now: UInt64, into out: inout ProxyOutput) {
+        switch frame.operation {
+        case .connect(let json):
+            // A repeated CONNECT may change verbose; the upstream keeps the options of the first.
+            if let options = try? ClientConnect(json: json) { self.verbose = options.verbose }
+            if self.verbose { self.reply(Self.ok, into: &out) }
+
+        case .publish(let publish):
+            let decision = self.decidePublish(publish, now: now)
+            out.records.append(self.record(.pub, decision, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
+            if decision.isPermitted {
+                self.toUpstream(frame.raw, into: &out)
+                if self.verbose { self.reply(Self.ok, into: &out) }
+            } else if decision.reason == .reservedReply, let reply = publish.reply {
+                self.reply(Self.error("Permissions Violation for Publish with Reply of \"\(reply)\""), into: &out)
+            } else {
+                self.reply(Self.error("Permissions Violation for Publish to \"\(publish.subject)\""), into: &out)
+            }
+
+        case .subscribe(let subject, let queue, let sid):
+            let decision: SubscriptionDecision
+            if let policy = self.policy {
+                decision = policy.decideSubscribe(subject: subject, queue: queue)
+            } else {
+                decision = SubscriptionDecision(PolicySnapshot.unknownServiceDecision)
+            }
+            out.records.append(self.record(.sub, decision.decision, subject: subject, queue: queue))
+            if decision.decision.isPermitted {
+                if decision.deliveryFilter.isEmpty {
+                    self.filters[sid] = nil
+                } else {
+                    self.filters[sid] = decision.deliveryFilter
+                }
+                self.toUpstream(frame.raw, into: &out)
+                if self.verbose { self.reply(Self.ok, into: &out) }
+            } else if let queue {
+                self.reply(Self.error("Permissions Violation for Subscription to \"\(subject)\" using queue \"\(queue)\""), into: &out)
+            } else {
+                self.reply(Self.error("Permissions Violation for Subscription to \"\(subject)\""), into: &out)
+            }
+
+        case .unsubscribe(let sid, let max):
+            if max == nil { self.filters[sid] = nil }
+            self.toUpstream(frame.raw, into: &out)
+            if self.verbose { self.reply(Self.ok, into: &out) }
+
+        case .ping:
+            self.pingsForwarded += 1
+            self.toUpstream(frame.raw, into: &out)
+
+        case .pong:
+            self.toUpstream(frame.raw, into: &out)
+        }
+    }
+
+    private mutating func decidePublish(_ publish: Publish, now: UInt64) -> PolicyDecision {
+        guard let policy = self.policy else { return PolicySnapshot.unknownServiceDecision }
+        let rules = self.cache.decision(for: publish.subject, in: policy)
+        if publish.reply == nil && self.responses == nil { return rules }
+        return policy.decidePublish(
+            subject: publish.subject, reply: publish.reply, ruleDecision: rules, responses: &self.responses, now: now)
+    }
+
+    // MARK: Server to client
+
+    /// The upstream connection is up (TLS done): send CONNECT and everything queued behind it.
+    mutating func upstreamBecameReady(into out: inout ProxyOutput) {
+        guard !self.upstreamReady else { return }
+        self.upstreamReady = true
+        out.upstream.append(contentsOf: self.queuedUpstream)
+        self.queuedUpstream.removeAll()
+        self.queuedUpstreamBytes = 0
+    }
+
+    /// A frame from nats-server after its first INFO (which the upstream handler consumes).
+    mutating func upstreamSent(_ frame: Frame<ServerOperation>, now: UInt64, into out: inout ProxyOutput) {
+        guard self.phase != .closed else { return }
+        switch frame.operation {
+        case .message(let delivery):
+            if let filter = self.filters[delivery.sid], let policy = self.policy,
+                let denial = policy.decideDelivery(subject: delivery.subject, filter: filter)
+            {
+                out.records.append(self.record(.deliver, denial, subject: delivery.subject, sid: delivery.sid))
+                guard denial.isPermitted else { return }
+            }
+            if let reply = delivery.reply, self.responses != nil {
+                self.responses!.grant(reply, now: now)
+            }
+            out.client.append(frame.raw)
+        case .info(let json):
+            if let line = ServerInfo.sanitized(upstreamJSON: json, clientID: self.conn) {
+                out.client.append(ByteBuffer(string: line))
+            }
+        case .pong:
+            out.client.append(frame.raw)
+            self.pongsReturned += 1
+            while let first = self.deferred.first, first.pings <= self.pongsReturned {
+                out.client.append(first.bytes)
+                self.deferred.removeFirst()
+            }
+        case .ping, .ok, .error:
+            out.client.append(frame.raw)
+        }
+    }
+
+    /// The connection is going away; nothing more is forwarded.
+    mutating func closed() {
+        self.phase = .closed
+        self.queuedUpstream.removeAll()
+        self.deferred.removeAll()
+    }
+
+    // MARK: Helpers
+
+    static let ok = ByteBuffer(string: "+OK\r\n")
+
+    static func error(_ text: String) -> ByteBuffer {
+        ByteBuffer(string: "-ERR '\(text)'\r\n")
+    }
+
+    private var connectRequired: PolicyDecision { PolicyDecision(.deny, .defaultDeny, mode: .enforce) }
+
+    private mutating func toUpstream(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
+        if self.upstreamReady {
+            out.upstream.append(bytes)
+        } else {
+            self.queuedUpstream.append(bytes)
+            self.queuedUpstreamBytes += bytes.readableBytes
+        }
+    }
+
+    /// An answer from Warden itself, placed after the PONGs still owed for earlier PINGs.
+    private mutating func reply(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
+        if self.pingsForwarded == self.pongsReturned {
+            out.client.append(bytes)
+        } else {
+            self.deferred.append((self.pingsForwarded, bytes))
+        }
+    }
+
+    private mutating func close(_ wireText: String?, reason: String, into out: inout ProxyOutput) {
+        if let wireText { out.client.append(Self.error(wireText)) }
+        out.close = reason
+        self.closed()
+    }
+
+    private func record(
+        _ op: DecisionRecord.Op, _ decision: PolicyDecision, subject: String, queue: String? = nil,
+        reply: String? = nil, size: Int? = nil, sid: String? = nil
+    ) -> DecisionRecord {
+        DecisionRecord(
+            decision: decision.verdict, op: op, service: self.service, conn: self.conn, peer: self.peer,
+            mode: decision.mode, rule: decision.ruleDescription, subject: subject, queue: queue, reply: reply,
+            size: size, sid: sid)
+    }
+}
+
+/// The effects of one or more state machine events, carried out by the channel handlers. Reused
+/// across events so that forwarding a message allocates nothing here.
+struct ProxyOutput {
+    var upstream: [ByteBuffer] = []
+    var client: [ByteBuffer] = []
+    var records: [DecisionRecord] = []
+    /// Set when the client connection must be closed (after writing `client`), with the reason for logs.
+    var close: String?
+
+    mutating func reset() {
+        self.upstream.removeAll(keepingCapacity: true)
+        self.client.removeAll(keepingCapacity: true)
+        self.records.removeAll(keepingCapacity: true)
+        self.close = nil
+    }
+}

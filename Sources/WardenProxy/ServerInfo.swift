@@ -1,0 +1,56 @@
+import Foundation
+
+/// The INFO lines Warden sends to clients.
+///
+/// Warden sends its own INFO first, before it knows who the client is or has an upstream connection.
+/// Later INFO updates from nats-server are passed on with only the fields a client needs for its
+/// protocol: an allow-list, so that addresses (`connect_urls`, `ws_connect_urls`, `host`, `ip`, ...),
+/// nonces and whatever a future nats-server adds never reach a client and show it a way around Warden.
+enum ServerInfo {
+    /// Fields of an upstream INFO that are passed on to clients.
+    static let forwardedFields: Set<String> = [
+        "server_id", "server_name", "version", "go", "proto", "headers", "max_payload", "jetstream", "ldm",
+        "connect_info", "domain",
+    ]
+
+    /// The nats-server protocol level Warden speaks (headers, no responders); clients use `version`
+    /// for feature checks.
+    static let protocolVersion = "2.10.0"
+
+    /// Warden's own INFO line for a new client connection.
+    static func warden(serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int) -> String {
+        var object: [String: Any] = [
+            "server_id": serverID,
+            "server_name": "warden",
+            "version": Self.protocolVersion,
+            "proto": 1,
+            "headers": true,
+            "max_payload": maxPayload,
+            "tls_required": true,
+            "tls_verify": true,
+            "auth_required": false,
+            "client_id": clientID,
+        ]
+        if let clientIP { object["client_ip"] = clientIP }
+        return Self.line(object)
+    }
+
+    /// An upstream INFO reduced to the forwarded fields, with Warden's TLS facts and the client's id;
+    /// nil when it is not valid JSON (then it is not passed on at all).
+    static func sanitized(upstreamJSON json: String, clientID: UInt64) -> String? {
+        guard let data = json.data(using: .utf8),
+            let upstream = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        var object = upstream.filter { Self.forwardedFields.contains($0.key) }
+        object["tls_required"] = true
+        object["tls_verify"] = true
+        object["auth_required"] = false
+        object["client_id"] = clientID
+        return Self.line(object)
+    }
+
+    private static func line(_ object: [String: Any]) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return "INFO " + String(decoding: data, as: UTF8.self) + "\r\n"
+    }
+}

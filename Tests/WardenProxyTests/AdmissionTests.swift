@@ -1,0 +1,120 @@
+import Foundation
+import NATSClient
+import Testing
+import WardenPKI
+import WardenTestSupport
+
+/// Who gets in: only clients with a live certificate from Warden's CA, over TLS. Every attempt is a
+/// `connect` record; a refused client gets nothing through to NATS.
+@Suite(.serialized)
+struct AdmissionTests {
+    func withWarden(_ body: (ProxyHarness) async throws -> Void) async throws {
+        let warden = try await ProxyHarness()
+        do {
+            try await body(warden)
+        } catch {
+            await warden.stop()
+            throw error
+        }
+        await warden.stop()
+    }
+
+    func refusals(_ warden: ProxyHarness, count: Int) async throws -> [[String: Any]] {
+        try await warden.waitForRecords {
+            $0.filter { $0["op"] as? String == "connect" && $0["decision"] as? String == "deny" }.count >= count
+        }.filter { $0["op"] as? String == "connect" && $0["decision"] as? String == "deny" }
+    }
+
+    @Test func aPlaintextClientIsRefusedWithTheNATSErrorAndNothingReachesNATS() async throws {
+        try await withWarden { warden in
+            let observer = try warden.client("orders")
+            let subscription = try observer.subscribe("orders.>")
+            try observer.flush()
+
+            let raw = try RawConnection(port: warden.port)
+            let info = raw.receive(for: 1).text
+            #expect(info.hasPrefix("INFO {"))
+            raw.send("CONNECT {\"verbose\":false}\r\nPUB orders.created 5\r\nhello\r\nPING\r\n")
+            let reply = raw.receive(for: 2)
+            #expect(reply.text.contains("-ERR 'Secure Connection - TLS Required'"))
+            #expect(reply.closedByPeer)
+            #expect(subscription.next(timeoutMilliseconds: 300) == nil)
+
+            let refused = try #require(try await self.refusals(warden, count: 1).first)
+            #expect(refused["service"] is NSNull)
+            #expect((refused["reason"] as? String)?.contains("plaintext") == true)
+            #expect(try await warden.records(op: "pub").isEmpty)
+        }
+    }
+
+    @Test func aClientWithoutACertificateIsRefused() async throws {
+        try await withWarden { warden in
+            var options = warden.options("orders")
+            options.certificateFile = nil
+            options.keyFile = nil
+            #expect(throws: NATSClient.Failure.self) { try NATSClient(options) }
+            let refused = try #require(try await self.refusals(warden, count: 1).first)
+            #expect(refused["reason"] as? String == "no client certificate")
+        }
+    }
+
+    @Test func aCertificateFromAnotherCAIsRefused() async throws {
+        try await withWarden { warden in
+            let other = try TemporaryDirectory()
+            let layout = CertsLayout(root: other.appending("certs"))
+            let foreign = try CertificateAuthority.initialize(layout: layout, trustDomain: "test.warden")
+            try foreign.enroll(service: "orders", lifetime: .seconds(3600))
+            var options = warden.options("orders")
+            options.certificateFile = layout.serviceDirectory("orders") + "/cert.pem"
+            options.keyFile = layout.serviceDirectory("orders") + "/key.pem"
+            #expect(throws: NATSClient.Failure.self) { try NATSClient(options) }
+            let refused = try #require(try await self.refusals(warden, count: 1).first)
+            #expect((refused["reason"] as? String)?.hasPrefix("untrusted_issuer") == true)
+        }
+    }
+
+    @Test func aRevokedCertificateIsRefusedAndALiveConnectionIsClosedWithinFiveSeconds() async throws {
+        try await withWarden { warden in
+            let live = try warden.client("orders")
+            try live.flush()
+            let payments = try warden.client("payments")
+            try warden.authority.revoke(service: "orders")
+
+            let clock = ContinuousClock()
+            let start = clock.now
+            while !live.isClosed && clock.now - start < .seconds(6) { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(live.isClosed)
+            #expect(clock.now - start < .seconds(5))
+
+            #expect(throws: NATSClient.Failure.self) { try warden.client("orders") }
+            let refused = try #require(try await self.refusals(warden, count: 1).first)
+            #expect((refused["reason"] as? String)?.hasPrefix("revoked") == true)
+            // Other services are unaffected.
+            try payments.publish("payments.completed", "still here")
+            try payments.flush()
+        }
+    }
+
+    @Test func aServiceConnectingStraightToTheLockedNATSServerIsRefused() async throws {
+        try await withWarden { warden in
+            var options = warden.options("orders")
+            options.url = "tls://127.0.0.1:\(warden.nats.port)"
+            #expect {
+                try NATSClient(options)
+            } throws: { error in
+                "\(error)".contains("Authorization Violation")
+            }
+        }
+    }
+
+    @Test func aClientThatNeverStartsTLSIsRefusedAfterTheHandshakeTimeout() async throws {
+        try await withWarden { warden in
+            let raw = try RawConnection(port: warden.port)
+            // Reads INFO, then sends nothing: the handshake deadline closes the connection.
+            let received = raw.receive(for: 7)
+            #expect(received.closedByPeer)
+            let refused = try #require(try await self.refusals(warden, count: 1).first)
+            #expect((refused["reason"] as? String)?.contains("no verified TLS session") == true)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+import NATSClient
+import NIOCore
+import NIOPosix
+import WardenACL
+import WardenPKI
+import WardenPolicy
+import WardenProxy
+import WardenTestSupport
+
+/// A complete Warden for one test: its own CA and credentials, ACL files, a real nats-server locked to
+/// Warden's identity, the proxy on a free loopback port, and a decision log file.
+final class ProxyHarness: @unchecked Sendable {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    let directory: TemporaryDirectory
+    let layout: CertsLayout
+    let authority: CertificateAuthority
+    let nats: NATSServerProcess
+    let log: DecisionLog
+    let server: ProxyServer
+    let port: Int
+    let logPath: String
+
+    static let defaultACL = """
+        defaults:
+          subscribe:
+            allow: ["_INBOX.{{service}}.>"]
+        services:
+          orders:
+            publish:
+              allow: ["orders.>", "jobs.run", "rpc.>"]
+              deny: ["orders.internal.>"]
+            subscribe:
+              allow: ["payments.>", "orders.>", "foo.*", "jobs.* workers", "hdr.>"]
+              deny: ["payments.secret"]
+          payments:
+            publish:
+              allow: ["payments.>", "hdr.in"]
+            subscribe:
+              allow: ["orders.>", "rpc.>"]
+            allow_responses: {max: 1, expires: 1m}
+          observer:
+            mode: audit
+            publish:
+              allow: ["observer.>"]
+            subscribe:
+              allow: ["observer.>"]
+        """
+
+    init(acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"]) async throws {
+        self.directory = try TemporaryDirectory()
+        self.layout = CertsLayout(root: self.directory.appending("certs"))
+        self.authority = try CertificateAuthority.initialize(layout: self.layout, trustDomain: "test.warden")
+        for service in services { try self.authority.enroll(service: service, lifetime: .seconds(3600)) }
+        let aclDirectory = self.directory.appending("acls")
+        try FileManager.default.createDirectory(atPath: aclDirectory, withIntermediateDirectories: true)
+        try acl.write(toFile: aclDirectory + "/services.yaml", atomically: true, encoding: .utf8)
+        let policy = try ACLLoader.load(directory: aclDirectory)
+
+        try self.authority.issueNATSServerCertificate(hosts: ["127.0.0.1"])
+        let natsPort = try Loopback.freePort()
+        self.nats = try NATSServerProcess(
+            config: NATSServerConfig.render(authority: self.authority, host: "127.0.0.1", port: natsPort), port: natsPort,
+            directory: self.directory)
+
+        var logger = Logger(label: "warden-test")
+        logger.logLevel = .warning
+        self.logPath = self.directory.appending("logs/decisions.jsonl")
+        self.log = try DecisionLog(path: self.logPath, logger: logger)
+        var configuration = ProxyConfiguration(
+            listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: "127.0.0.1", port: natsPort), certs: self.layout)
+        configuration.revocationCheckInterval = .milliseconds(250)
+        self.server = try ProxyServer(
+            configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy, log: self.log,
+            group: Self.group, logger: logger)
+        self.port = try await self.server.start().port!
+    }
+
+    /// Stops Warden, then nats-server; the decision log is complete afterwards.
+    func stop() async {
+        await self.server.shutdown()
+        await self.log.stop()
+        self.nats.stop()
+    }
+
+    var url: String { "tls://127.0.0.1:\(self.port)" }
+
+    /// The options a service would use: Warden's URL, Warden's CA, its enrolled certificate.
+    func options(_ service: String) -> NATSClient.Options {
+        let folder = self.layout.serviceDirectory(service)
+        var options = NATSClient.Options(
+            url: self.url, caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem", keyFile: folder + "/key.pem",
+            name: "\(service)-test", inboxPrefix: "_INBOX.\(service)")
+        options.timeoutMilliseconds = 3000
+        return options
+    }
+
+    func client(_ service: String) throws -> NATSClient {
+        try NATSClient(self.options(service))
+    }
+
+    /// Every decision record written so far, parsed.
+    func records() async throws -> [[String: Any]] {
+        await self.log.flush()
+        let text = (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map {
+            guard let object = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] else {
+                throw HarnessError(description: "not a JSON object: \($0)")
+            }
+            return object
+        }
+    }
+
+    /// Records of one op, optionally only those for `subject`.
+    func records(op: String, subject: String? = nil) async throws -> [[String: Any]] {
+        try await self.records().filter {
+            $0["op"] as? String == op && (subject == nil || $0["subject"] as? String == subject)
+        }
+    }
+
+    /// Waits (bounded) until `condition` holds on the records, and returns them.
+    func waitForRecords(
+        timeout: Duration = .seconds(5), _ condition: ([[String: Any]]) -> Bool
+    ) async throws -> [[String: Any]] {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let records = try await self.records()
+            if condition(records) || clock.now >= deadline { return records }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension NATSClient {
+    /// Whether the server reported an asynchronous error containing `text`; nats.c delivers these on
+    /// a thread of its own, so this waits (bounded) for it.
+    func reported(_ text: String, timeout: Duration = .seconds(3)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            if self.asyncErrors.contains(where: { $0.contains(text) }) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import NATSClient
+import Testing
+import WardenTestSupport
+
+/// What Warden puts on the wire, byte for byte: INFO, the -ERR texts, ordering, and how it treats a
+/// client that misbehaves.
+@Suite(.serialized)
+struct WireProtocolTests {
+    func withWarden(_ body: (ProxyHarness) async throws -> Void) async throws {
+        let warden = try await ProxyHarness()
+        do {
+            try await body(warden)
+        } catch {
+            await warden.stop()
+            throw error
+        }
+        await warden.stop()
+    }
+
+    func connect(_ warden: ProxyHarness, _ service: String, start: WireClient.Start = .infoFirst) async throws -> WireClient {
+        let folder = warden.layout.serviceDirectory(service)
+        return try await WireClient.connect(
+            port: warden.port, start: start, certificate: folder + "/cert.pem", key: folder + "/key.pem",
+            ca: folder + "/ca.pem", group: ProxyHarness.group)
+    }
+
+    /// The JSON of the first INFO line in `text`.
+    func info(_ text: String) throws -> [String: Any] {
+        let line = try #require(text.split(separator: "\r\n").first { $0.hasPrefix("INFO ") })
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(5).utf8)) as? [String: Any])
+    }
+
+    @Test(arguments: [WireClient.Start.infoFirst, .handshakeFirst])
+    func bothTLSOrdersWorkAndINFOHidesTheUpstream(start: WireClient.Start) async throws {
+        try await withWarden { warden in
+            let client = try await self.connect(warden, "orders", start: start)
+            try await client.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"headers\":true,\"user\":\"x\",\"pass\":\"y\"}\r\nPING\r\n")
+            let text = try await client.waitFor("PONG\r\n")
+            #expect(text.contains("PONG\r\n"))
+            let info = try self.info(text)
+            #expect(info["tls_required"] as? Bool == true)
+            #expect(info["headers"] as? Bool == true)
+            #expect(info["max_payload"] as? Int == 1024 * 1024)
+            #expect(info["connect_urls"] == nil)
+            #expect(info["nonce"] == nil)
+            // No line Warden sent names nats-server's port.
+            #expect(!text.contains(String(warden.nats.port)))
+            await client.close()
+        }
+    }
+
+    @Test func deniedOperationsGetNATSServersExactErrorsInOrderWithPONG() async throws {
+        try await withWarden { warden in
+            let client = try await self.connect(warden, "orders")
+            try await client.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n")
+            try await client.waitFor("PONG\r\n")
+            try await client.send(
+                "PING\r\nPUB orders.internal.x 1\r\nx\r\nSUB jobs.* others 1\r\nSUB inventory.stock 2\r\n"
+                    + "PUB orders.created _R_.abc 1\r\nx\r\nPING\r\n")
+            let text = try await client.waitFor("Reply of")
+            let expected = [
+                "PONG",
+                #"-ERR 'Permissions Violation for Publish to "orders.internal.x"'"#,
+                #"-ERR 'Permissions Violation for Subscription to "jobs.*" using queue "others"'"#,
+                #"-ERR 'Permissions Violation for Subscription to "inventory.stock"'"#,
+                #"-ERR 'Permissions Violation for Publish with Reply of "_R_.abc"'"#,
+                "PONG",
+            ]
+            let lines = try await client.waitFor("PONG\r\n", timeout: .seconds(1))
+            _ = text
+            let tail = lines.split(separator: "\r\n").map(String.init).drop { !$0.hasPrefix("PONG") }.dropFirst()
+            #expect(Array(tail.prefix(expected.count)) == expected)
+            #expect(!client.isClosed)
+            await client.close()
+        }
+    }
+
+    @Test func verboseClientsGetOKForEveryOperationAsFromNATSServer() async throws {
+        try await withWarden { warden in
+            let client = try await self.connect(warden, "orders")
+            try await client.send("CONNECT {}\r\nSUB orders.> 1\r\nPUB orders.a 1\r\nx\r\nUNSUB 1\r\nPING\r\n")
+            let text = try await client.waitFor("PONG\r\n")
+            let lines = text.split(separator: "\r\n").filter { !$0.hasPrefix("INFO") && !$0.hasPrefix("MSG") && $0 != "x" }
+            #expect(lines == ["+OK", "+OK", "+OK", "+OK", "PONG"])
+            await client.close()
+        }
+    }
+
+    @Test func garbageOversizedPayloadsAndHalfMessagesCloseOnlyThatClient() async throws {
+        try await withWarden { warden in
+            let payments = try warden.client("payments")
+            let subscription = try payments.subscribe("orders.>")
+            try payments.flush()
+
+            let garbage = try await self.connect(warden, "orders")
+            try await garbage.send("CONNECT {\"verbose\":false}\r\nHELLO THERE\r\n")
+            #expect(try await garbage.waitFor("-ERR").contains("-ERR 'Unknown Protocol Operation'"))
+            #expect(try await garbage.waitUntilClosed())
+
+            let oversized = try await self.connect(warden, "orders")
+            try await oversized.send("CONNECT {\"verbose\":false}\r\nPUB orders.big 2000000\r\n")
+            #expect(try await oversized.waitFor("-ERR").contains("-ERR 'Maximum Payload Violation'"))
+            #expect(try await oversized.waitUntilClosed())
+
+            let half = try await self.connect(warden, "orders")
+            try await half.send("CONNECT {\"verbose\":false}\r\nPUB orders.half 100\r\nonly part of it")
+            try await Task.sleep(for: .milliseconds(100))
+            await half.close()
+
+            let noResponders = try await self.connect(warden, "orders")
+            try await noResponders.send("CONNECT {\"no_responders\":true,\"headers\":false}\r\n")
+            #expect(try await noResponders.waitFor("-ERR").contains("-ERR 'no responders requires headers support'"))
+            #expect(try await noResponders.waitUntilClosed())
+
+            // Everyone else carries on.
+            let orders = try warden.client("orders")
+            try orders.publish("orders.created", "fine")
+            try orders.flush()
+            #expect(subscription.next(timeoutMilliseconds: 3000)?.subject == "orders.created")
+            #expect(subscription.next(timeoutMilliseconds: 200) == nil)
+            #expect(try await warden.records(op: "pub", subject: "orders.half").isEmpty)
+        }
+    }
+}
