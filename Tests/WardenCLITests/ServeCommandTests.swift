@@ -1,0 +1,144 @@
+import Foundation
+import NATSClient
+import Testing
+import WardenTestSupport
+
+/// `warden serve` and `warden denials` as a user runs them: the built binary, the shipped ACLs, a
+/// local nats-server started by Warden itself, SIGTERM to stop.
+@Suite(.serialized)
+struct ServeCommandTests {
+    static func executable() -> String {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let direct = binary.appendingPathComponent("warden").path
+        if FileManager.default.fileExists(atPath: direct) { return direct }
+        return binary.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("warden").path
+    }
+
+    /// Starts `warden ARGUMENTS` in the background with its output in files.
+    static func start(_ arguments: [String], in directory: TemporaryDirectory) throws -> (Process, String, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable())
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+        let out = directory.appending("stdout-\(UUID().uuidString)"), err = directory.appending("stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        return (process, out, err)
+    }
+
+    static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    @Test func serveWithoutUpstreamRunsALocalNATSServerEnforcesAndStopsCleanlyOnSIGTERM() async throws {
+        let directory = try TemporaryDirectory()
+        #expect(try warden(["init"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        let port = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)"], in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+
+        let folder = directory.appending("certs/services/orders")
+        var options = NATSClient.Options(
+            url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
+            keyFile: folder + "/key.pem")
+        options.timeoutMilliseconds = 5000
+        let client = try NATSClient(options)
+        try client.publish("orders.created", "ok")
+        try client.publish("orders.internal.audit", "no")
+        try client.flush()
+
+        let upstream = try #require(Self.read(stderr).firstMatch(of: /tls:\/\/127\.0\.0\.1:(\d+)/).map { Int($0.1)! })
+        #expect(Loopback.isListening(port: upstream))
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
+        #expect(!Loopback.isListening(port: upstream), "the local nats-server outlived Warden")
+
+        // Every decision is on disk after a graceful stop, at the default path.
+        let log = Self.read(directory.appending("logs/decisions.jsonl"))
+        let records = log.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(records.count == log.split(separator: "\n").count)
+        #expect(records.contains { $0["op"] as? String == "connect" && $0["decision"] as? String == "allow" })
+        #expect(records.contains { $0["subject"] as? String == "orders.created" && $0["decision"] as? String == "allow" })
+        #expect(records.contains { $0["subject"] as? String == "orders.internal.audit" && $0["decision"] as? String == "deny" })
+
+        let denials = try warden(["denials"], in: directory.path)
+        #expect(denials.status == 0)
+        // Two denials: the publish, and the readiness probe above, which connected without TLS.
+        #expect(denials.stdout.hasPrefix("2 denied of \(records.count) decisions in logs/decisions.jsonl"))
+        #expect(denials.stdout.contains(/\n1\s+orders\s+pub\s+orders\.internal\.audit\s/))
+        #expect(denials.stdout.contains(/\(unidentified\)\s+connect\s+closed before starting TLS/))
+    }
+
+    @Test func serveRefusesInvalidACLsAndMissingCredentialsWithAClearError() throws {
+        let directory = try TemporaryDirectory()
+        let noCerts = try warden(["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:1"], in: directory.path)
+        #expect(noCerts.status == 1)
+        #expect(noCerts.stderr.contains("warden init"))
+
+        try FileManager.default.createDirectory(atPath: directory.appending("bad"), withIntermediateDirectories: true)
+        try "services:\n  x:\n    publish: [\"a..b\"]\n".write(toFile: directory.appending("bad/x.yaml"), atomically: true, encoding: .utf8)
+        let badACL = try warden(["serve", "--acls", "bad"], in: directory.path)
+        #expect(badACL.status == 1)
+        #expect(badACL.stderr.contains("bad/x.yaml:3:"))
+
+        let badUpstream = try warden(["serve", "--upstream", "http://x"], in: directory.path)
+        #expect(badUpstream.status != 0)
+        #expect(badUpstream.stderr.contains("--upstream must be tls://HOST:PORT"))
+    }
+
+    @Test func denialsSummarisesByServiceOpAndSubjectAndFollowsNewDenials() async throws {
+        let directory = try TemporaryDirectory()
+        func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil) -> String {
+            var object: [String: Any] = [
+                "ts": "2026-11-22T10:00:00.000000Z", "decision": decision, "op": op, "service": service ?? NSNull(),
+                "conn": 1, "peer": "127.0.0.1:1", "mode": "enforce", "rule": "default deny",
+            ]
+            if let subject { object["subject"] = subject }
+            if let reason { object["reason"] = reason }
+            return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        }
+        let path = directory.appending("d.jsonl")
+        let initial = line("deny", "orders", "pub", "billing.x") + line("allow", "orders", "pub", "orders.a")
+            + line("deny", "orders", "pub", "billing.x") + line("deny", "payments", "sub", "orders.>")
+            + line("deny", nil, "connect", nil, reason: "no client certificate") + "not json\n"
+        try initial.write(toFile: path, atomically: true, encoding: .utf8)
+
+        let summary = try warden(["denials", "--decision-log", path])
+        #expect(summary.status == 0)
+        let rows = summary.stdout.split(separator: "\n")
+        #expect(rows.first == "4 denied of 5 decisions in \(path)")
+        #expect(rows.count == 5)
+        #expect(rows[2].hasPrefix("2      orders          pub      billing.x"))
+        #expect(summary.stdout.contains("(unidentified)  connect  no client certificate"))
+        #expect(summary.stderr.contains("skipped 1 line"))
+
+        let missing = try warden(["denials", "--decision-log", directory.appending("none.jsonl")])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("cannot read the decision log"))
+
+        let (follower, stdout, _) = try Self.start(["denials", "--decision-log", path, "--follow"], in: directory)
+        defer { if follower.isRunning { follower.terminate() } }
+        let clock = ContinuousClock()
+        var deadline = clock.now + .seconds(5)
+        while !Self.read(stdout).contains("following") && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(line("allow", "orders", "pub", "orders.b").utf8))
+        handle.write(Data(line("deny", "inventory", "pub", "live.subject").utf8))
+        try handle.close()
+        deadline = clock.now + .seconds(5)
+        while !Self.read(stdout).contains("live.subject") && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let followed = Self.read(stdout)
+        #expect(followed.contains("inventory  pub  live.subject  default deny"))
+        #expect(!followed.contains("orders.b"))
+        follower.terminate()
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import NATSProtocol
+import NIOCore
+import Testing
+import WardenACL
+import WardenPolicy
+@testable import WardenProxy
+
+/// The per-connection logic without any channel: frames in, effects out.
+struct ProxyStateMachineTests {
+    static let policy = try! ACLLoader.load(sources: [(
+        "acl.yaml",
+        """
+        services:
+          orders:
+            publish:
+              allow: ["orders.>"]
+            subscribe:
+              allow: ["orders.>"]
+              deny: ["orders.secret"]
+          payments:
+            mode: audit
+            publish:
+              allow: ["payments.>"]
+            allow_responses: true
+        """
+    )])
+
+    var machine: ProxyStateMachine
+    var out = ProxyOutput()
+
+    init(service: String = "orders") {
+        self.machine = ProxyStateMachine(
+            service: service, policy: Self.policy.policy(for: service), conn: 7, peer: "127.0.0.1:5000")
+    }
+
+    static func clientFrames(_ text: String) throws -> [Frame<ClientOperation>] {
+        var parser = NATSFrameParser.client()
+        var buffer = ByteBuffer(string: text)
+        var frames: [Frame<ClientOperation>] = []
+        while let frame = try parser.next(&buffer) { frames.append(frame) }
+        return frames
+    }
+
+    static func serverFrames(_ text: String) throws -> [Frame<ServerOperation>] {
+        var parser = NATSFrameParser.server()
+        var buffer = ByteBuffer(string: text)
+        var frames: [Frame<ServerOperation>] = []
+        while let frame = try parser.next(&buffer) { frames.append(frame) }
+        return frames
+    }
+
+    mutating func client(_ text: String) throws {
+        for frame in try Self.clientFrames(text) { self.machine.clientSent(frame, now: 0, into: &self.out) }
+    }
+
+    mutating func server(_ text: String) throws {
+        for frame in try Self.serverFrames(text) { self.machine.upstreamSent(frame, now: 0, into: &self.out) }
+    }
+
+    var toClient: String { self.out.client.map { String(buffer: $0) }.joined() }
+    var toUpstream: String { self.out.upstream.map { String(buffer: $0) }.joined() }
+
+    @Test mutating func operationsWaitForTheUpstreamAndCONNECTGoesFirstWithoutCredentials() throws {
+        try self.client("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\",\"auth_token\":\"t\",\"name\":\"api\",\"echo\":false}\r\nPUB orders.a 1\r\nx\r\nPING\r\n")
+        #expect(self.out.upstream.isEmpty)
+        self.machine.upstreamBecameReady(into: &self.out)
+        let lines = self.toUpstream.split(separator: "\r\n")
+        #expect(lines.count == 4)
+        let connect = try #require(lines.first)
+        #expect(connect.hasPrefix("CONNECT {"))
+        #expect(!connect.contains("\"user\"") && !connect.contains("\"pass\"") && !connect.contains("auth_token"))
+        #expect(connect.contains(#""name":"warden:orders:api""#))
+        #expect(connect.contains(#""echo":false"#))
+        #expect(connect.contains(#""verbose":false"#))
+        #expect(Array(lines.dropFirst()) == ["PUB orders.a 1", "x", "PING"])
+    }
+
+    @Test mutating func anOperationBeforeCONNECTIsRecordedAndClosesTheConnection() throws {
+        try self.client("PUB orders.a 1\r\nx\r\n")
+        #expect(self.toClient == "-ERR 'Authorization Violation'\r\n")
+        #expect(self.out.close != nil)
+        #expect(self.out.records.map(\.op) == [.pub])
+        #expect(self.out.records.first?.decision == .deny)
+        #expect(self.out.upstream.isEmpty)
+    }
+
+    @Test mutating func aDenyWaitsForThePONGOfAnEarlierPING() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        try self.client("PING\r\nPUB billing.x 1\r\nx\r\n")
+        #expect(self.toClient.isEmpty)
+        #expect(self.toUpstream == "PING\r\n")
+        try self.server("PONG\r\n")
+        #expect(self.toClient == "PONG\r\n-ERR 'Permissions Violation for Publish to \"billing.x\"'\r\n")
+    }
+
+    @Test mutating func verboseIsAnsweredByWardenAndOffUpstream() throws {
+        try self.client("CONNECT {}\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        #expect(self.toUpstream.contains(#""verbose":false"#))
+        try self.client("SUB orders.> 1\r\nPUB orders.a 1\r\nx\r\nPUB nope 1\r\nx\r\nUNSUB 1\r\n")
+        #expect(self.toClient == "+OK\r\n+OK\r\n+OK\r\n-ERR 'Permissions Violation for Publish to \"nope\"'\r\n+OK\r\n")
+    }
+
+    @Test mutating func deliveriesOnADeniedOverlapAreDroppedAndRecorded() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\nSUB orders.* 9\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        try self.server("MSG orders.secret 9 2\r\nno\r\nMSG orders.open 9 3\r\nyes\r\n")
+        #expect(self.toClient == "MSG orders.open 9 3\r\nyes\r\n")
+        #expect(self.out.records.count == 1)
+        let drop = try #require(self.out.records.first)
+        #expect(drop.op == .deliver && drop.decision == .deny && drop.subject == "orders.secret" && drop.sid == "9")
+    }
+
+    @Test func auditModeRecordsTheDenyAndLetsItThrough() throws {
+        var test = ProxyStateMachineTests(service: "payments")
+        try test.client("CONNECT {\"verbose\":false}\r\n")
+        test.machine.upstreamBecameReady(into: &test.out)
+        test.out.reset()
+        try test.client("PUB orders.a 1\r\nx\r\n")
+        #expect(test.toUpstream == "PUB orders.a 1\r\nx\r\n")
+        #expect(test.toClient.isEmpty)
+        #expect(test.out.records.first?.decision == .deny)
+        #expect(test.out.records.first?.mode == .audit)
+    }
+
+    @Test mutating func upstreamINFOUpdatesLoseAddressesAndNonces() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        try self.server(
+            #"INFO {"server_id":"N1","version":"2.15.1","connect_urls":["10.0.0.1:4222"],"ws_connect_urls":["x"],"nonce":"abc","host":"10.0.0.1","port":4222,"client_ip":"10.9.9.9","ldm":true,"headers":true}"# + "\r\n")
+        let line = self.toClient
+        #expect(line.hasPrefix("INFO {"))
+        for leak in ["connect_urls", "10.0.0.1", "nonce", "4222", "ws_connect_urls", "10.9.9.9"] {
+            #expect(!line.contains(leak), "\(leak) leaked")
+        }
+        #expect(line.contains(#""ldm":true"#))
+        #expect(line.contains(#""client_id":7"#))
+    }
+
+    @Test mutating func noRespondersWithoutHeadersClosesWithNATSServersError() throws {
+        try self.client("CONNECT {\"no_responders\":true}\r\n")
+        #expect(self.toClient == "-ERR 'no responders requires headers support'\r\n")
+        #expect(self.out.close != nil)
+    }
+
+    @Test mutating func anUnknownServiceIsDeniedEverything() throws {
+        var test = ProxyStateMachineTests(service: "ghost")
+        try test.client("CONNECT {\"verbose\":false}\r\nPUB orders.a 1\r\nx\r\nSUB orders.a 1\r\n")
+        #expect(test.out.records.map(\.decision) == [.deny, .deny])
+        #expect(test.out.records.first?.rule == "default deny (service not defined in any ACL file)")
+        test.machine.upstreamBecameReady(into: &test.out)
+        #expect(!test.toUpstream.contains("PUB") && !test.toUpstream.contains("SUB"))
+    }
+}
+
+struct DecisionRecordTests {
+    @Test func encodesOneJSONObjectPerLineWithTheContractFields() throws {
+        let record = DecisionRecord(
+            decision: .deny, op: .pub, service: "orders", conn: 42, peer: "[::1]:5000", mode: .enforce,
+            rule: #"acl.yaml:3 publish.deny "a.\"b""#, subject: "a.\"b\\\u{1}é", reply: "_INBOX.x", size: 12)
+        var bytes: [UInt8] = []
+        record.encode(into: &bytes, microseconds: 1_764_000_000_123_456)
+        #expect(bytes.last == UInt8(ascii: "\n"))
+        #expect(bytes.filter { $0 == UInt8(ascii: "\n") }.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
+        #expect(object["ts"] as? String == "2025-11-24T16:00:00.123456Z")
+        #expect(object["decision"] as? String == "deny")
+        #expect(object["op"] as? String == "pub")
+        #expect(object["service"] as? String == "orders")
+        #expect(object["conn"] as? Int == 42)
+        #expect(object["peer"] as? String == "[::1]:5000")
+        #expect(object["mode"] as? String == "enforce")
+        #expect(object["rule"] as? String == #"acl.yaml:3 publish.deny "a.\"b""#)
+        #expect(object["subject"] as? String == "a.\"b\\\u{1}é")
+        #expect(object["reply"] as? String == "_INBOX.x")
+        #expect(object["size"] as? Int == 12)
+        #expect(object["queue"] == nil)
+    }
+
+    @Test func anUnidentifiedClientHasANullService() throws {
+        let record = DecisionRecord(
+            decision: .deny, op: .connect, service: nil, conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: "mtls",
+            reason: "no client certificate")
+        var bytes: [UInt8] = []
+        record.encode(into: &bytes, microseconds: 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
+        #expect(object["service"] is NSNull)
+        #expect(object["ts"] as? String == "1970-01-01T00:00:00.000000Z")
+        #expect(object["reason"] as? String == "no client certificate")
+    }
+
+    @Test(arguments: [
+        (Int64(951_782_400_000_000), "2000-02-29T00:00:00.000000Z"),
+        (Int64(4_107_542_399_999_999), "2100-02-28T23:59:59.999999Z"),
+        (Int64(-1), "1969-12-31T23:59:59.999999Z"),
+    ])
+    func timestampsAreRFC3339UTCWithMicroseconds(microseconds: Int64, expected: String) {
+        var bytes: [UInt8] = []
+        RFC3339.append(microseconds: microseconds, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == expected)
+    }
+}
