@@ -138,7 +138,7 @@ public final class NATSClient: @unchecked Sendable {
             natsConnection_SubscribeSync(&subscription, self.connection, subject)
         }
         try self.check(status)
-        return Subscription(subscription!)
+        return Subscription(subscription!, connection: self)
     }
 
     /// Sends a request and waits for one reply.
@@ -182,9 +182,12 @@ public final class NATSClient: @unchecked Sendable {
     /// A synchronous subscription: messages are taken with `next`.
     public final class Subscription: @unchecked Sendable {
         private let subscription: OpaquePointer
+        /// A subscription keeps its connection open: nats.c closes subscriptions with their connection.
+        private let connection: NATSClient
 
-        init(_ subscription: OpaquePointer) {
+        init(_ subscription: OpaquePointer, connection: NATSClient) {
             self.subscription = subscription
+            self.connection = connection
         }
 
         deinit {
