@@ -104,15 +104,16 @@ final class ProxySession {
                 let session = bound.value
                 switch result {
                 case .success(let channel):
-                    if session.closing {
-                        channel.close(promise: nil)
-                    } else {
-                        session.upstreamChannel = channel
-                    }
+                    if session.closing { channel.close(promise: nil) }
                 case .failure(let error):
                     session.upstreamFailed("cannot connect to \(upstream): \(error)")
                 }
             }
+    }
+
+    /// The upstream socket is connected (before its INFO and TLS).
+    func upstreamActive(_ channel: any Channel) {
+        self.upstreamChannel = channel
     }
 
     /// The TLS handshake with nats-server completed: send CONNECT and what was queued.
@@ -155,7 +156,15 @@ final class ProxySession {
     // MARK: Carrying out
 
     private func apply() {
-        if !self.out.upstream.isEmpty, let upstream = self.upstreamChannel {
+        if !self.out.upstream.isEmpty {
+            // The state machine emits upstream frames only once the upstream is ready, which needs the
+            // channel; never drop a frame silently if that ever fails to hold.
+            guard let upstream = self.upstreamChannel else {
+                self.logger.error("frames for an upstream connection that does not exist; closing")
+                self.out.reset()
+                self.close(reason: "internal: no upstream channel")
+                return
+            }
             for bytes in self.out.upstream { upstream.write(bytes, promise: nil) }
             self.upstreamFlushNeeded = true
         }
@@ -318,6 +327,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.session.upstreamActive(context.channel)
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
