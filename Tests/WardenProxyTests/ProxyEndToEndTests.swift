@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NATSClient
 import Testing
 import WardenPKI
@@ -177,19 +178,18 @@ struct ProxyEndToEndTests {
             let requests = try payments.subscribe("rpc.charge")
             try payments.flush()
             let orders = try warden.client("orders")
-            // nats.c's request blocks its thread: run it on a thread of its own while this test answers.
-            let reply = Task {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Result<String, NATSClient.Failure>, Never>) in
-                    Thread {
-                        continuation.resume(returning: Result { () throws(NATSClient.Failure) in
-                            try orders.request("rpc.charge", "42", timeoutMilliseconds: 3000).text
-                        })
-                    }.start()
+            // nats.c's request blocks its thread: run it on a thread of its own, started here and now
+            // (a Task could wait for a cooperative thread while other suites block theirs).
+            let reply = NIOLockedValueBox<Result<String, NATSClient.Failure>?>(nil)
+            Thread {
+                let result = Result { () throws(NATSClient.Failure) in
+                    try orders.request("rpc.charge", "42", timeoutMilliseconds: 3000).text
                 }
-            }
+                reply.withLockedValue { $0 = result }
+            }.start()
             guard let request = requests.next(timeoutMilliseconds: 5000) else {
                 let records = try await warden.records()
-                Issue.record("no request arrived; requester: \(await reply.value); records: \(records)")
+                Issue.record("no request arrived; requester: \(String(describing: reply.withLockedValue { $0 })); records: \(records)")
                 return
             }
             let inbox = try #require(request.reply)
@@ -198,7 +198,10 @@ struct ProxyEndToEndTests {
             try payments.publish(inbox, "again")
             try payments.flush()
             #expect(await payments.reported("Permissions Violation for Publish to \"\(inbox)\""))
-            #expect(try await reply.value.get() == "charged")
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(5)
+            while reply.withLockedValue({ $0 }) == nil && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(try reply.withLockedValue { $0 }?.get() == "charged")
 
             let replies = try await warden.records(op: "pub", subject: inbox)
             #expect(replies.map { $0["decision"] as? String } == ["allow", "deny"])
