@@ -8,17 +8,6 @@ import WardenTestSupport
 /// `connect` record; a refused client gets nothing through to NATS.
 @Suite(.serialized)
 struct AdmissionTests {
-    func withWarden(_ body: (ProxyHarness) async throws -> Void) async throws {
-        let warden = try await ProxyHarness()
-        do {
-            try await body(warden)
-        } catch {
-            await warden.stop()
-            throw error
-        }
-        await warden.stop()
-    }
-
     func refusals(_ warden: ProxyHarness, count: Int) async throws -> [[String: Any]] {
         try await warden.waitForRecords {
             $0.filter { $0["op"] as? String == "connect" && $0["decision"] as? String == "deny" }.count >= count

@@ -9,18 +9,6 @@ import WardenTestSupport
 /// certificates, real TLS on loopback, and the decision log read back from its file.
 @Suite(.serialized)
 struct ProxyEndToEndTests {
-    /// Runs `body` against a fresh Warden and always stops it.
-    func withWarden(acl: String = ProxyHarness.defaultACL, _ body: (ProxyHarness) async throws -> Void) async throws {
-        let warden = try await ProxyHarness(acl: acl)
-        do {
-            try await body(warden)
-        } catch {
-            await warden.stop()
-            throw error
-        }
-        await warden.stop()
-    }
-
     @Test func allowedPublishIsDeliveredAndRecorded() async throws {
         try await withWarden { warden in
             let payments = try warden.client("payments")

@@ -134,6 +134,18 @@ final class ProxyHarness: @unchecked Sendable {
     }
 }
 
+/// Runs `body` against a fresh Warden and always stops it.
+func withWarden(acl: String = ProxyHarness.defaultACL, _ body: (ProxyHarness) async throws -> Void) async throws {
+    let warden = try await ProxyHarness(acl: acl)
+    do {
+        try await body(warden)
+    } catch {
+        await warden.stop()
+        throw error
+    }
+    await warden.stop()
+}
+
 struct HarnessError: Error, CustomStringConvertible {
     let description: String
 }

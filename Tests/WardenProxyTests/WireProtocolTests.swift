@@ -7,17 +7,6 @@ import WardenTestSupport
 /// client that misbehaves.
 @Suite(.serialized)
 struct WireProtocolTests {
-    func withWarden(_ body: (ProxyHarness) async throws -> Void) async throws {
-        let warden = try await ProxyHarness()
-        do {
-            try await body(warden)
-        } catch {
-            await warden.stop()
-            throw error
-        }
-        await warden.stop()
-    }
-
     func connect(_ warden: ProxyHarness, _ service: String, start: WireClient.Start = .infoFirst) async throws -> WireClient {
         let folder = warden.layout.serviceDirectory(service)
         return try await WireClient.connect(
