@@ -75,7 +75,7 @@ let package = Package(
         // Shared by the test targets: temporary folders, free ports, a real nats-server process.
         .target(
             name: "WardenTestSupport",
-            dependencies: ["WardenPKI", "NATSClient"],
+            dependencies: ["WardenPKI", "WardenProxy", "NATSClient"],
             path: "Tests/WardenTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "WardenBenchmark",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "NATSClient",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "NATSClient",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 import Foundation
+import WardenProxy
 
 /// `warden-bench [policy|proxy] [--quick] [--json FILE]`: prints figures and writes them as JSON;
 /// never asserts on timing.
@@ -54,7 +55,7 @@ struct BenchmarkMain {
                 print("proxy benchmark skipped: \(executable) not found; build it with `swift build -c release`")
                 throw BenchmarkError("warden executable missing")
             }
-            raiseFileLimit()
+            OpenFileLimit.raiseToMaximum()
             let sizes = quick
                 ? ProxyBenchmark.Sizes(messages: 20_000, fanOutMessages: 5_000, requests: 500, idleConnections: 100, rounds: 1)
                 : ProxyBenchmark.Sizes(messages: 200_000, fanOutMessages: 50_000, requests: 10_000, idleConnections: 1000, rounds: 3)
@@ -86,15 +87,6 @@ struct BenchmarkMain {
         let rounded = (value * scale).rounded() / scale
         return value >= 100_000 ? "\(Int(value.rounded()))" : "\(rounded)"
     }
-
-    /// 1,000 idle clients need more descriptors than a default soft limit of 1024.
-    static func raiseFileLimit() {
-        var limit = rlimit()
-        if getrlimit(resourceNoFile, &limit) == 0, limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(resourceNoFile, &limit)
-        }
-    }
 }
 
 extension String {
@@ -102,9 +94,3 @@ extension String {
         self.count >= width ? self + " " : self + String(repeating: " ", count: width - self.count)
     }
 }
-
-#if canImport(Glibc)
-private let resourceNoFile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-#else
-private let resourceNoFile = RLIMIT_NOFILE
-#endif

@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import NATSClient
 import WardenPKI
+import WardenProxy
 
 /// Warden against nats-server direct, side by side in one run: the same workloads, alternating between
 /// a TLS connection straight to nats-server and a TLS connection through Warden (a separate `warden
@@ -58,8 +59,8 @@ final class ProxyBenchmark {
                 allow_responses: true
             """.write(toFile: self.directory + "/acls/bench.yaml", atomically: true, encoding: .utf8)
 
-        self.natsPort = try Self.freePort()
-        self.wardenPort = try Self.freePort()
+        self.natsPort = try LoopbackPort.free()
+        self.wardenPort = try LoopbackPort.free()
         self.decisionLog = self.directory + "/decisions.jsonl"
         let config = self.directory + "/nats.conf"
         try NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: self.natsPort)
@@ -252,7 +253,7 @@ final class ProxyBenchmark {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(15)
-        while !Self.isListening(port) {
+        while !LoopbackPort.isListening(port) {
             guard process.isRunning, Date() < deadline else {
                 process.terminate()
                 throw BenchmarkError("\(executable) \(arguments.first ?? "") did not listen on \(port)")
@@ -260,32 +261,6 @@ final class ProxyBenchmark {
             usleep(20_000)
         }
         return process
-    }
-
-    static func isListening(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard ok else { throw BenchmarkError("no free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     static func seconds(_ duration: Duration) -> Double {

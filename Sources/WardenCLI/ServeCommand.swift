@@ -52,12 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "warden")
-        // Each client takes two descriptors (its own and its upstream connection).
-        var limit = rlimit()
-        if getrlimit(resourceNoFile, &limit) == 0, limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(resourceNoFile, &limit)
-        }
+        OpenFileLimit.raiseToMaximum()
 
         let policy: PolicySnapshot
         do {
@@ -116,9 +111,3 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.shutdownGracefully()
     }
 }
-
-#if canImport(Glibc)
-private let resourceNoFile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-#else
-private let resourceNoFile = RLIMIT_NOFILE
-#endif

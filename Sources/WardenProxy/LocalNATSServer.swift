@@ -16,7 +16,7 @@ public final class LocalNATSServer: Service, Sendable {
     /// Issues nats-server's certificate, writes its configuration and starts it; returns once it listens.
     public init(authority: CertificateAuthority, logger: Logger) throws {
         self.logger = logger
-        let port = try Self.freeLoopbackPort()
+        let port = try LoopbackPort.free()
         try authority.issueNATSServerCertificate(hosts: ["127.0.0.1", "localhost"])
         let folder = NSTemporaryDirectory() + "warden-nats-\(getpid())-\(port)"
         try SecureFile.makeDirectory(folder, mode: 0o700)
@@ -39,7 +39,7 @@ public final class LocalNATSServer: Service, Sendable {
         self.folder = folder
 
         let deadline = Date().addingTimeInterval(10)
-        while !Self.isListening(port: port) {
+        while !LoopbackPort.isListening(port) {
             if !process.isRunning {
                 let status = process.terminationStatus
                 throw LocalNATSServerError(status == 127
@@ -93,39 +93,6 @@ public final class LocalNATSServer: Service, Sendable {
     static func tail(of path: String) -> String {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").suffix(5).joined(separator: "\n")
-    }
-
-    static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw LocalNATSServerError("cannot create a socket") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw LocalNATSServerError("cannot find a free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    static func isListening(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
     }
 }
 

@@ -3,31 +3,18 @@ public import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import WardenProxy
 
 /// Loopback-only networking helpers for tests: every address here is 127.0.0.1.
 public enum Loopback {
     /// A TCP port on 127.0.0.1 that was free a moment ago.
     public static func freePort() throws -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(socket) }
-        var address = Self.address(port: 0)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EADDRINUSE) }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        try LoopbackPort.free()
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:`port`.
     public static func isListening(port: Int) -> Bool {
-        guard let socket = try? RawConnection(port: port) else { return false }
-        socket.close()
-        return true
+        LoopbackPort.isListening(port)
     }
 
     /// Waits until 127.0.0.1:`port` accepts connections, for at most `timeout` seconds.
