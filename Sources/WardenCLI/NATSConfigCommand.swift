@@ -1,5 +1,6 @@
 import ArgumentParser
 import WardenPKI
+import WardenProxy
 
 struct NATSConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,14 +13,9 @@ struct NATSConfigCommand: ParsableCommand {
     @Option(help: "Where nats-server listens, HOST:PORT.") var listen: String
 
     func run() throws {
-        guard let colon = self.listen.lastIndex(of: ":"), let port = Int(self.listen[self.listen.index(after: colon)...]),
-            (1...65535).contains(port)
-        else {
+        guard let (host, port) = parseHostPort(Substring(self.listen)), port != 0 else {
             throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:4222")
         }
-        var host = String(self.listen[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ValidationError("--listen must name a host, e.g. 127.0.0.1:4222") }
         let hosts = Array(Set([host, "localhost", "127.0.0.1"].filter { $0 != "0.0.0.0" && $0 != "::" })).sorted()
         let config = try runPKI { () throws(PKIError) in
             let authority = try CertificateAuthority.load(layout: self.certs.layout)

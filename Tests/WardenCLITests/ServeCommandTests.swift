@@ -7,18 +7,10 @@ import WardenTestSupport
 /// local nats-server started by Warden itself, SIGTERM to stop.
 @Suite(.serialized)
 struct ServeCommandTests {
-    static func executable() -> String {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let direct = binary.appendingPathComponent("warden").path
-        if FileManager.default.fileExists(atPath: direct) { return direct }
-        return binary.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("warden").path
-    }
-
     /// Starts `warden ARGUMENTS` in the background with its output in files.
     static func start(_ arguments: [String], in directory: TemporaryDirectory) throws -> (Process, String, String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable())
+        process.executableURL = URL(fileURLWithPath: wardenExecutable())
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
         let out = directory.appending("stdout-\(UUID().uuidString)"), err = directory.appending("stderr-\(UUID().uuidString)")

@@ -2,15 +2,19 @@ import Foundation
 import Testing
 import WardenTestSupport
 
+/// The built `warden` executable, next to the test bundle.
+func wardenExecutable() -> String {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let direct = binary.appendingPathComponent("warden").path
+    if FileManager.default.fileExists(atPath: direct) { return direct }
+    // swift-testing may run from inside the .xctest bundle.
+    return binary.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("warden").path
+}
+
 /// Runs the built `warden` executable, as a user or a CI job would.
 func warden(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var executable = binary.appendingPathComponent("warden").path
-    if !FileManager.default.fileExists(atPath: executable) {
-        // swift-testing may run from inside the .xctest bundle.
-        executable = binary.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("warden").path
-    }
+    let executable = wardenExecutable()
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
