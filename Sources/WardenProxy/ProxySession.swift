@@ -240,6 +240,26 @@ final class ProxySession {
     }
 }
 
+/// Holds a channel's reads while its side of the session is paused, and reissues the one held back
+/// when it resumes: back-pressure without touching `autoRead`.
+struct ReadGate {
+    private var pending = false
+
+    mutating func read(context: ChannelHandlerContext, paused: Bool) {
+        if paused {
+            self.pending = true
+        } else {
+            context.read()
+        }
+    }
+
+    mutating func resume(_ context: ChannelHandlerContext?) {
+        guard self.pending, let context else { return }
+        self.pending = false
+        context.read()
+    }
+}
+
 /// The client side of a session: decoded frames in, reads held back while the session is paused.
 final class ClientProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame<ClientOperation>
@@ -248,7 +268,7 @@ final class ClientProxyHandler: ChannelDuplexHandler {
 
     private let session: ProxySession
     private var context: ChannelHandlerContext?
-    private var readPending = false
+    private var gate = ReadGate()
 
     init(session: ProxySession) {
         self.session = session
@@ -291,17 +311,11 @@ final class ClientProxyHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.session.clientPause.isEmpty {
-            context.read()
-        } else {
-            self.readPending = true
-        }
+        self.gate.read(context: context, paused: !self.session.clientPause.isEmpty)
     }
 
     func resumeReading() {
-        guard self.readPending, let context = self.context else { return }
-        self.readPending = false
-        context.read()
+        self.gate.resume(self.context)
     }
 }
 
@@ -313,7 +327,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     private let session: ProxySession
     private var context: ChannelHandlerContext?
-    private var readPending = false
+    private var gate = ReadGate()
     private var sawInfo = false
     private var ready = false
 
@@ -392,16 +406,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.session.upstreamPause.isEmpty {
-            context.read()
-        } else {
-            self.readPending = true
-        }
+        self.gate.read(context: context, paused: !self.session.upstreamPause.isEmpty)
     }
 
     func resumeReading() {
-        guard self.readPending, let context = self.context else { return }
-        self.readPending = false
-        context.read()
+        self.gate.resume(self.context)
     }
 }
