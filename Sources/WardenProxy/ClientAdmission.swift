@@ -185,7 +185,7 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
         let session = ProxySession(
             env: env, clientChannel: context.channel, logger: self.attempt.logger,
             machine: ProxyStateMachine(service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer))
-        env.registry.add(self.attempt.conn, .init(service: service, serial: admission.serial, channel: context.channel))
+        env.registry.add(self.attempt.conn, .init(service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel))
         do {
             try context.pipeline.syncOperations.addHandlers(
                 [

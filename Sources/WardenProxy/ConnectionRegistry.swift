@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -6,6 +7,8 @@ final class ConnectionRegistry: Sendable {
     struct Entry: Sendable {
         var service: String?
         var serial: String
+        /// When the credential the connection was admitted with expires.
+        var notAfter: Date
         var channel: any Channel
     }
 

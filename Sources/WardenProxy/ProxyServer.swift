@@ -73,13 +73,17 @@ public final class ProxyServer: Service, Sendable {
     /// Closes live connections whose credential was revoked or expired since they connected. Runs
     /// every `revocationCheckInterval` once started.
     public func checkCredentials() {
+        var changed = false
         do {
-            try self.env.credentials.reloadIfChanged()
+            changed = try self.env.credentials.reloadIfChanged()
         } catch {
             self.env.logger.error("cannot reload the inventory; keeping the previous one", metadata: ["error": "\(error)"])
         }
         let now = Date()
-        let closed = self.env.registry.closeAll { !self.env.credentials.isLive(serial: $0.serial, now: now) }
+        // Each connection is looked up in the inventory only when it changed; expiry needs only a date.
+        let closed = self.env.registry.closeAll {
+            changed ? !self.env.credentials.isLive(serial: $0.serial, now: now) : now > $0.notAfter
+        }
         for (conn, entry) in closed {
             self.env.logger.warning("closed connection: credential revoked or expired", metadata: [
                 "conn": "\(conn)", "service": "\(entry.service ?? "-")", "serial": "\(entry.serial)",
