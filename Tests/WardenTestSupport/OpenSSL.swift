@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Runs the `openssl` command line, an implementation independent of Warden's, to check what Warden wrote.
 public enum OpenSSL {
