@@ -26,8 +26,6 @@ final class ProxySession {
     private var machine: ProxyStateMachine
     private var out = ProxyOutput()
     private var logBatch: [UInt8] = []
-    private var clientFlushNeeded = false
-    private var upstreamFlushNeeded = false
     private var closing = false
     weak var clientHandler: ClientProxyHandler?
     weak var upstreamHandler: UpstreamHandler?
@@ -65,15 +63,16 @@ final class ProxySession {
     func clientProtocolViolation(_ error: NATSProtocolError) {
         self.logger.info("client protocol violation; closing", metadata: ["error": "\(error)"])
         guard !self.closing else { return }
-        self.clientChannel.write(ProxyStateMachine.error(error.wireText), promise: nil)
-        self.clientFlushNeeded = true
+        self.out.client.append(ProxyStateMachine.error(error.wireText))
         self.close(reason: "protocol violation")
     }
 
     func clientClosed() {
         self.machine.closed()
         self.env.registry.remove(self.machine.conn)
-        self.submitLog()
+        // What the client sent before going away was decided and recorded: it still goes upstream.
+        self.out.client.removeAll()
+        self.flushAll()
         self.upstreamChannel?.close(promise: nil)
         self.closing = true
     }
@@ -137,8 +136,7 @@ final class ProxySession {
     func upstreamFailed(_ reason: String) {
         guard !self.closing else { return }
         self.logger.error("upstream connection failed; closing the client", metadata: ["reason": "\(reason)"])
-        self.clientChannel.write(ProxyStateMachine.error("Warden: upstream NATS unavailable"), promise: nil)
-        self.clientFlushNeeded = true
+        self.out.client.append(ProxyStateMachine.error("Warden: upstream NATS unavailable"))
         self.close(reason: reason)
     }
 
@@ -155,39 +153,36 @@ final class ProxySession {
 
     // MARK: Carrying out
 
+    /// Encodes the records the state machine produced and closes if it said so. Frames stay in `out`
+    /// until the end of the read cycle (`flushAll`), so each direction gets one write per cycle.
     private func apply() {
-        if !self.out.upstream.isEmpty {
-            // The state machine emits upstream frames only once the upstream is ready, which needs the
-            // channel; never drop a frame silently if that ever fails to hold.
-            guard let upstream = self.upstreamChannel else {
-                self.logger.error("frames for an upstream connection that does not exist; closing")
-                self.out.reset()
-                self.close(reason: "internal: no upstream channel")
-                return
-            }
-            for bytes in self.out.upstream { upstream.write(bytes, promise: nil) }
-            self.upstreamFlushNeeded = true
-        }
-        if !self.out.client.isEmpty {
-            for bytes in self.out.client { self.clientChannel.write(bytes, promise: nil) }
-            self.clientFlushNeeded = true
-        }
         if !self.out.records.isEmpty {
             let now = RFC3339.nowMicroseconds()
             for record in self.out.records { record.encode(into: &self.logBatch, microseconds: now) }
+            self.out.records.removeAll(keepingCapacity: true)
         }
-        let close = self.out.close
-        self.out.reset()
-        if let close { self.close(reason: close) }
+        if let close = self.out.close {
+            self.out.close = nil
+            self.close(reason: close)
+        }
     }
 
+    /// Writes what the read cycle gathered for each side, flushes, and hands the records to the log.
     private func flushAll() {
-        if self.upstreamFlushNeeded {
-            self.upstreamFlushNeeded = false
-            self.upstreamChannel?.flush()
+        if !self.out.upstream.isEmpty {
+            // The state machine emits upstream frames only once the upstream is ready, which needs the
+            // channel; never drop a frame silently if that ever fails to hold.
+            if let upstream = self.upstreamChannel {
+                self.out.upstream.write(to: upstream)
+                upstream.flush()
+            } else {
+                self.logger.error("frames for an upstream connection that does not exist; closing")
+                self.out.upstream.removeAll()
+                self.close(reason: "internal: no upstream channel")
+            }
         }
-        if self.clientFlushNeeded {
-            self.clientFlushNeeded = false
+        if !self.out.client.isEmpty {
+            self.out.client.write(to: self.clientChannel)
             self.clientChannel.flush()
         }
         self.submitLog()

@@ -251,17 +251,17 @@ struct ProxyStateMachine {
 }
 
 /// The effects of one or more state machine events, carried out by the channel handlers. Reused
-/// across events so that forwarding a message allocates nothing here.
+/// across events: frames for both sides gather here for a whole read cycle and are written once.
 struct ProxyOutput {
-    var upstream: [ByteBuffer] = []
-    var client: [ByteBuffer] = []
+    var upstream = OutboundBatch()
+    var client = OutboundBatch()
     var records: [DecisionRecord] = []
     /// Set when the client connection must be closed (after writing `client`), with the reason for logs.
     var close: String?
 
     mutating func reset() {
-        self.upstream.removeAll(keepingCapacity: true)
-        self.client.removeAll(keepingCapacity: true)
+        self.upstream.removeAll()
+        self.client.removeAll()
         self.records.removeAll(keepingCapacity: true)
         self.close = nil
     }

@@ -58,8 +58,8 @@ struct ProxyStateMachineTests {
         for frame in try Self.serverFrames(text) { self.machine.upstreamSent(frame, now: 0, into: &self.out) }
     }
 
-    var toClient: String { self.out.client.map { String(buffer: $0) }.joined() }
-    var toUpstream: String { self.out.upstream.map { String(buffer: $0) }.joined() }
+    var toClient: String { self.out.client.buffers.map { String(buffer: $0) }.joined() }
+    var toUpstream: String { self.out.upstream.buffers.map { String(buffer: $0) }.joined() }
 
     @Test mutating func operationsWaitForTheUpstreamAndCONNECTGoesFirstWithoutCredentials() throws {
         try self.client("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\",\"auth_token\":\"t\",\"name\":\"api\",\"echo\":false}\r\nPUB orders.a 1\r\nx\r\nPING\r\n")
@@ -203,5 +203,25 @@ struct DecisionRecordTests {
         var bytes: [UInt8] = []
         RFC3339.append(microseconds: microseconds, to: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self) == expected)
+    }
+}
+
+@Suite struct OutboundBatchTests {
+    @Test func smallFramesBecomeOneBufferAndLargeOnesStaySlicesInOrder() {
+        var batch = OutboundBatch()
+        let large = ByteBuffer(repeating: UInt8(ascii: "L"), count: OutboundBatch.sliceThreshold)
+        batch.append(ByteBuffer(string: "PUB a 1\r\nx\r\n"))
+        batch.append(ByteBuffer(string: "PING\r\n"))
+        batch.append(large)
+        batch.append(ByteBuffer(string: "PONG\r\n"))
+
+        #expect(batch.buffers.count == 3)
+        #expect(batch.buffers.map { String(buffer: $0) } == ["PUB a 1\r\nx\r\nPING\r\n", String(buffer: large), "PONG\r\n"])
+        #expect(batch.buffers[1] == large)
+
+        batch.removeAll()
+        #expect(batch.isEmpty)
+        batch.append(ByteBuffer(string: "+OK\r\n"))
+        #expect(batch.buffers.map { String(buffer: $0) } == ["+OK\r\n"])
     }
 }
