@@ -6,98 +6,164 @@ public enum NATSLimits {
     public static let maxPayload = 1024 * 1024
 }
 
-extension NATSFrameParser where Operation == ClientOperation {
-    /// Parses what a client sends: CONNECT, PUB, HPUB, SUB, UNSUB, PING, PONG.
-    public static func client(
-        maxControlLine: Int = NATSLimits.maxControlLine, maxPayload: Int = NATSLimits.maxPayload
-    ) -> Self {
-        Self(maxControlLine: maxControlLine, maxPayload: maxPayload, parseLine: { name, arguments, line, maxPayload throws(NATSProtocolError) in
-            switch (name, arguments.count) {
-            case ("CONNECT", _):
-                return .complete(.connect(json: Arguments.rest(of: line, after: 7)))
-            case ("PUB", 2), ("PUB", 3):
-                let size = try Arguments.size(arguments.last!, max: maxPayload)
-                let subject = arguments[0]
-                let reply = arguments.count == 3 ? arguments[1] : nil
-                return .payload(length: size) { .publish(Publish(subject: subject, reply: reply, headerLength: nil, payload: $0)) }
-            case ("HPUB", 3), ("HPUB", 4):
-                let (header, total) = try Arguments.headerSizes(arguments[arguments.count - 2], arguments.last!, max: maxPayload)
-                let subject = arguments[0]
-                let reply = arguments.count == 4 ? arguments[1] : nil
-                return .payload(length: total) { .publish(Publish(subject: subject, reply: reply, headerLength: header, payload: $0)) }
-            case ("SUB", 2):
-                return .complete(.subscribe(subject: arguments[0], queue: nil, sid: arguments[1]))
-            case ("SUB", 3):
-                return .complete(.subscribe(subject: arguments[0], queue: arguments[1], sid: arguments[2]))
-            case ("UNSUB", 1):
-                return .complete(.unsubscribe(sid: arguments[0], max: nil))
-            case ("UNSUB", 2):
-                guard let max = Int(arguments[1]), max >= 0 else {
-                    throw NATSProtocolError(.malformed, "bad UNSUB max '\(arguments[1])'")
-                }
-                return .complete(.unsubscribe(sid: arguments[0], max: max))
-            case ("PING", 0):
-                return .complete(.ping)
-            case ("PONG", 0):
-                return .complete(.pong)
-            case ("PUB", _), ("HPUB", _), ("SUB", _), ("UNSUB", _), ("PING", _), ("PONG", _):
-                throw NATSProtocolError(.malformed, "wrong number of arguments for \(name)")
-            default:
-                throw NATSProtocolError(.unknownOperation, "unknown operation '\(name.prefix(32))'")
-            }
-        })
+/// Operation names as `ControlLine.nameKey` values.
+private enum Name {
+    static let connect = ControlLine.key("CONNECT")
+    static let pub = ControlLine.key("PUB")
+    static let hpub = ControlLine.key("HPUB")
+    static let sub = ControlLine.key("SUB")
+    static let unsub = ControlLine.key("UNSUB")
+    static let ping = ControlLine.key("PING")
+    static let pong = ControlLine.key("PONG")
+    static let info = ControlLine.key("INFO")
+    static let msg = ControlLine.key("MSG")
+    static let hmsg = ControlLine.key("HMSG")
+    static let ok = ControlLine.key("+OK")
+    static let err = ControlLine.key("-ERR")
+}
+
+/// Parses what a client sends: CONNECT, PUB, HPUB, SUB, UNSUB, PING, PONG.
+public struct NATSClientParser: NATSFrameParsing {
+    struct PublishHeader: Sendable {
+        var subject: String
+        var reply: String?
+        var headerLength: Int?
+    }
+
+    private let scanner: FrameScanner
+    private var pending: PendingPayload<PublishHeader>?
+
+    public init(maxControlLine: Int = NATSLimits.maxControlLine, maxPayload: Int = NATSLimits.maxPayload) {
+        self.scanner = FrameScanner(maxControlLine: maxControlLine, maxPayload: maxPayload)
+    }
+
+    public mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<ClientOperation>? {
+        if self.pending == nil {
+            let (frame, pending) = try self.scanner.line(&buffer, Self.parse)
+            if let frame { return frame }
+            guard let pending else { return nil }
+            self.pending = pending
+        }
+        guard let pending = self.pending, let (raw, payload) = try self.scanner.payload(&buffer, pending) else { return nil }
+        self.pending = nil
+        let header = pending.header
+        return Frame(
+            operation: .publish(Publish(subject: header.subject, reply: header.reply, headerLength: header.headerLength, payload: payload)),
+            raw: raw)
+    }
+
+    private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<ClientOperation, PublishHeader> {
+        let arguments = line.argumentCount
+        switch line.nameKey {
+        case Name.pub:
+            guard arguments == 2 || arguments == 3 else { throw line.wrongArity() }
+            let size = try line.size(fromEnd: 0, max: maxPayload)
+            return .payload(PublishHeader(subject: line.argument(0), reply: arguments == 3 ? line.argument(1) : nil), length: size)
+        case Name.hpub:
+            guard arguments == 3 || arguments == 4 else { throw line.wrongArity() }
+            let (header, total) = try line.headerSizes(max: maxPayload)
+            return .payload(
+                PublishHeader(subject: line.argument(0), reply: arguments == 4 ? line.argument(1) : nil, headerLength: header),
+                length: total)
+        case Name.sub:
+            guard arguments == 2 || arguments == 3 else { throw line.wrongArity() }
+            return .complete(.subscribe(subject: line.argument(0), queue: arguments == 3 ? line.argument(1) : nil, sid: line.argument(fromEnd: 0)))
+        case Name.unsub:
+            guard arguments == 1 || arguments == 2 else { throw line.wrongArity() }
+            guard arguments == 2 else { return .complete(.unsubscribe(sid: line.argument(0), max: nil)) }
+            let text = line.argument(1)
+            guard let max = Int(text), max >= 0 else { throw NATSProtocolError(.malformed, "bad UNSUB max '\(text.prefix(32))'") }
+            return .complete(.unsubscribe(sid: line.argument(0), max: max))
+        case Name.ping:
+            guard arguments == 0 else { throw line.wrongArity() }
+            return .complete(.ping)
+        case Name.pong:
+            guard arguments == 0 else { throw line.wrongArity() }
+            return .complete(.pong)
+        case Name.connect:
+            return .complete(.connect(json: line.rest))
+        default:
+            throw line.unknown()
+        }
     }
 }
 
-extension NATSFrameParser where Operation == ServerOperation {
-    /// Parses what a server sends: INFO, MSG, HMSG, PING, PONG, +OK, -ERR.
-    public static func server(
-        maxControlLine: Int = NATSLimits.maxControlLine, maxPayload: Int = 64 * 1024 * 1024
-    ) -> Self {
-        Self(maxControlLine: maxControlLine, maxPayload: maxPayload, parseLine: { name, arguments, line, maxPayload throws(NATSProtocolError) in
-            switch (name, arguments.count) {
-            case ("INFO", _):
-                return .complete(.info(json: Arguments.rest(of: line, after: 4)))
-            case ("MSG", 3), ("MSG", 4):
-                let size = try Arguments.size(arguments.last!, max: maxPayload)
-                let (subject, sid) = (arguments[0], arguments[1])
-                let reply = arguments.count == 4 ? arguments[2] : nil
-                return .payload(length: size) {
-                    .message(Delivery(subject: subject, sid: sid, reply: reply, headerLength: nil, payload: $0))
-                }
-            case ("HMSG", 4), ("HMSG", 5):
-                let (header, total) = try Arguments.headerSizes(arguments[arguments.count - 2], arguments.last!, max: maxPayload)
-                let (subject, sid) = (arguments[0], arguments[1])
-                let reply = arguments.count == 5 ? arguments[2] : nil
-                return .payload(length: total) {
-                    .message(Delivery(subject: subject, sid: sid, reply: reply, headerLength: header, payload: $0))
-                }
-            case ("PING", 0):
-                return .complete(.ping)
-            case ("PONG", 0):
-                return .complete(.pong)
-            case ("+OK", 0):
-                return .complete(.ok)
-            case ("-ERR", _):
-                var text = Arguments.rest(of: line, after: 4)
-                if text.count >= 2 && text.hasPrefix("'") && text.hasSuffix("'") { text = String(text.dropFirst().dropLast()) }
-                return .complete(.error(text))
-            case ("MSG", _), ("HMSG", _), ("PING", _), ("PONG", _), ("+OK", _):
-                throw NATSProtocolError(.malformed, "wrong number of arguments for \(name)")
-            default:
-                throw NATSProtocolError(.unknownOperation, "unknown operation '\(name.prefix(32))'")
-            }
-        })
+/// Parses what a server sends: INFO, MSG, HMSG, PING, PONG, +OK, -ERR.
+public struct NATSServerParser: NATSFrameParsing {
+    struct MessageHeader: Sendable {
+        var subject: String
+        var sid: String
+        var reply: String?
+        var headerLength: Int?
+    }
+
+    private let scanner: FrameScanner
+    private var pending: PendingPayload<MessageHeader>?
+
+    public init(maxControlLine: Int = NATSLimits.maxControlLine, maxPayload: Int = 64 * 1024 * 1024) {
+        self.scanner = FrameScanner(maxControlLine: maxControlLine, maxPayload: maxPayload)
+    }
+
+    public mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<ServerOperation>? {
+        if self.pending == nil {
+            let (frame, pending) = try self.scanner.line(&buffer, Self.parse)
+            if let frame { return frame }
+            guard let pending else { return nil }
+            self.pending = pending
+        }
+        guard let pending = self.pending, let (raw, payload) = try self.scanner.payload(&buffer, pending) else { return nil }
+        self.pending = nil
+        let header = pending.header
+        return Frame(
+            operation: .message(
+                Delivery(subject: header.subject, sid: header.sid, reply: header.reply, headerLength: header.headerLength, payload: payload)),
+            raw: raw)
+    }
+
+    private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<ServerOperation, MessageHeader> {
+        let arguments = line.argumentCount
+        switch line.nameKey {
+        case Name.msg:
+            guard arguments == 3 || arguments == 4 else { throw line.wrongArity() }
+            let size = try line.size(fromEnd: 0, max: maxPayload)
+            return .payload(
+                MessageHeader(subject: line.argument(0), sid: line.argument(1), reply: arguments == 4 ? line.argument(2) : nil),
+                length: size)
+        case Name.hmsg:
+            guard arguments == 4 || arguments == 5 else { throw line.wrongArity() }
+            let (header, total) = try line.headerSizes(max: maxPayload)
+            return .payload(
+                MessageHeader(
+                    subject: line.argument(0), sid: line.argument(1), reply: arguments == 5 ? line.argument(2) : nil, headerLength: header),
+                length: total)
+        case Name.ping:
+            guard arguments == 0 else { throw line.wrongArity() }
+            return .complete(.ping)
+        case Name.pong:
+            guard arguments == 0 else { throw line.wrongArity() }
+            return .complete(.pong)
+        case Name.ok:
+            guard arguments == 0 else { throw line.wrongArity() }
+            return .complete(.ok)
+        case Name.info:
+            return .complete(.info(json: line.rest))
+        case Name.err:
+            var text = Substring(line.rest)
+            if text.count >= 2 && text.hasPrefix("'") && text.hasSuffix("'") { text = text.dropFirst().dropLast() }
+            return .complete(.error(String(text)))
+        default:
+            throw line.unknown()
+        }
     }
 }
 
-/// A NIO decoder around `NATSFrameParser`: the channel handler only forwards what the parser returns.
-public struct NATSFrameDecoder<Operation: Hashable & Sendable>: ByteToMessageDecoder {
-    public typealias InboundOut = Frame<Operation>
+/// A NIO decoder around a parser, for pipelines that want frames as channel reads.
+public struct NATSFrameDecoder<Parser: NATSFrameParsing>: ByteToMessageDecoder {
+    public typealias InboundOut = Frame<Parser.Operation>
 
-    private var parser: NATSFrameParser<Operation>
+    private var parser: Parser
 
-    public init(parser: NATSFrameParser<Operation>) {
+    public init(parser: Parser) {
         self.parser = parser
     }
 

@@ -1,79 +1,103 @@
 public import NIOCore
 
-/// The streaming NATS protocol parser, one direction, as a state machine free of I/O: `next` takes
-/// the bytes received so far and returns the next complete frame, nil when more bytes are needed, or
-/// throws on a protocol violation. Works the same however the stream is split.
-public struct NATSFrameParser<Operation: Hashable & Sendable>: Sendable {
-    /// A control line that has been parsed and waits for its payload.
-    struct Pending: Sendable {
-        var lineLength: Int
-        var payloadLength: Int
-        var build: @Sendable (ByteBuffer) -> Operation
-    }
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-    public let maxControlLine: Int
-    public let maxPayload: Int
-    let parseLine: @Sendable (_ name: String, _ arguments: [String], _ line: String, _ maxPayload: Int) throws(NATSProtocolError) -> LineResult
-    var pending: Pending?
-
-    enum LineResult {
-        case complete(Operation)
-        case payload(length: Int, build: @Sendable (ByteBuffer) -> Operation)
-    }
-
-    public mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<Operation>? {
-        if self.pending == nil {
-            guard let (lineLength, line) = try self.controlLine(buffer) else { return nil }
-            var arguments = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard !arguments.isEmpty else {
-                // An empty line: nats-server skips it.
-                buffer.moveReaderIndex(forwardBy: lineLength)
-                return try self.next(&buffer)
-            }
-            let name = arguments.removeFirst().uppercased()
-            switch try self.parseLine(name, arguments, line, self.maxPayload) {
-            case .complete(let operation):
-                let raw = buffer.readSlice(length: lineLength)!
-                return Frame(operation: operation, raw: raw)
-            case .payload(let length, let build):
-                self.pending = Pending(lineLength: lineLength, payloadLength: length, build: build)
-            }
-        }
-        let pending = self.pending!
-        let total = pending.lineLength + pending.payloadLength + 2
-        guard buffer.readableBytes >= total else { return nil }
-        let terminator = buffer.getBytes(at: buffer.readerIndex + pending.lineLength + pending.payloadLength, length: 2)!
-        guard terminator == [UInt8(ascii: "\r"), UInt8(ascii: "\n")] else {
-            throw NATSProtocolError(.malformed, "payload not followed by CRLF (wrong size?)")
-        }
-        let raw = buffer.readSlice(length: total)!
-        let payload = raw.getSlice(at: raw.readerIndex + pending.lineLength, length: pending.payloadLength)!
-        self.pending = nil
-        return Frame(operation: pending.build(payload), raw: raw)
-    }
-
-    /// The length of the next control line including its line ending, and its text; nil if incomplete.
-    private func controlLine(_ buffer: ByteBuffer) throws(NATSProtocolError) -> (Int, String)? {
-        let view = buffer.readableBytesView
-        let limit = min(view.count, self.maxControlLine + 2)
-        guard let newline = view.prefix(limit).firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > self.maxControlLine {
-                throw NATSProtocolError(.maxControlLineExceeded, "no line end within \(self.maxControlLine) bytes")
-            }
-            return nil
-        }
-        var end = newline
-        if end > view.startIndex && view[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        let text = String(decoding: view[view.startIndex..<end], as: UTF8.self)
-        return (newline - view.startIndex + 1, text)
-    }
+/// A streaming NATS protocol parser for one direction, free of I/O: `next` takes the bytes received so
+/// far and returns the next complete frame, nil when more bytes are needed, or throws on a protocol
+/// violation. Works the same however the stream is split.
+///
+/// The parsers read control lines in place, byte by byte: no array of fields and no string other than
+/// the values an operation carries (subject, reply, sid). Payloads are slices of the received buffer.
+public protocol NATSFrameParsing: Sendable {
+    associatedtype Operation: Hashable & Sendable
+    mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<Operation>?
 }
 
-/// Helpers shared by the two directions.
-enum Arguments {
-    static func size(_ text: String, max: Int) throws(NATSProtocolError) -> Int {
-        guard !text.isEmpty, text.utf8.count <= 10, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = Int(text) else {
-            throw NATSProtocolError(.malformed, "bad or missing size '\(text)'")
+/// The fields of one control line (without its line ending), found in place: up to `maxFields` byte
+/// ranges split on spaces and tabs. `count` keeps counting past that, so arity checks stay exact.
+struct ControlLine {
+    static let maxFields = 8
+
+    let bytes: UnsafeRawBufferPointer
+    private var starts = SIMD8<Int32>()
+    private var ends = SIMD8<Int32>()
+    private(set) var count = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        var index = 0
+        let end = bytes.count
+        while index < end {
+            while index < end && Self.isSeparator(bytes[index]) { index += 1 }
+            guard index < end else { break }
+            let start = index
+            while index < end && !Self.isSeparator(bytes[index]) { index += 1 }
+            if self.count < Self.maxFields {
+                self.starts[self.count] = Int32(start)
+                self.ends[self.count] = Int32(index)
+            }
+            self.count += 1
+        }
+    }
+
+    @inline(__always)
+    private static func isSeparator(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+
+    var argumentCount: Int { self.count - 1 }
+
+    /// The operation name, upper-cased and packed into an integer (names are at most 7 bytes); 0 for a
+    /// longer name, which no operation has.
+    var nameKey: UInt64 {
+        let length = Int(self.ends[0] - self.starts[0])
+        guard length <= 7 else { return 0 }
+        var key: UInt64 = 0
+        for offset in 0..<length {
+            var byte = self.bytes[Int(self.starts[0]) + offset]
+            if byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") { byte -= 32 }
+            key = key << 8 | UInt64(byte)
+        }
+        return key
+    }
+
+    static func key(_ name: StaticString) -> UInt64 {
+        name.withUTF8Buffer { $0.reduce(0) { $0 << 8 | UInt64($1) } }
+    }
+
+    /// Field `index` (0 is the operation name) as bytes.
+    func field(_ index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: self.bytes[Int(self.starts[index])..<Int(self.ends[index])])
+    }
+
+    /// Argument `index` (0 is the first after the name) as text.
+    func argument(_ index: Int) -> String {
+        String(decoding: self.field(index + 1), as: UTF8.self)
+    }
+
+    /// The argument counted from the end (0 is the last).
+    func argument(fromEnd index: Int) -> String { self.argument(self.argumentCount - 1 - index) }
+
+    /// Everything after the operation name and its separators, as text: the JSON of CONNECT and INFO,
+    /// the message of -ERR.
+    var rest: String {
+        guard self.count > 1 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[Int(self.starts[1])...]), as: UTF8.self)
+    }
+
+    /// The name as text, for error messages.
+    var name: String { String(decoding: self.field(0).prefix(32), as: UTF8.self) }
+
+    /// Argument `index` counted from the end as a payload size: decimal digits only, at most `max`.
+    func size(fromEnd index: Int, max: Int) throws(NATSProtocolError) -> Int {
+        let field = self.field(self.argumentCount - index)
+        guard !field.isEmpty, field.count <= 10 else { throw self.badSize(field) }
+        var value = 0
+        for byte in field {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { throw self.badSize(field) }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
         }
         guard value <= max else {
             throw NATSProtocolError(.maxPayloadExceeded, "payload of \(value) bytes over the \(max) byte limit")
@@ -81,17 +105,103 @@ enum Arguments {
         return value
     }
 
-    static func headerSizes(_ headerText: String, _ totalText: String, max: Int) throws(NATSProtocolError) -> (Int, Int) {
-        let header = try self.size(headerText, max: max)
-        let total = try self.size(totalText, max: max)
+    /// The header and total sizes of HPUB and HMSG (the last two arguments).
+    func headerSizes(max: Int) throws(NATSProtocolError) -> (header: Int, total: Int) {
+        let header = try self.size(fromEnd: 1, max: max)
+        let total = try self.size(fromEnd: 0, max: max)
         guard header <= total else {
             throw NATSProtocolError(.malformed, "header size \(header) larger than total size \(total)")
         }
         return (header, total)
     }
 
-    /// The text after the operation name, for CONNECT, INFO and -ERR.
-    static func rest(of line: String, after name: Int) -> String {
-        String(line.dropFirst(name).drop(while: { $0 == " " || $0 == "\t" }))
+    private func badSize(_ field: UnsafeRawBufferPointer) -> NATSProtocolError {
+        NATSProtocolError(.malformed, "bad or missing size '\(String(decoding: field.prefix(32), as: UTF8.self))'")
+    }
+
+    func wrongArity() -> NATSProtocolError {
+        NATSProtocolError(.malformed, "wrong number of arguments for \(self.name.uppercased())")
+    }
+
+    func unknown() -> NATSProtocolError {
+        NATSProtocolError(.unknownOperation, "unknown operation '\(self.name)'")
+    }
+}
+
+/// What a control line parser makes of a line: a whole operation, or the start of one whose payload
+/// follows (`Header` holds what the line said).
+enum LineResult<Operation, Header> {
+    case complete(Operation)
+    case payload(Header, length: Int)
+}
+
+/// A control line whose payload has not fully arrived yet.
+struct PendingPayload<Header: Sendable>: Sendable {
+    var header: Header
+    var lineLength: Int
+    var payloadLength: Int
+}
+
+/// Line finding and payload framing, shared by the client and server parsers.
+struct FrameScanner: Sendable {
+    let maxControlLine: Int
+    let maxPayload: Int
+
+    /// Finds the next non-empty control line and parses it. A complete operation is consumed from
+    /// `buffer` and returned with its bytes; a line with a payload is left in `buffer` and returned
+    /// as pending. Empty lines are skipped, as nats-server does.
+    func line<Operation, Header>(
+        _ buffer: inout ByteBuffer,
+        _ parse: (ControlLine, Int) throws(NATSProtocolError) -> LineResult<Operation, Header>
+    ) throws(NATSProtocolError) -> (Frame<Operation>?, PendingPayload<Header>?) {
+        while true {
+            let found: Result<(lineLength: Int, LineResult<Operation, Header>?)?, NATSProtocolError> =
+                buffer.withUnsafeReadableBytes { bytes in
+                    let limit = min(bytes.count, self.maxControlLine + 2)
+                    guard let base = bytes.baseAddress, limit > 0,
+                        let newline = memchr(base, Int32(UInt8(ascii: "\n")), limit)
+                    else {
+                        if bytes.count > self.maxControlLine {
+                            return .failure(NATSProtocolError(.maxControlLineExceeded, "no line end within \(self.maxControlLine) bytes"))
+                        }
+                        return .success(nil)
+                    }
+                    let lineLength = base.distance(to: UnsafeRawPointer(newline)) + 1
+                    var end = lineLength - 1
+                    if end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                    let line = ControlLine(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+                    guard line.count > 0 else { return .success((lineLength, nil)) }
+                    do throws(NATSProtocolError) {
+                        return .success((lineLength, try parse(line, self.maxPayload)))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            guard let (lineLength, result) = try found.get() else { return (nil, nil) }
+            switch result {
+            case nil:
+                buffer.moveReaderIndex(forwardBy: lineLength)
+            case .complete(let operation):
+                return (Frame(operation: operation, raw: buffer.readSlice(length: lineLength)!), nil)
+            case .payload(let header, let length):
+                return (nil, PendingPayload(header: header, lineLength: lineLength, payloadLength: length))
+            }
+        }
+    }
+
+    /// The whole frame of `pending` (line, payload, CRLF) and its payload, consumed from `buffer`; nil
+    /// until all of it has arrived.
+    func payload<Header>(
+        _ buffer: inout ByteBuffer, _ pending: PendingPayload<Header>
+    ) throws(NATSProtocolError) -> (raw: ByteBuffer, payload: ByteBuffer)? {
+        let total = pending.lineLength + pending.payloadLength + 2
+        guard buffer.readableBytes >= total else { return nil }
+        let end = buffer.readerIndex + pending.lineLength + pending.payloadLength
+        guard buffer.getInteger(at: end, as: UInt16.self) == UInt16(0x0D0A) else {
+            throw NATSProtocolError(.malformed, "payload not followed by CRLF (wrong size?)")
+        }
+        let raw = buffer.readSlice(length: total)!
+        let payload = raw.getSlice(at: raw.readerIndex + pending.lineLength, length: pending.payloadLength)!
+        return (raw, payload)
     }
 }

@@ -187,12 +187,8 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
             machine: ProxyStateMachine(service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer))
         env.registry.add(self.attempt.conn, .init(service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel))
         do {
-            try context.pipeline.syncOperations.addHandlers(
-                [
-                    ByteToMessageHandler(NATSFrameDecoder(parser: .client(maxPayload: env.configuration.maxPayload))),
-                    ClientProxyHandler(session: session),
-                ],
-                position: .after(self))
+            try context.pipeline.syncOperations.addHandler(
+                ClientProxyHandler(session: session, maxPayload: env.configuration.maxPayload), position: .after(self))
         } catch {
             self.attempt.logger.error("cannot set up the proxy", metadata: ["error": "\(error)"])
             context.close(promise: nil)

@@ -27,6 +27,8 @@ final class ProxySession {
     private var out = ProxyOutput()
     private var logBatch: [UInt8] = []
     private var closing = false
+    /// Whether the session is closing: frames still arriving are not worth decoding.
+    var isClosing: Bool { self.closing }
     weak var clientHandler: ClientProxyHandler?
     weak var upstreamHandler: UpstreamHandler?
     private(set) var clientPause: PauseReasons = []
@@ -93,9 +95,7 @@ final class ProxySession {
                 channel.eventLoop.makeCompletedFuture {
                     let handler = UpstreamHandler(session: bound.value)
                     bound.value.upstreamHandler = handler
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(NATSFrameDecoder(parser: .server())), handler,
-                    ])
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .connect(host: upstream.host, port: upstream.port)
@@ -255,18 +255,23 @@ struct ReadGate {
     }
 }
 
-/// The client side of a session: decoded frames in, reads held back while the session is paused.
+/// The client side of a session: bytes in, decoded in place, frames to the session; reads held back
+/// while the session is paused.
 final class ClientProxyHandler: ChannelDuplexHandler {
-    typealias InboundIn = Frame<ClientOperation>
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let session: ProxySession
     private var context: ChannelHandlerContext?
     private var gate = ReadGate()
+    private var reader: FrameReader<NATSClientParser>
+    /// Set after a protocol violation: nothing more from this client is parsed.
+    private var failed = false
 
-    init(session: ProxySession) {
+    init(session: ProxySession, maxPayload: Int) {
         self.session = session
+        self.reader = FrameReader(NATSClientParser(maxPayload: maxPayload))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -279,7 +284,17 @@ final class ClientProxyHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.session.clientRead(self.unwrapInboundIn(data))
+        guard !self.failed else { return }
+        let session = self.session
+        do throws(NATSProtocolError) {
+            try self.reader.read(self.unwrapInboundIn(data)) { frame in
+                session.clientRead(frame)
+                return !session.isClosing
+            }
+        } catch {
+            self.failed = true
+            session.clientProtocolViolation(error)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -297,12 +312,8 @@ final class ClientProxyHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? NATSProtocolError {
-            self.session.clientProtocolViolation(error)
-        } else {
-            self.session.logger.debug("client connection error", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
-        }
+        self.session.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -316,13 +327,14 @@ final class ClientProxyHandler: ChannelDuplexHandler {
 
 /// The upstream side of a session: nats-server's INFO, the TLS upgrade, then decoded frames.
 final class UpstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = Frame<ServerOperation>
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let session: ProxySession
     private var context: ChannelHandlerContext?
     private var gate = ReadGate()
+    private var reader = FrameReader(NATSServerParser())
     private var sawInfo = false
     private var ready = false
 
@@ -344,21 +356,38 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = self.unwrapInboundIn(data)
-        guard self.sawInfo else {
-            self.sawInfo = true
-            guard case .info = frame.operation else {
-                self.session.upstreamFailed("nats-server did not start with INFO")
-                return
+        let session = self.session
+        do throws(NATSProtocolError) {
+            try self.reader.read(self.unwrapInboundIn(data)) { frame in
+                guard self.ready else {
+                    self.beforeTLS(frame, context: context)
+                    return false
+                }
+                session.upstreamRead(frame)
+                return !session.isClosing
             }
-            self.startTLS(context: context)
+        } catch {
+            session.upstreamFailed("nats-server broke the protocol: \(error)")
             return
         }
-        guard self.ready else {
+        if !self.ready && self.reader.hasUnreadBytes {
+            // nats-server sends its INFO and waits for the TLS handshake; anything else is not nats-server.
+            session.upstreamFailed("nats-server sent data before the TLS handshake completed")
+        }
+    }
+
+    /// The one frame expected before TLS: nats-server's INFO, which starts the TLS upgrade.
+    private func beforeTLS(_ frame: Frame<ServerOperation>, context: ChannelHandlerContext) {
+        guard !self.sawInfo else {
             self.session.upstreamFailed("nats-server sent data before the TLS handshake completed")
             return
         }
-        self.session.upstreamRead(frame)
+        self.sawInfo = true
+        guard case .info = frame.operation else {
+            self.session.upstreamFailed("nats-server did not start with INFO")
+            return
+        }
+        self.startTLS(context: context)
     }
 
     private func startTLS(context: ChannelHandlerContext) {

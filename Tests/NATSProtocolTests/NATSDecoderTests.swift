@@ -14,10 +14,10 @@ func serverFrame(_ operation: ServerOperation, _ raw: String) -> Frame<ServerOpe
 }
 
 /// Parses `input` completely with a fresh parser, or throws its error.
-func parseAll<Operation>(_ parser: NATSFrameParser<Operation>, _ input: String) throws(NATSProtocolError) -> [Operation] {
+func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throws(NATSProtocolError) -> [Parser.Operation] {
     var parser = parser
     var buffer = bytes(input)
-    var operations: [Operation] = []
+    var operations: [Parser.Operation] = []
     while let frame = try parser.next(&buffer) { operations.append(frame.operation) }
     return operations
 }
@@ -48,12 +48,12 @@ func parseAll<Operation>(_ parser: NATSFrameParser<Operation>, _ input: String) 
                 ("PUB a 4\r\n\r\n\r\n\r\n",
                  [clientFrame(.publish(Publish(subject: "a", reply: nil, headerLength: nil, payload: bytes("\r\n\r\n"))), "PUB a 4\r\n\r\n\r\n\r\n")]),
             ],
-            decoderFactory: { NATSFrameDecoder(parser: .client()) }
+            decoderFactory: { NATSFrameDecoder(parser: NATSClientParser()) }
         )
     }
 
     @Test func operationNamesAreCaseInsensitiveAndSeparatorsMayRepeat() throws {
-        let operations = try parseAll(.client(), "pub  foo\t2\r\nhi\r\nping\r\nSub bar 9\r\n")
+        let operations = try parseAll(NATSClientParser(), "pub  foo\t2\r\nhi\r\nping\r\nSub bar 9\r\n")
         #expect(operations == [
             .publish(Publish(subject: "foo", reply: nil, headerLength: nil, payload: bytes("hi"))),
             .ping,
@@ -61,12 +61,35 @@ func parseAll<Operation>(_ parser: NATSFrameParser<Operation>, _ input: String) 
         ])
     }
 
+    @Test func leadingSeparatorsAndEmptyLinesAreSkippedLikeNATSServer() throws {
+        let operations = try parseAll(NATSClientParser(), "\r\n\n  \tconnect  {\"verbose\":false}\r\n hpub s 2 3\r\nabc\r\n")
+        #expect(operations == [
+            .connect(json: "{\"verbose\":false}"),
+            .publish(Publish(subject: "s", reply: nil, headerLength: 2, payload: bytes("abc"))),
+        ])
+    }
+
+    @Test(arguments: [
+        "PUB a b c d e f g h i 1\r\n",
+        "SUB a b c d e f g h i j\r\n",
+        "HPUB a b c d e f g h 1 2\r\n",
+    ])
+    func moreFieldsThanAnyOperationTakesIsMalformed(_ input: String) {
+        let error = #expect(throws: NATSProtocolError.self) { try parseAll(NATSClientParser(), input) }
+        #expect(error?.code == .malformed)
+    }
+
+    @Test func aNameLongerThanEveryOperationIsUnknown() {
+        let error = #expect(throws: NATSProtocolError.self) { try parseAll(NATSClientParser(), "CONNECTX {}\r\n") }
+        #expect(error?.code == .unknownOperation)
+    }
+
     @Test func aBareLineFeedEndsALineToo() throws {
-        #expect(try parseAll(.client(), "PING\nPONG\n") == [.ping, .pong])
+        #expect(try parseAll(NATSClientParser(), "PING\nPONG\n") == [.ping, .pong])
     }
 
     @Test func incompleteInputWaitsAndConsumesNothing() throws {
-        var parser = NATSFrameParser.client()
+        var parser = NATSClientParser()
         var buffer = bytes("PUB foo 10\r\nhel")
         #expect(try parser.next(&buffer) == nil)
         #expect(buffer.readableBytes == 15)
@@ -77,7 +100,7 @@ func parseAll<Operation>(_ parser: NATSFrameParser<Operation>, _ input: String) 
     }
 
     @Test func bodySizeExcludesHeaders() throws {
-        let operations = try parseAll(.client(), "HPUB s 12 17\r\nNATS/1.0\r\n\r\nhello\r\n")
+        let operations = try parseAll(NATSClientParser(), "HPUB s 12 17\r\nNATS/1.0\r\n\r\nhello\r\n")
         guard case .publish(let publish) = operations.first else {
             Issue.record("expected a publish")
             return
@@ -101,15 +124,15 @@ func parseAll<Operation>(_ parser: NATSFrameParser<Operation>, _ input: String) 
         ("PING extra\r\n", .malformed, "Unknown Protocol Operation"),
     ])
     func violationsAreErrorsWithNATSServersText(_ input: String, _ code: NATSProtocolError.Code, _ wireText: String) {
-        let error = #expect(throws: NATSProtocolError.self) { try parseAll(.client(), input) }
+        let error = #expect(throws: NATSProtocolError.self) { try parseAll(NATSClientParser(), input) }
         #expect(error?.code == code)
         #expect(error?.wireText == wireText)
     }
 
     @Test func theLimitsAreConfigurable() throws {
-        let error = #expect(throws: NATSProtocolError.self) { try parseAll(.client(maxPayload: 4), "PUB a 5\r\nhello\r\n") }
+        let error = #expect(throws: NATSProtocolError.self) { try parseAll(NATSClientParser(maxPayload: 4), "PUB a 5\r\nhello\r\n") }
         #expect(error?.code == .maxPayloadExceeded)
-        #expect(try parseAll(.client(maxPayload: 5), "PUB a 5\r\nhello\r\n").count == 1)
+        #expect(try parseAll(NATSClientParser(maxPayload: 5), "PUB a 5\r\nhello\r\n").count == 1)
     }
 }
 
@@ -136,12 +159,16 @@ func parseAll<Operation>(_ parser: NATSFrameParser<Operation>, _ input: String) 
                   serverFrame(.error("Permissions Violation for Publish to \"x.y\""),
                               "-ERR 'Permissions Violation for Publish to \"x.y\"'\r\n")]),
             ],
-            decoderFactory: { NATSFrameDecoder(parser: .server()) }
+            decoderFactory: { NATSFrameDecoder(parser: NATSServerParser()) }
         )
     }
 
+    @Test func anErrorWithoutQuotesKeepsItsText() throws {
+        #expect(try parseAll(NATSServerParser(), "-ERR Stale Connection\r\n-err 'x'\r\n") == [.error("Stale Connection"), .error("x")])
+    }
+
     @Test func clientOperationsAreNotServerOperations() {
-        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(.server(), "PUB a 1\r\nx\r\n") }
-        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(.client(), "MSG a 1 1\r\nx\r\n") }
+        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(NATSServerParser(), "PUB a 1\r\nx\r\n") }
+        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(NATSClientParser(), "MSG a 1 1\r\nx\r\n") }
     }
 }

@@ -35,7 +35,7 @@ struct ProxyStateMachineTests {
     }
 
     static func clientFrames(_ text: String) throws -> [Frame<ClientOperation>] {
-        var parser = NATSFrameParser.client()
+        var parser = NATSClientParser()
         var buffer = ByteBuffer(string: text)
         var frames: [Frame<ClientOperation>] = []
         while let frame = try parser.next(&buffer) { frames.append(frame) }
@@ -43,7 +43,7 @@ struct ProxyStateMachineTests {
     }
 
     static func serverFrames(_ text: String) throws -> [Frame<ServerOperation>] {
-        var parser = NATSFrameParser.server()
+        var parser = NATSServerParser()
         var buffer = ByteBuffer(string: text)
         var frames: [Frame<ServerOperation>] = []
         while let frame = try parser.next(&buffer) { frames.append(frame) }
@@ -223,5 +223,29 @@ struct DecisionRecordTests {
         #expect(batch.isEmpty)
         batch.append(ByteBuffer(string: "+OK\r\n"))
         #expect(batch.buffers.map { String(buffer: $0) } == ["+OK\r\n"])
+    }
+}
+
+@Suite struct FrameReaderTests {
+    @Test func framesSplitAcrossReadsComeOutWholeAndAStopKeepsTheRest() throws {
+        var reader = FrameReader(NATSClientParser())
+        var seen: [String] = []
+        try reader.read(ByteBuffer(string: "PUB a 5\r\nhel")) { seen.append(String(buffer: $0.raw)); return true }
+        #expect(seen.isEmpty)
+        #expect(reader.hasUnreadBytes)
+
+        try reader.read(ByteBuffer(string: "lo\r\nPING\r\nPONG\r\n")) { seen.append(String(buffer: $0.raw)); return seen.count < 2 }
+        #expect(seen == ["PUB a 5\r\nhello\r\n", "PING\r\n"])
+        #expect(reader.hasUnreadBytes)
+
+        try reader.read(ByteBuffer()) { seen.append(String(buffer: $0.raw)); return true }
+        #expect(seen == ["PUB a 5\r\nhello\r\n", "PING\r\n", "PONG\r\n"])
+        #expect(!reader.hasUnreadBytes)
+    }
+
+    @Test func aViolationIsThrown() {
+        var reader = FrameReader(NATSClientParser())
+        let error = #expect(throws: NATSProtocolError.self) { try reader.read(ByteBuffer(string: "PING\r\nBOGUS\r\n")) { _ in true } }
+        #expect(error?.wireText == "Unknown Protocol Operation")
     }
 }
