@@ -2,7 +2,8 @@
 ///
 /// Services publish to few distinct subjects, so most look-ups hit. It is a 4-way set-associative table
 /// keyed by a hash of the subject's bytes: a hit costs one hash and a byte comparison, a full set
-/// replaces its entries in turn, and memory stays fixed at `capacity` entries.
+/// replaces its entries in turn, and memory stays fixed at `capacity` entries. The table is allocated
+/// on the first publish, so a connection that never publishes (most idle ones) pays nothing for it.
 public struct PublishDecisionCache: Sendable {
     private struct Entry: Sendable {
         var fingerprint: UInt64
@@ -11,7 +12,9 @@ public struct PublishDecisionCache: Sendable {
     }
 
     private static let ways = 4
-    private var slots: [Entry?]
+    /// Empty until the first decision is remembered, then `capacity` long.
+    private var slots: [Entry?] = []
+    public let capacity: Int
     private let setMask: Int
     /// Per set, the way to replace next when the set is full.
     private var victims: [UInt8]
@@ -19,15 +22,13 @@ public struct PublishDecisionCache: Sendable {
     public private(set) var count = 0
 
     /// - Parameter capacity: rounded up to a power of two, at least 4.
-    public init(capacity: Int = 256) {
+    public init(capacity: Int = 128) {
         var size = Self.ways
         while size < capacity { size <<= 1 }
-        self.slots = Array(repeating: nil, count: size)
+        self.capacity = size
         self.setMask = size / Self.ways - 1
-        self.victims = Array(repeating: 0, count: size / Self.ways)
+        self.victims = []
     }
-
-    public var capacity: Int { self.slots.count }
 
     /// The rule decision for publishing to `subject` under `policy`.
     public mutating func decision(for subject: String, in policy: ServicePolicy) -> PolicyDecision {
@@ -43,6 +44,10 @@ public struct PublishDecisionCache: Sendable {
         if let decision = self.hit(first, fingerprint, subject) { return decision }
         let decision = policy.decidePublish(subjectBytes: subject)
         let entry = Entry(fingerprint: fingerprint, subject: Array(subject), decision: decision)
+        if self.slots.isEmpty {
+            self.slots = Array(repeating: nil, count: self.capacity)
+            self.victims = Array(repeating: 0, count: self.capacity / Self.ways)
+        }
         if let empty = (first..<first + Self.ways).first(where: { self.slots[$0] == nil }) {
             self.slots[empty] = entry
             self.count += 1
@@ -55,7 +60,8 @@ public struct PublishDecisionCache: Sendable {
 
     @inline(__always)
     private func hit(_ first: Int, _ fingerprint: UInt64, _ subject: UnsafeBufferPointer<UInt8>) -> PolicyDecision? {
-        self.slots.withUnsafeBufferPointer { slots in
+        guard !self.slots.isEmpty else { return nil }
+        return self.slots.withUnsafeBufferPointer { slots in
             for slot in first..<first + Self.ways {
                 if let entry = slots[slot], entry.fingerprint == fingerprint,
                     entry.subject.withUnsafeBufferPointer({ SubjectBytes.equal($0, subject) })

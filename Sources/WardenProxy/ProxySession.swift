@@ -36,6 +36,8 @@ final class ProxySession {
 
     /// Past this many bytes queued for an upstream that is still connecting, the client is not read.
     static let maxQueuedBeforeUpstream = 1 << 20
+    /// The largest record buffer kept between read cycles.
+    static let retainedLogBatchCapacity = 16 * 1024
 
     init(env: ProxyEnvironment, clientChannel: any Channel, logger: Logger, machine: ProxyStateMachine) {
         self.env = env
@@ -191,7 +193,13 @@ final class ProxySession {
     private func submitLog() {
         guard !self.logBatch.isEmpty else { return }
         let keepGoing = self.env.log.submit(self.logBatch)
-        self.logBatch.removeAll(keepingCapacity: true)
+        // The buffer is reused from one read cycle to the next, but a burst must not leave a large one
+        // behind on a connection that then goes quiet.
+        if self.logBatch.capacity > Self.retainedLogBatchCapacity {
+            self.logBatch = []
+        } else {
+            self.logBatch.removeAll(keepingCapacity: true)
+        }
         if !keepGoing {
             // The log is behind: stop reading either side until it catches up. Nothing is dropped.
             self.pauseClient(.decisionLog)
