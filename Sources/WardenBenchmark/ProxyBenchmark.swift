@@ -109,15 +109,24 @@ final class ProxyBenchmark {
 
     func run() throws -> [Row] {
         var rows: [Row] = []
+        var cpuRows: [Row] = []
         for size in [16, 128, 1024, 16 * 1024] {
             let (direct, warden) = try self.alternate { try self.throughput(path: $0, payload: size, subscribers: 1) }
-            rows.append(Row(workload: "pub→sub \(Self.bytes(size)) msgs/s", unit: "msg/s", direct: direct, warden: warden, higherIsBetter: true))
             rows.append(Row(
-                workload: "pub→sub \(Self.bytes(size)) MB/s", unit: "MB/s", direct: direct * Double(size) / 1e6,
-                warden: warden * Double(size) / 1e6, higherIsBetter: true))
+                workload: "pub→sub \(Self.bytes(size)) msgs/s", unit: "msg/s", direct: direct.rate, warden: warden.rate,
+                higherIsBetter: true))
+            rows.append(Row(
+                workload: "pub→sub \(Self.bytes(size)) MB/s", unit: "MB/s", direct: direct.rate * Double(size) / 1e6,
+                warden: warden.rate * Double(size) / 1e6, higherIsBetter: true))
+            cpuRows.append(Row(
+                workload: "server CPU per \(Self.bytes(size)) msg, ns", unit: "ns", direct: direct.cpuNanosPerMessage,
+                warden: warden.cpuNanosPerMessage, higherIsBetter: false))
         }
         let (fanDirect, fanWarden) = try self.alternate { try self.throughput(path: $0, payload: 128, subscribers: 8) }
-        rows.append(Row(workload: "fan-out 1→8 128 B deliveries/s", unit: "msg/s", direct: fanDirect, warden: fanWarden, higherIsBetter: true))
+        rows.append(Row(
+            workload: "fan-out 1→8 128 B deliveries/s", unit: "msg/s", direct: fanDirect.rate, warden: fanWarden.rate,
+            higherIsBetter: true))
+        rows.append(contentsOf: cpuRows)
 
         var latencies: [Path: Histogram<UInt64>] = [:]
         for _ in 0..<self.sizes.rounds {
@@ -142,18 +151,32 @@ final class ProxyBenchmark {
         return rows
     }
 
-    /// Runs `body` for each path, alternating, `rounds` times; the best of each (least disturbed by noise).
-    private func alternate(_ body: (Path) throws -> Double) throws -> (Double, Double) {
-        var direct: [Double] = [], warden: [Double] = []
+    /// What one throughput run measured.
+    struct Throughput {
+        /// Messages per second received by each subscriber.
+        var rate: Double
+        /// CPU time the server process (nats-server direct, Warden through it, all threads) spent per
+        /// message published: steadier than the rate on a shared machine, since time spent waiting for a
+        /// core does not count.
+        var cpuNanosPerMessage: Double
+    }
+
+    /// Runs `body` for each path, alternating, `rounds` times; the best of each (least disturbed by
+    /// noise): the highest rate and the lowest CPU cost.
+    private func alternate(_ body: (Path) throws -> Throughput) throws -> (direct: Throughput, warden: Throughput) {
+        var direct: [Throughput] = [], warden: [Throughput] = []
         for _ in 0..<self.sizes.rounds {
             direct.append(try body(.direct))
             warden.append(try body(.warden))
         }
-        return (direct.max() ?? 0, warden.max() ?? 0)
+        func best(_ runs: [Throughput]) -> Throughput {
+            Throughput(rate: runs.map(\.rate).max() ?? 0, cpuNanosPerMessage: runs.map(\.cpuNanosPerMessage).min() ?? 0)
+        }
+        return (best(direct), best(warden))
     }
 
-    /// Messages per second received by each of `subscribers`, one publisher, `payload` bytes each.
-    private func throughput(path: Path, payload: Int, subscribers count: Int) throws -> Double {
+    /// One publisher to `subscribers`, `payload` bytes each.
+    private func throughput(path: Path, payload: Int, subscribers count: Int) throws -> Throughput {
         let messages = count == 1 ? self.sizes.messages / max(1, payload / 1024) : self.sizes.fanOutMessages
         let subject = "bench.tp.\(UUID().uuidString.prefix(8))"
         let subscribers = try (0..<count).map { _ in try self.client(path) }
@@ -173,6 +196,8 @@ final class ProxyBenchmark {
                 received.add(subscription.discard(messages, timeoutMilliseconds: 10_000))
             }
         }
+        let server = (path == .direct ? self.nats! : self.warden!).processIdentifier
+        let cpuBefore = Self.cpuNanoseconds(server)
         let start = ContinuousClock.now
         for index in 0..<messages {
             try publisher.publish(subject, body)
@@ -181,11 +206,12 @@ final class ProxyBenchmark {
         try publisher.flush(timeoutMilliseconds: 10_000)
         group.wait()
         let elapsed = ContinuousClock.now - start
+        let cpu = Self.cpuNanoseconds(server) - cpuBefore
         let total = received.value
         guard total == messages * count else {
             throw BenchmarkError("\(path.rawValue): \(total) of \(messages * count) messages arrived")
         }
-        return Double(messages * count) / Self.seconds(elapsed)
+        return Throughput(rate: Double(messages * count) / Self.seconds(elapsed), cpuNanosPerMessage: Double(cpu) / Double(messages))
     }
 
     /// Round-trip times of sequential requests, in nanoseconds.
@@ -243,6 +269,15 @@ final class ProxyBenchmark {
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return 0 }
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
+    /// CPU time used so far by every thread of process `pid`, in nanoseconds (`/proc/PID/task/*/schedstat`).
+    static func cpuNanoseconds(_ pid: Int32) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.reduce(0) { total, task in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/schedstat", encoding: .utf8) else { return total }
+            return total + (Int(stat.split(separator: " ").first ?? "0") ?? 0)
+        }
     }
 
     static func launch(_ executable: String, _ arguments: [String], port: Int) throws -> Process {

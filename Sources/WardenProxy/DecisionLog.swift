@@ -114,12 +114,15 @@ public final class DecisionLog: Service, Sendable {
     }
 
     private func writeLoop() {
+        // Two buffers trade places: the writer empties one while the event loops fill the other, so
+        // in a steady state no batch allocates (or faults in) fresh memory.
+        var batch: [UInt8] = []
         while true {
             self.state.lock(whenValue: 1)
-            let (batch, stopping) = self.box.withLockedValue { state in
-                let batch = state.pending
-                state.pending.removeAll(keepingCapacity: true)
-                return (batch, state.stopping)
+            batch.removeAll(keepingCapacity: true)
+            let stopping = self.box.withLockedValue { state in
+                swap(&state.pending, &batch)
+                return state.stopping
             }
             self.state.unlock(withValue: 0)
             self.writeAll(batch)

@@ -26,6 +26,9 @@ final class ProxySession {
     private var machine: ProxyStateMachine
     private var out = ProxyOutput()
     private var logBatch: [UInt8] = []
+    private var encoder: RecordEncoder
+    /// The clocks, read once per read cycle: the frames of one read share their time.
+    private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
     private var closing = false
     /// Whether the session is closing: frames still arriving are not worth decoding.
     var isClosing: Bool { self.closing }
@@ -44,16 +47,22 @@ final class ProxySession {
         self.clientChannel = clientChannel
         self.logger = logger
         self.machine = machine
+        self.encoder = RecordEncoder(service: machine.service, conn: machine.conn, peer: machine.peer)
     }
 
     private var eventLoop: any EventLoop { self.clientChannel.eventLoop }
 
-    private static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+    private func clock() -> (uptime: UInt64, wallMicroseconds: Int64) {
+        if let clock = self.cycleClock { return clock }
+        let clock = (NIODeadline.now().uptimeNanoseconds, RFC3339.nowMicroseconds())
+        self.cycleClock = clock
+        return clock
+    }
 
     // MARK: Client side
 
     func clientRead(_ frame: Frame<ClientOperation>) {
-        self.machine.clientSent(frame, now: Self.now(), into: &self.out)
+        self.machine.clientSent(frame, now: self.clock().uptime, into: &self.out)
         self.apply()
         if !self.machine.upstreamReady, self.machine.queuedUpstreamBytes > Self.maxQueuedBeforeUpstream {
             self.pauseClient(.upstreamPending)
@@ -127,7 +136,7 @@ final class ProxySession {
     }
 
     func upstreamRead(_ frame: Frame<ServerOperation>) {
-        self.machine.upstreamSent(frame, now: Self.now(), into: &self.out)
+        self.machine.upstreamSent(frame, now: self.clock().uptime, into: &self.out)
         self.apply()
     }
 
@@ -159,8 +168,8 @@ final class ProxySession {
     /// until the end of the read cycle (`flushAll`), so each direction gets one write per cycle.
     private func apply() {
         if !self.out.records.isEmpty {
-            let now = RFC3339.nowMicroseconds()
-            for record in self.out.records { record.encode(into: &self.logBatch, microseconds: now) }
+            let now = self.clock().wallMicroseconds
+            for record in self.out.records { self.encoder.encode(record, microseconds: now, into: &self.logBatch) }
             self.out.records.removeAll(keepingCapacity: true)
         }
         if let close = self.out.close {
@@ -171,6 +180,7 @@ final class ProxySession {
 
     /// Writes what the read cycle gathered for each side, flushes, and hands the records to the log.
     private func flushAll() {
+        self.cycleClock = nil
         if !self.out.upstream.isEmpty {
             // The state machine emits upstream frames only once the upstream is ready, which needs the
             // channel; never drop a frame silently if that ever fails to hold.

@@ -16,8 +16,19 @@ enum RFC3339 {
 
     /// Appends the timestamp for `microseconds` since the epoch to `bytes`.
     static func append(microseconds: Int64, to bytes: inout [UInt8]) {
+        let (seconds, micros) = self.split(microseconds)
+        self.appendDateTime(seconds: seconds, to: &bytes)
+        self.appendFraction(micros, to: &bytes)
+    }
+
+    /// Whole seconds (rounded down, also before 1970) and the microseconds past them.
+    static func split(_ microseconds: Int64) -> (seconds: Int64, micros: Int) {
         let seconds = microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000
-        let micros = Int(microseconds - seconds * 1_000_000)
+        return (seconds, Int(microseconds - seconds * 1_000_000))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` for `seconds` since the epoch.
+    static func appendDateTime(seconds: Int64, to bytes: inout [UInt8]) {
         var days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
         let secondOfDay = Int(seconds - days * 86400)
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -31,29 +42,52 @@ enum RFC3339 {
         let month = Int(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9)
         let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
 
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-                rest %= divisor
-                divisor /= 10
-            }
-        }
-        digits(year, 4)
+        self.appendDigits(year, 4, to: &bytes)
         bytes.append(UInt8(ascii: "-"))
-        digits(month, 2)
+        self.appendDigits(month, 2, to: &bytes)
         bytes.append(UInt8(ascii: "-"))
-        digits(day, 2)
+        self.appendDigits(day, 2, to: &bytes)
         bytes.append(UInt8(ascii: "T"))
-        digits(secondOfDay / 3600, 2)
+        self.appendDigits(secondOfDay / 3600, 2, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
-        digits(secondOfDay / 60 % 60, 2)
+        self.appendDigits(secondOfDay / 60 % 60, 2, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
-        digits(secondOfDay % 60, 2)
+        self.appendDigits(secondOfDay % 60, 2, to: &bytes)
+    }
+
+    /// `.ffffffZ`.
+    static func appendFraction(_ micros: Int, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "."))
-        digits(micros, 6)
+        self.appendDigits(micros, 6, to: &bytes)
         bytes.append(UInt8(ascii: "Z"))
+    }
+
+    private static func appendDigits(_ value: Int, _ count: Int, to bytes: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<count { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// Remembers the date and time of day of the last second it formatted: records come many to a
+    /// second, and only their fraction differs.
+    struct SecondCache {
+        private var second = Int64.min
+        private var text: [UInt8] = []
+
+        mutating func append(microseconds: Int64, to bytes: inout [UInt8]) {
+            let (seconds, micros) = RFC3339.split(microseconds)
+            if seconds != self.second {
+                self.text.removeAll(keepingCapacity: true)
+                RFC3339.appendDateTime(seconds: seconds, to: &self.text)
+                self.second = seconds
+            }
+            bytes.append(contentsOf: self.text)
+            RFC3339.appendFraction(micros, to: &bytes)
+        }
     }
 }

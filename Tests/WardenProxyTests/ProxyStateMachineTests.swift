@@ -182,6 +182,29 @@ struct DecisionRecordTests {
         #expect(object["queue"] == nil)
     }
 
+    @Test func aConnectionsEncoderWritesWhatEachRecordWouldAlone() {
+        var encoder = RecordEncoder(service: "orders", conn: 42, peer: "[::1]:5000")
+        let records = [
+            DecisionRecord(decision: .allow, op: .pub, service: "orders", conn: 42, peer: "[::1]:5000", mode: .enforce, rule: "a:1", subject: "x", size: 1),
+            DecisionRecord(decision: .deny, op: .sub, service: "orders", conn: 42, peer: "[::1]:5000", mode: .audit, rule: "b:2", subject: "y", queue: "q"),
+            // Not this connection's: encoded with its own fields, not the cached ones.
+            DecisionRecord(decision: .deny, op: .connect, service: nil, conn: 43, peer: "127.0.0.1:1", mode: .enforce, rule: "mtls", reason: "r"),
+        ]
+        // The same second twice, then the next second and the next day.
+        let times: [Int64] = [1_764_000_000_123_456, 1_764_000_000_999_999, 1_764_000_001_000_000, 1_764_086_400_000_001]
+        for (index, time) in times.enumerated() {
+            let record = records[index % records.count]
+            var alone: [UInt8] = []
+            record.encode(into: &alone, microseconds: time)
+            var cached: [UInt8] = []
+            encoder.encode(record, microseconds: time, into: &cached)
+            #expect(String(decoding: cached, as: UTF8.self) == String(decoding: alone, as: UTF8.self))
+        }
+        var last: [UInt8] = []
+        encoder.encode(records[0], microseconds: 1_764_086_400_000_001, into: &last)
+        #expect(String(decoding: last, as: UTF8.self).hasPrefix(#"{"ts":"2025-11-25T16:00:00.000001Z","decision":"allow","op":"pub","service":"orders","conn":42,"#))
+    }
+
     @Test func anUnidentifiedClientHasANullService() throws {
         let record = DecisionRecord(
             decision: .deny, op: .connect, service: nil, conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: "mtls",
