@@ -18,6 +18,9 @@ public final class DecisionLog: Service, Sendable {
         var waiters: [(any EventLoop, @Sendable () -> Void)] = []
         var submitted: Int = 0
         var written: Int = 0
+        /// Whether the writer has been woken and not yet taken `pending`: it mirrors the condition
+        /// value (both change under its lock), which cannot be read while holding the lock.
+        var writerWoken = false
     }
 
     public let path: String
@@ -60,12 +63,18 @@ public final class DecisionLog: Service, Sendable {
     public func submit(_ bytes: [UInt8]) -> Bool {
         guard !bytes.isEmpty else { return true }
         self.state.lock()
-        let backlog = self.box.withLockedValue { state in
+        let (backlog, wake) = self.box.withLockedValue { state in
             state.pending.append(contentsOf: bytes)
             state.submitted += bytes.count
-            return state.pending.count
+            defer { state.writerWoken = true }
+            return (state.pending.count, !state.writerWoken)
         }
-        self.state.unlock(withValue: 1)
+        if wake {
+            self.state.unlock(withValue: 1)
+        } else {
+            // The writer has been woken already and will take these with the rest: no second wake-up.
+            self.state.unlock()
+        }
         return backlog <= self.highWater
     }
 
@@ -121,6 +130,7 @@ public final class DecisionLog: Service, Sendable {
             self.state.lock(whenValue: 1)
             batch.removeAll(keepingCapacity: true)
             let stopping = self.box.withLockedValue { state in
+                state.writerWoken = false
                 swap(&state.pending, &batch)
                 return state.stopping
             }
