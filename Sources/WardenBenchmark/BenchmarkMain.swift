@@ -1,19 +1,29 @@
 import Foundation
 import WardenProxy
 
-/// `warden-bench [policy|proxy] [--quick] [--json FILE]`: prints figures and writes them as JSON;
+/// `warden-bench [policy|proxy] [--quick] [--only WORKLOAD] [--json FILE]`: prints figures and writes them as JSON;
 /// never asserts on timing.
 @main
 struct BenchmarkMain {
-    static func main() throws {
+    static func main() {
+        do {
+            try self.run()
+        } catch {
+            FileHandle.standardError.write(Data("warden-bench: error: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run() throws {
         var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.contains("--help") || arguments.contains("-h") {
             print("""
-                usage: warden-bench [policy|proxy] [--quick] [--json FILE]
+                usage: warden-bench [policy|proxy] [--quick] [--only WORKLOAD] [--json FILE]
                   policy   ns per publish decision, 10 and 10,000 rules, cached and uncached
                   proxy    Warden against nats-server direct over TLS: throughput, fan-out, request/reply
                            latency, memory per idle connection (needs `warden` built next to warden-bench)
                   --quick  small counts, one round: a smoke run
+                  --only   one proxy workload, e.g. to profile it: \(ProxyBenchmark.workloads.joined(separator: ", "))
                   --json   where to write the figures (default logs/warden-bench.json)
                 """)
             return
@@ -24,8 +34,19 @@ struct BenchmarkMain {
             jsonPath = arguments[index + 1]
             arguments.removeSubrange(index...(index + 1))
         }
+        var only: String?
+        if let index = arguments.firstIndex(of: "--only"), index + 1 < arguments.count {
+            only = arguments[index + 1]
+            arguments.removeSubrange(index...(index + 1))
+            guard ProxyBenchmark.workloads.contains(only!) else {
+                throw BenchmarkError("unknown workload '\(only!)'; one of: \(ProxyBenchmark.workloads.joined(separator: ", "))")
+            }
+        }
+        if let unknown = arguments.first(where: { !["policy", "proxy", "--quick"].contains($0) }) {
+            throw BenchmarkError("unknown argument '\(unknown)'; see --help")
+        }
         let which = Set(arguments.filter { !$0.hasPrefix("--") })
-        let runPolicy = which.isEmpty || which.contains("policy")
+        let runPolicy = (which.isEmpty && only == nil) || which.contains("policy")
         let runProxy = which.isEmpty || which.contains("proxy")
         #if DEBUG
         print("note: this is a debug build; measure with `swift build -c release && .build/release/warden-bench`")
@@ -59,7 +80,7 @@ struct BenchmarkMain {
             let sizes = quick
                 ? ProxyBenchmark.Sizes(messages: 20_000, fanOutMessages: 5_000, requests: 500, idleConnections: 100, rounds: 1)
                 : ProxyBenchmark.Sizes(messages: 200_000, fanOutMessages: 50_000, requests: 10_000, idleConnections: 1000, rounds: 3)
-            let benchmark = try ProxyBenchmark(sizes: sizes, wardenExecutable: executable)
+            let benchmark = try ProxyBenchmark(sizes: sizes, wardenExecutable: executable, only: only)
             defer { benchmark.stop() }
             print("\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)")
             let rows = try benchmark.run()

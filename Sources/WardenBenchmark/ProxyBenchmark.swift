@@ -27,7 +27,12 @@ final class ProxyBenchmark {
         var ratio: Double { self.direct == 0 ? 0 : self.warden / self.direct }
     }
 
+    /// The workloads, by the names `--only` takes.
+    static let workloads = ["pubsub-16", "pubsub-128", "pubsub-1k", "pubsub-16k", "fanout", "request-reply", "idle"]
+
     let sizes: Sizes
+    /// The one workload to run, or nil for all.
+    let only: String?
     let directory: String
     let layout: CertsLayout
     let natsPort: Int
@@ -36,8 +41,9 @@ final class ProxyBenchmark {
     private var nats: Process?
     private var warden: Process?
 
-    init(sizes: Sizes, wardenExecutable: String) throws {
+    init(sizes: Sizes, wardenExecutable: String, only: String? = nil) throws {
         self.sizes = sizes
+        self.only = only
         self.directory = NSTemporaryDirectory() + "warden-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         self.layout = CertsLayout(root: self.directory + "/certs")
@@ -110,7 +116,7 @@ final class ProxyBenchmark {
     func run() throws -> [Row] {
         var rows: [Row] = []
         var cpuRows: [Row] = []
-        for size in [16, 128, 1024, 16 * 1024] {
+        for (size, name) in [(16, "pubsub-16"), (128, "pubsub-128"), (1024, "pubsub-1k"), (16 * 1024, "pubsub-16k")] where self.runs(name) {
             let (direct, warden) = try self.alternate { try self.throughput(path: $0, payload: size, subscribers: 1) }
             rows.append(Row(
                 workload: "pub→sub \(Self.bytes(size)) msgs/s", unit: "msg/s", direct: direct.rate, warden: warden.rate,
@@ -122,11 +128,25 @@ final class ProxyBenchmark {
                 workload: "server CPU per \(Self.bytes(size)) msg, ns", unit: "ns", direct: direct.cpuNanosPerMessage,
                 warden: warden.cpuNanosPerMessage, higherIsBetter: false))
         }
-        let (fanDirect, fanWarden) = try self.alternate { try self.throughput(path: $0, payload: 128, subscribers: 8) }
-        rows.append(Row(
-            workload: "fan-out 1→8 128 B deliveries/s", unit: "msg/s", direct: fanDirect.rate, warden: fanWarden.rate,
-            higherIsBetter: true))
+        if self.runs("fanout") {
+            let (fanDirect, fanWarden) = try self.alternate { try self.throughput(path: $0, payload: 128, subscribers: 8) }
+            rows.append(Row(
+                workload: "fan-out 1→8 128 B deliveries/s", unit: "msg/s", direct: fanDirect.rate, warden: fanWarden.rate,
+                higherIsBetter: true))
+        }
         rows.append(contentsOf: cpuRows)
+        if self.runs("request-reply") { rows.append(contentsOf: try self.requestReplyRows()) }
+        if self.runs("idle") {
+            let (idleDirect, idleWarden) = try self.idleMemory()
+            rows.append(Row(workload: "idle connection KiB (server process)", unit: "KiB", direct: idleDirect, warden: idleWarden, higherIsBetter: false))
+        }
+        return rows
+    }
+
+    private func runs(_ workload: String) -> Bool { self.only == nil || self.only == workload }
+
+    private func requestReplyRows() throws -> [Row] {
+        var rows: [Row] = []
 
         var latencies: [Path: Histogram<UInt64>] = [:]
         for _ in 0..<self.sizes.rounds {
@@ -145,9 +165,6 @@ final class ProxyBenchmark {
             let warden = Double(latencies[.warden]!.valueAtPercentile(percentile)) / 1000
             rows.append(Row(workload: "request/reply p\(Self.number(percentile)) µs", unit: "µs", direct: direct, warden: warden, higherIsBetter: false))
         }
-
-        let (idleDirect, idleWarden) = try self.idleMemory()
-        rows.append(Row(workload: "idle connection KiB (server process)", unit: "KiB", direct: idleDirect, warden: idleWarden, higherIsBetter: false))
         return rows
     }
 
