@@ -188,7 +188,7 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
         env.registry.add(self.attempt.conn, .init(service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel))
         do {
             try context.pipeline.syncOperations.addHandler(
-                ClientProxyHandler(session: session, maxPayload: env.configuration.maxPayload), position: .after(self))
+                ClientProxyHandler(session: session), position: .after(self))
         } catch {
             self.attempt.logger.error("cannot set up the proxy", metadata: ["error": "\(error)"])
             context.close(promise: nil)

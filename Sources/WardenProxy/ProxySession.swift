@@ -23,15 +23,8 @@ final class ProxySession {
     let clientChannel: any Channel
     private(set) var upstreamChannel: (any Channel)?
     var logger: Logger
-    private var machine: ProxyStateMachine
-    private var out = ProxyOutput()
-    private var logBatch: [UInt8] = []
-    private var encoder: RecordEncoder
-    /// The clocks, read once per read cycle: the frames of one read share their time.
-    private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
+    private var core: SessionCore
     private var closing = false
-    /// Whether the session is closing: frames still arriving are not worth decoding.
-    var isClosing: Bool { self.closing }
     weak var clientHandler: ClientProxyHandler?
     weak var upstreamHandler: UpstreamHandler?
     private(set) var clientPause: PauseReasons = []
@@ -46,25 +39,24 @@ final class ProxySession {
         self.env = env
         self.clientChannel = clientChannel
         self.logger = logger
-        self.machine = machine
-        self.encoder = RecordEncoder(service: machine.service, conn: machine.conn, peer: machine.peer)
+        self.core = SessionCore(machine: machine, maxPayload: env.configuration.maxPayload)
     }
 
     private var eventLoop: any EventLoop { self.clientChannel.eventLoop }
 
-    private func clock() -> (uptime: UInt64, wallMicroseconds: Int64) {
-        if let clock = self.cycleClock { return clock }
-        let clock = (NIODeadline.now().uptimeNanoseconds, RFC3339.nowMicroseconds())
-        self.cycleClock = clock
-        return clock
-    }
-
     // MARK: Client side
 
-    func clientRead(_ frame: Frame<ClientOperation>) {
-        self.machine.clientSent(frame, now: self.clock().uptime, into: &self.out)
-        self.apply()
-        if !self.machine.upstreamReady, self.machine.queuedUpstreamBytes > Self.maxQueuedBeforeUpstream {
+    func clientRead(_ bytes: ByteBuffer) {
+        guard !self.closing else { return }
+        do throws(NATSProtocolError) {
+            try self.core.clientReceived(bytes)
+        } catch {
+            self.clientProtocolViolation(error)
+            return
+        }
+        self.closeIfDecided()
+        let machine = self.core.machine
+        if !machine.upstreamReady, machine.queuedUpstreamBytes > Self.maxQueuedBeforeUpstream {
             self.pauseClient(.upstreamPending)
         }
     }
@@ -76,15 +68,15 @@ final class ProxySession {
     func clientProtocolViolation(_ error: NATSProtocolError) {
         self.logger.info("client protocol violation; closing", metadata: ["error": "\(error)"])
         guard !self.closing else { return }
-        self.out.client.append(ProxyStateMachine.error(error.wireText))
+        self.core.out.client.append(ProxyStateMachine.error(error.wireText))
         self.close(reason: "protocol violation")
     }
 
     func clientClosed() {
-        self.machine.closed()
-        self.env.registry.remove(self.machine.conn)
+        self.core.closed()
+        self.env.registry.remove(self.core.machine.conn)
         // What the client sent before going away was decided and recorded: it still goes upstream.
-        self.out.client.removeAll()
+        self.core.out.client.removeAll()
         self.flushAll()
         self.upstreamChannel?.close(promise: nil)
         self.closing = true
@@ -129,15 +121,21 @@ final class ProxySession {
     /// The TLS handshake with nats-server completed: send CONNECT and what was queued.
     func upstreamReady() {
         self.logger.debug("upstream connection ready")
-        self.machine.upstreamBecameReady(into: &self.out)
-        self.apply()
+        self.core.upstreamBecameReady()
         self.flushAll()
         self.resumeClient(.upstreamPending)
     }
 
-    func upstreamRead(_ frame: Frame<ServerOperation>) {
-        self.machine.upstreamSent(frame, now: self.clock().uptime, into: &self.out)
-        self.apply()
+    /// Bytes from nats-server after the TLS handshake.
+    func upstreamRead(_ bytes: ByteBuffer) {
+        guard !self.closing else { return }
+        do throws(NATSProtocolError) {
+            try self.core.upstreamReceived(bytes)
+        } catch {
+            self.upstreamFailed("nats-server broke the protocol: \(error)")
+            return
+        }
+        self.closeIfDecided()
     }
 
     func upstreamReadComplete() {
@@ -147,7 +145,7 @@ final class ProxySession {
     func upstreamFailed(_ reason: String) {
         guard !self.closing else { return }
         self.logger.error("upstream connection failed; closing the client", metadata: ["reason": "\(reason)"])
-        self.out.client.append(ProxyStateMachine.error("Warden: upstream NATS unavailable"))
+        self.core.out.client.append(ProxyStateMachine.error("Warden: upstream NATS unavailable"))
         self.close(reason: reason)
     }
 
@@ -164,51 +162,46 @@ final class ProxySession {
 
     // MARK: Carrying out
 
-    /// Encodes the records the state machine produced and closes if it said so. Frames stay in `out`
-    /// until the end of the read cycle (`flushAll`), so each direction gets one write per cycle.
-    private func apply() {
-        if !self.out.records.isEmpty {
-            let now = self.clock().wallMicroseconds
-            for record in self.out.records { self.encoder.encode(record, microseconds: now, into: &self.logBatch) }
-            self.out.records.removeAll(keepingCapacity: true)
-        }
-        if let close = self.out.close {
-            self.out.close = nil
+    /// Closes if the state machine said so. Frames stay in the core's output until the end of the read
+    /// cycle (`flushAll`), so each direction gets one write per cycle.
+    private func closeIfDecided() {
+        if let close = self.core.out.close {
+            self.core.out.close = nil
             self.close(reason: close)
         }
     }
 
     /// Writes what the read cycle gathered for each side, flushes, and hands the records to the log.
     private func flushAll() {
-        self.cycleClock = nil
-        if !self.out.upstream.isEmpty {
+        self.core.endCycle()
+        if !self.core.out.upstream.isEmpty {
             // The state machine emits upstream frames only once the upstream is ready, which needs the
             // channel; never drop a frame silently if that ever fails to hold.
             if let upstream = self.upstreamChannel {
-                self.out.upstream.write(to: upstream)
+                self.core.out.upstream.write(to: upstream)
                 upstream.flush()
             } else {
                 self.logger.error("frames for an upstream connection that does not exist; closing")
-                self.out.upstream.removeAll()
+                self.core.out.upstream.removeAll()
                 self.close(reason: "internal: no upstream channel")
             }
         }
-        if !self.out.client.isEmpty {
-            self.out.client.write(to: self.clientChannel)
+        if !self.core.out.client.isEmpty {
+            self.core.out.client.write(to: self.clientChannel)
             self.clientChannel.flush()
         }
         self.submitLog()
     }
 
     private func submitLog() {
-        guard !self.logBatch.isEmpty else { return }
-        let keepGoing = self.env.log.submit(self.logBatch)
+        guard !self.core.logBatch.isEmpty else { return }
+        let keepGoing = self.env.log.submit(self.core.logBatch)
         // The buffer is reused from one read cycle to the next, but a burst must not leave a large one
         // behind on a connection that then goes quiet.
-        if self.logBatch.capacity > Self.retainedLogBatchCapacity {
-            self.logBatch = []
+        if self.core.logBatch.capacity > Self.retainedLogBatchCapacity {
+            self.core.logBatch = []
         } else {
-            self.logBatch.removeAll(keepingCapacity: true)
+            self.core.logBatch.removeAll(keepingCapacity: true)
         }
         if !keepGoing {
             // The log is behind: stop reading either side until it catches up. Nothing is dropped.
@@ -226,7 +219,7 @@ final class ProxySession {
         guard !self.closing else { return }
         self.closing = true
         self.logger.debug("closing", metadata: ["reason": "\(reason)"])
-        self.machine.closed()
+        self.core.closed()
         self.flushAll()
         self.clientChannel.close(promise: nil)
         self.upstreamChannel?.close(promise: nil)
@@ -273,8 +266,8 @@ struct ReadGate {
     }
 }
 
-/// The client side of a session: bytes in, decoded in place, frames to the session; reads held back
-/// while the session is paused.
+/// The client side of a session: bytes in (the session decodes them in place), reads held back while
+/// the session is paused.
 final class ClientProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -283,13 +276,9 @@ final class ClientProxyHandler: ChannelDuplexHandler {
     private let session: ProxySession
     private var context: ChannelHandlerContext?
     private var gate = ReadGate()
-    private var reader: FrameReader<NATSClientParser>
-    /// Set after a protocol violation: nothing more from this client is parsed.
-    private var failed = false
 
-    init(session: ProxySession, maxPayload: Int) {
+    init(session: ProxySession) {
         self.session = session
-        self.reader = FrameReader(NATSClientParser(maxPayload: maxPayload))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -302,17 +291,7 @@ final class ClientProxyHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !self.failed else { return }
-        let session = self.session
-        do throws(NATSProtocolError) {
-            try self.reader.read(self.unwrapInboundIn(data)) { frame in
-                session.clientRead(frame)
-                return !session.isClosing
-            }
-        } catch {
-            self.failed = true
-            session.clientProtocolViolation(error)
-        }
+        self.session.clientRead(self.unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -352,6 +331,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private let session: ProxySession
     private var context: ChannelHandlerContext?
     private var gate = ReadGate()
+    /// Reads nats-server's plaintext INFO; after the handshake the session reads everything.
     private var reader = FrameReader(NATSServerParser())
     private var sawInfo = false
     private var ready = false
@@ -374,23 +354,22 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let session = self.session
-        do throws(NATSProtocolError) {
-            try self.reader.read(self.unwrapInboundIn(data)) { frame in
-                guard self.ready else {
-                    self.beforeTLS(frame, context: context)
-                    return false
-                }
-                session.upstreamRead(frame)
-                return !session.isClosing
-            }
-        } catch {
-            session.upstreamFailed("nats-server broke the protocol: \(error)")
+        guard !self.ready else {
+            self.session.upstreamRead(self.unwrapInboundIn(data))
             return
         }
-        if !self.ready && self.reader.hasUnreadBytes {
-            // nats-server sends its INFO and waits for the TLS handshake; anything else is not nats-server.
-            session.upstreamFailed("nats-server sent data before the TLS handshake completed")
+        // Before TLS: nats-server sends its INFO and waits for the handshake; anything else is not
+        // nats-server.
+        self.reader.receive(self.unwrapInboundIn(data))
+        do throws(NATSProtocolError) {
+            guard let frame = try self.reader.next() else { return }
+            self.beforeTLS(frame, context: context)
+        } catch {
+            self.session.upstreamFailed("nats-server broke the protocol: \(error)")
+            return
+        }
+        if self.reader.hasUnreadBytes {
+            self.session.upstreamFailed("nats-server sent data before the TLS handshake completed")
         }
     }
 

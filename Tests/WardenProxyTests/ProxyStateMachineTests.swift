@@ -250,25 +250,74 @@ struct DecisionRecordTests {
 }
 
 @Suite struct FrameReaderTests {
-    @Test func framesSplitAcrossReadsComeOutWholeAndAStopKeepsTheRest() throws {
+    @Test func framesSplitAcrossReadsComeOutWholeAndNothingIsHeldWhenAllIsRead() throws {
         var reader = FrameReader(NATSClientParser())
-        var seen: [String] = []
-        try reader.read(ByteBuffer(string: "PUB a 5\r\nhel")) { seen.append(String(buffer: $0.raw)); return true }
-        #expect(seen.isEmpty)
+        reader.receive(ByteBuffer(string: "PUB a 5\r\nhel"))
+        #expect(try reader.next() == nil)
         #expect(reader.hasUnreadBytes)
 
-        try reader.read(ByteBuffer(string: "lo\r\nPING\r\nPONG\r\n")) { seen.append(String(buffer: $0.raw)); return seen.count < 2 }
-        #expect(seen == ["PUB a 5\r\nhello\r\n", "PING\r\n"])
+        reader.receive(ByteBuffer(string: "lo\r\nPING\r\nPONG\r\n"))
+        #expect(try reader.next().map { String(buffer: $0.raw) } == "PUB a 5\r\nhello\r\n")
+        #expect(try reader.next().map { String(buffer: $0.raw) } == "PING\r\n")
         #expect(reader.hasUnreadBytes)
+        #expect(try reader.next().map { String(buffer: $0.raw) } == "PONG\r\n")
+        #expect(!reader.hasUnreadBytes)
+        #expect(try reader.next() == nil)
 
-        try reader.read(ByteBuffer()) { seen.append(String(buffer: $0.raw)); return true }
-        #expect(seen == ["PUB a 5\r\nhello\r\n", "PING\r\n", "PONG\r\n"])
+        reader.receive(ByteBuffer())
         #expect(!reader.hasUnreadBytes)
     }
 
-    @Test func aViolationIsThrown() {
+    @Test func aViolationIsThrownAfterTheFramesBeforeIt() throws {
         var reader = FrameReader(NATSClientParser())
-        let error = #expect(throws: NATSProtocolError.self) { try reader.read(ByteBuffer(string: "PING\r\nBOGUS\r\n")) { _ in true } }
+        reader.receive(ByteBuffer(string: "PING\r\nBOGUS\r\n"))
+        #expect(try reader.next()?.operation == .ping)
+        let error = #expect(throws: NATSProtocolError.self) { try reader.next() }
         #expect(error?.wireText == "Unknown Protocol Operation")
+    }
+}
+
+@Suite struct SessionCoreTests {
+    static func core() -> SessionCore {
+        let machine = ProxyStateMachine(
+            service: "orders", policy: ProxyStateMachineTests.policy.policy(for: "orders"), conn: 9, peer: "127.0.0.1:6000")
+        return SessionCore(machine: machine, maxPayload: 1024)
+    }
+
+    static func records(_ core: SessionCore) throws -> [[String: Any]] {
+        try String(decoding: core.logBatch, as: UTF8.self).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    @Test func bytesSplitAnywhereAreDecidedRecordedAndAnsweredInOrder() throws {
+        var core = Self.core()
+        try core.clientReceived(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\nPUB orders.a 1\r\nx\r\nPUB no"))
+        try core.clientReceived(ByteBuffer(string: "pe 1\r\ny\r\n"))
+        core.upstreamBecameReady()
+        #expect(core.out.upstream.buffers.map { String(buffer: $0) }.joined().hasSuffix("PUB orders.a 1\r\nx\r\n"))
+        #expect(core.out.client.buffers.map { String(buffer: $0) } == ["-ERR 'Permissions Violation for Publish to \"nope\"'\r\n"])
+
+        let records = try Self.records(core)
+        #expect(records.map { $0["subject"] as? String } == ["orders.a", "nope"])
+        #expect(records.map { $0["decision"] as? String } == ["allow", "deny"])
+        #expect(records.allSatisfy { $0["conn"] as? Int == 9 && $0["peer"] as? String == "127.0.0.1:6000" })
+    }
+
+    @Test func framesAfterOneThatClosesAreNotDecided() throws {
+        var core = Self.core()
+        // An operation before CONNECT closes the connection; the publish after it is never decided.
+        try core.clientReceived(ByteBuffer(string: "SUB orders.a 1\r\nPUB orders.b 1\r\nx\r\n"))
+        #expect(core.out.close != nil)
+        #expect(try Self.records(core).map { $0["op"] as? String } == ["sub"])
+    }
+
+    @Test func aViolationIsThrownAfterTheFramesBeforeItWereDecided() throws {
+        var core = Self.core()
+        let error = #expect(throws: NATSProtocolError.self) {
+            try core.clientReceived(ByteBuffer(string: "CONNECT {}\r\nPUB orders.a 1\r\nx\r\nPUB orders.a 2000\r\n"))
+        }
+        #expect(error?.code == .maxPayloadExceeded)
+        #expect(try Self.records(core).map { $0["subject"] as? String } == ["orders.a"])
     }
 }

@@ -1,0 +1,74 @@
+import NATSProtocol
+import NIOCore
+
+/// What a session does without a channel, as one value: reading frames from either side, the state
+/// machine, and encoding its decision records. A read is one call on it, so the session touches its
+/// state once per read instead of several times per frame, and the whole path from bytes to decisions
+/// to records runs without I/O.
+struct SessionCore {
+    private(set) var machine: ProxyStateMachine
+    /// Frames for both sides and the connection's fate, gathered over a read cycle.
+    var out = ProxyOutput()
+    /// Records encoded during the read cycle, for the decision log.
+    var logBatch: [UInt8] = []
+    private var encoder: RecordEncoder
+    private var clientReader: FrameReader<NATSClientParser>
+    private var upstreamReader = FrameReader(NATSServerParser())
+    /// The clocks, read once per read cycle: the frames of one read share their time.
+    private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
+
+    init(machine: ProxyStateMachine, maxPayload: Int) {
+        self.machine = machine
+        self.encoder = RecordEncoder(service: machine.service, conn: machine.conn, peer: machine.peer)
+        self.clientReader = FrameReader(NATSClientParser(maxPayload: maxPayload))
+    }
+
+    /// Bytes from the client: every complete frame in them is decided. Stops at the first frame that
+    /// closes the connection (`out.close`); throws on a protocol violation, after handling the frames
+    /// before it.
+    mutating func clientReceived(_ bytes: ByteBuffer) throws(NATSProtocolError) {
+        self.clientReader.receive(bytes)
+        while self.out.close == nil, self.machine.phase != .closed, let frame = try self.clientReader.next() {
+            self.machine.clientSent(frame, now: self.clock.uptime, into: &self.out)
+            self.encodeRecords()
+        }
+    }
+
+    /// Bytes from nats-server (after the TLS handshake).
+    mutating func upstreamReceived(_ bytes: ByteBuffer) throws(NATSProtocolError) {
+        self.upstreamReader.receive(bytes)
+        while self.out.close == nil, self.machine.phase != .closed, let frame = try self.upstreamReader.next() {
+            self.machine.upstreamSent(frame, now: self.clock.uptime, into: &self.out)
+            self.encodeRecords()
+        }
+    }
+
+    mutating func upstreamBecameReady() {
+        self.machine.upstreamBecameReady(into: &self.out)
+    }
+
+    mutating func closed() {
+        self.machine.closed()
+    }
+
+    /// The read cycle is over: the next read reads the clocks again.
+    mutating func endCycle() {
+        self.cycleClock = nil
+    }
+
+    private var clock: (uptime: UInt64, wallMicroseconds: Int64) {
+        mutating get {
+            if let clock = self.cycleClock { return clock }
+            let clock = (NIODeadline.now().uptimeNanoseconds, RFC3339.nowMicroseconds())
+            self.cycleClock = clock
+            return clock
+        }
+    }
+
+    private mutating func encodeRecords() {
+        guard !self.out.records.isEmpty else { return }
+        let now = self.clock.wallMicroseconds
+        for record in self.out.records { self.encoder.encode(record, microseconds: now, into: &self.logBatch) }
+        self.out.records.removeAll(keepingCapacity: true)
+    }
+}
