@@ -38,18 +38,9 @@ public struct NATSClientParser: NATSFrameParsing {
     }
 
     public mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<ClientOperation>? {
-        if self.pending == nil {
-            let (frame, pending) = try self.scanner.line(&buffer, Self.parse)
-            if let frame { return frame }
-            guard let pending else { return nil }
-            self.pending = pending
+        try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, payload in
+            .publish(Publish(subject: header.subject, reply: header.reply, headerLength: header.headerLength, payload: payload))
         }
-        guard let pending = self.pending, let (raw, payload) = try self.scanner.payload(&buffer, pending) else { return nil }
-        self.pending = nil
-        let header = pending.header
-        return Frame(
-            operation: .publish(Publish(subject: header.subject, reply: header.reply, headerLength: header.headerLength, payload: payload)),
-            raw: raw)
     }
 
     private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<ClientOperation, PublishHeader> {
@@ -75,11 +66,9 @@ public struct NATSClientParser: NATSFrameParsing {
             guard let max = Int(text), max >= 0 else { throw NATSProtocolError(.malformed, "bad UNSUB max '\(text.prefix(32))'") }
             return .complete(.unsubscribe(sid: line.argument(0), max: max))
         case Name.ping:
-            guard arguments == 0 else { throw line.wrongArity() }
-            return .complete(.ping)
+            return .complete(try line.withoutArguments(.ping))
         case Name.pong:
-            guard arguments == 0 else { throw line.wrongArity() }
-            return .complete(.pong)
+            return .complete(try line.withoutArguments(.pong))
         case Name.connect:
             return .complete(.connect(json: line.rest))
         default:
@@ -105,19 +94,9 @@ public struct NATSServerParser: NATSFrameParsing {
     }
 
     public mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<ServerOperation>? {
-        if self.pending == nil {
-            let (frame, pending) = try self.scanner.line(&buffer, Self.parse)
-            if let frame { return frame }
-            guard let pending else { return nil }
-            self.pending = pending
+        try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, payload in
+            .message(Delivery(subject: header.subject, sid: header.sid, reply: header.reply, headerLength: header.headerLength, payload: payload))
         }
-        guard let pending = self.pending, let (raw, payload) = try self.scanner.payload(&buffer, pending) else { return nil }
-        self.pending = nil
-        let header = pending.header
-        return Frame(
-            operation: .message(
-                Delivery(subject: header.subject, sid: header.sid, reply: header.reply, headerLength: header.headerLength, payload: payload)),
-            raw: raw)
     }
 
     private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<ServerOperation, MessageHeader> {
@@ -137,14 +116,11 @@ public struct NATSServerParser: NATSFrameParsing {
                     subject: line.argument(0), sid: line.argument(1), reply: arguments == 5 ? line.argument(2) : nil, headerLength: header),
                 length: total)
         case Name.ping:
-            guard arguments == 0 else { throw line.wrongArity() }
-            return .complete(.ping)
+            return .complete(try line.withoutArguments(.ping))
         case Name.pong:
-            guard arguments == 0 else { throw line.wrongArity() }
-            return .complete(.pong)
+            return .complete(try line.withoutArguments(.pong))
         case Name.ok:
-            guard arguments == 0 else { throw line.wrongArity() }
-            return .complete(.ok)
+            return .complete(try line.withoutArguments(.ok))
         case Name.info:
             return .complete(.info(json: line.rest))
         case Name.err:

@@ -119,6 +119,12 @@ struct ControlLine {
         NATSProtocolError(.malformed, "bad or missing size '\(String(decoding: field.prefix(32), as: UTF8.self))'")
     }
 
+    /// `operation`, for a line that must have no arguments (PING, PONG, +OK).
+    func withoutArguments<Operation>(_ operation: Operation) throws(NATSProtocolError) -> Operation {
+        guard self.argumentCount == 0 else { throw self.wrongArity() }
+        return operation
+    }
+
     func wrongArity() -> NATSProtocolError {
         NATSProtocolError(.malformed, "wrong number of arguments for \(self.name.uppercased())")
     }
@@ -146,6 +152,26 @@ struct PendingPayload<Header: Sendable>: Sendable {
 struct FrameScanner: Sendable {
     let maxControlLine: Int
     let maxPayload: Int
+
+    /// The next frame in `buffer`: a whole operation from its control line, or, for a line with a
+    /// payload (kept in `pending` while the payload arrives), the operation `build` makes of the line
+    /// and its payload once all of it is there.
+    func next<Operation, Header>(
+        _ buffer: inout ByteBuffer,
+        pending: inout PendingPayload<Header>?,
+        parse: (ControlLine, Int) throws(NATSProtocolError) -> LineResult<Operation, Header>,
+        build: (Header, ByteBuffer) -> Operation
+    ) throws(NATSProtocolError) -> Frame<Operation>? {
+        if pending == nil {
+            let (frame, started) = try self.line(&buffer, parse)
+            if let frame { return frame }
+            guard let started else { return nil }
+            pending = started
+        }
+        guard let waiting = pending, let (raw, payload) = try self.payload(&buffer, waiting) else { return nil }
+        pending = nil
+        return Frame(operation: build(waiting.header, payload), raw: raw)
+    }
 
     /// Finds the next non-empty control line and parses it. A complete operation is consumed from
     /// `buffer` and returned with its bytes; a line with a payload is left in `buffer` and returned
