@@ -55,8 +55,7 @@ final class ProxySession {
             return
         }
         self.closeIfDecided()
-        let machine = self.core.machine
-        if !machine.upstreamReady, machine.queuedUpstreamBytes > Self.maxQueuedBeforeUpstream {
+        if self.core.bytesWaitingForUpstream > Self.maxQueuedBeforeUpstream {
             self.pauseClient(.upstreamPending)
         }
     }

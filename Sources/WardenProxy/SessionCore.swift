@@ -43,6 +43,11 @@ struct SessionCore {
         }
     }
 
+    /// Bytes decided and queued for an upstream connection that is not ready yet.
+    var bytesWaitingForUpstream: Int {
+        self.machine.upstreamReady ? 0 : self.machine.queuedUpstreamBytes
+    }
+
     mutating func upstreamBecameReady() {
         self.machine.upstreamBecameReady(into: &self.out)
     }
