@@ -24,11 +24,11 @@ struct SessionCore {
     }
 
     /// Bytes from the client: every complete frame in them is decided. Stops at the first frame that
-    /// closes the connection (`out.close`); throws on a protocol violation, after handling the frames
-    /// before it.
+    /// closes the connection (the machine's phase becomes `.closed` and `out.close` says why); throws
+    /// on a protocol violation, after handling the frames before it.
     mutating func clientReceived(_ bytes: ByteBuffer) throws(NATSProtocolError) {
         self.clientReader.receive(bytes)
-        while self.out.close == nil, self.machine.phase != .closed, let frame = try self.clientReader.next() {
+        while self.machine.phase != .closed, let frame = try self.clientReader.next() {
             self.machine.clientSent(frame, now: self.clock.uptime, into: &self.out)
             self.encodeRecords()
         }
@@ -37,7 +37,7 @@ struct SessionCore {
     /// Bytes from nats-server (after the TLS handshake).
     mutating func upstreamReceived(_ bytes: ByteBuffer) throws(NATSProtocolError) {
         self.upstreamReader.receive(bytes)
-        while self.out.close == nil, self.machine.phase != .closed, let frame = try self.upstreamReader.next() {
+        while self.machine.phase != .closed, let frame = try self.upstreamReader.next() {
             self.machine.upstreamSent(frame, now: self.clock.uptime, into: &self.out)
             self.encodeRecords()
         }
