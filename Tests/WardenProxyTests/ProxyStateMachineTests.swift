@@ -34,28 +34,20 @@ struct ProxyStateMachineTests {
             service: service, policy: Self.policy.policy(for: service), conn: 7, peer: "127.0.0.1:5000")
     }
 
-    static func clientFrames(_ text: String) throws -> [Frame<ClientOperation>] {
-        var parser = NATSClientParser()
+    static func frames<Parser: NATSFrameParsing>(_ parser: Parser, _ text: String) throws -> [Frame<Parser.Operation>] {
+        var parser = parser
         var buffer = ByteBuffer(string: text)
-        var frames: [Frame<ClientOperation>] = []
-        while let frame = try parser.next(&buffer) { frames.append(frame) }
-        return frames
-    }
-
-    static func serverFrames(_ text: String) throws -> [Frame<ServerOperation>] {
-        var parser = NATSServerParser()
-        var buffer = ByteBuffer(string: text)
-        var frames: [Frame<ServerOperation>] = []
+        var frames: [Frame<Parser.Operation>] = []
         while let frame = try parser.next(&buffer) { frames.append(frame) }
         return frames
     }
 
     mutating func client(_ text: String) throws {
-        for frame in try Self.clientFrames(text) { self.machine.clientSent(frame, now: 0, into: &self.out) }
+        for frame in try Self.frames(NATSClientParser(), text) { self.machine.clientSent(frame, now: 0, into: &self.out) }
     }
 
     mutating func server(_ text: String) throws {
-        for frame in try Self.serverFrames(text) { self.machine.upstreamSent(frame, now: 0, into: &self.out) }
+        for frame in try Self.frames(NATSServerParser(), text) { self.machine.upstreamSent(frame, now: 0, into: &self.out) }
     }
 
     var toClient: String { self.out.client.buffers.map { String(buffer: $0) }.joined() }
