@@ -18,6 +18,10 @@ public final class NATSClient: @unchecked Sendable {
         public var timeoutMilliseconds: Int64 = 2000
         /// Receive this connection's own publishes on its matching subscriptions (NATS `echo`).
         public var echo = true
+        /// Write each publish to the socket at once (nats.c `SendAsap`) instead of leaving it to
+        /// nats.c's flusher thread, which waits about a millisecond to gather more: for measuring
+        /// latency, where that wait would hide everything behind it.
+        public var sendAsap = false
 
         public init(url: String, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
                     name: String? = nil, inboxPrefix: String? = nil) {
@@ -63,6 +67,7 @@ public final class NATSClient: @unchecked Sendable {
         try Self.check(natsOptions_SetAllowReconnect(opts, false))
         if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
         if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }
+        if options.sendAsap { try Self.check(natsOptions_SetSendAsap(opts, true)) }
         try Self.check(natsOptions_SetErrorHandler(opts, { connection, _, _, closure in
             guard let closure else { return }
             var text: UnsafePointer<CChar>?
