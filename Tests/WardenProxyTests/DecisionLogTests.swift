@@ -40,6 +40,49 @@ struct DecisionLogTests {
         await log.stop()
     }
 
+    /// The writer goes to sleep when a round finds nothing; a record submitted then must wake it, not
+    /// wait for the next one. Each record here follows a pause long enough for the writer to be idle.
+    @Test func aLoneRecordIsWrittenWithoutAnotherSubmitToPushIt() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("d.jsonl")
+        let log = try DecisionLog(path: path, interval: .milliseconds(1), logger: Logger(label: "test"))
+        for index in 0..<5 {
+            try await Task.sleep(for: .milliseconds(20))
+            _ = log.submit(Array("{\"n\":\(index)}\n".utf8))
+            let expected = (index + 1) * 8
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(10)
+            while log.bytesWritten < expected && clock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+            #expect(log.bytesWritten == expected, "record \(index) was not written on its own")
+        }
+        await log.stop()
+        #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 5)
+    }
+
+    /// Several threads submitting in bursts with pauses between, so that the writer keeps moving
+    /// between sleeping, gathering for an interval and being woken by a large backlog.
+    @Test func burstsFromSeveralThreadsAreAllWritten() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("d.jsonl")
+        let log = try DecisionLog(path: path, interval: .milliseconds(1), wakeBytes: 4096, logger: Logger(label: "test"))
+        let threads = 4, bursts = 50, perBurst = 40
+        await withTaskGroup(of: Void.self) { group in
+            for thread in 0..<threads {
+                group.addTask {
+                    for burst in 0..<bursts {
+                        for index in 0..<perBurst { _ = log.submit(Array("{\"t\":\(thread),\"b\":\(burst),\"i\":\(index)}\n".utf8)) }
+                        if burst % 3 == 0 { try? await Task.sleep(for: .milliseconds(Int.random(in: 0...3))) }
+                    }
+                }
+            }
+        }
+        await log.flush()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == threads * bursts * perBurst)
+        #expect(Set(lines).count == lines.count)
+        await log.stop()
+    }
+
     @Test func anUnwritablePathIsAClearError() throws {
         let directory = try TemporaryDirectory()
         let file = directory.appending("file")
