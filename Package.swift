@@ -96,6 +96,8 @@ let package = Package(
             dependencies: [
                 "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "NATSClient",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -84,14 +84,21 @@ struct BenchmarkMain {
             defer { benchmark.stop() }
             print("\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)")
             let rows = try benchmark.run()
-            print("workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct")
+            print("workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct".padding(15) + "bare TCP relay")
             for row in rows {
-                print(row.workload.padding(40) + format(row.direct).padding(14) + format(row.warden).padding(14) + format(row.ratio, digits: 2))
+                print(row.workload.padding(40) + format(row.direct).padding(14) + format(row.warden).padding(14)
+                    + format(row.ratio, digits: 2).padding(15) + (row.relay.map { format($0) } ?? ""))
+            }
+            if rows.contains(where: { $0.relay != nil }) {
+                print("bare TCP relay: the same round trips through a plain relay in front of nats-server (no TLS termination,")
+                print("no parsing, no log): what the extra hops of any proxy cost on this machine")
             }
             let decisions = (try? String(contentsOfFile: benchmark.decisionLog, encoding: .utf8))?.split(separator: "\n").count ?? 0
             print("decision records written by Warden during the run: \(decisions)")
             report["proxy"] = rows.map {
-                ["workload": $0.workload, "unit": $0.unit, "direct": $0.direct, "warden": $0.warden, "ratio": $0.ratio]
+                var entry: [String: Any] = ["workload": $0.workload, "unit": $0.unit, "direct": $0.direct, "warden": $0.warden, "ratio": $0.ratio]
+                if let relay = $0.relay { entry["relay"] = relay }
+                return entry
             }
             report["decision_records"] = decisions
         }

@@ -24,6 +24,8 @@ final class ProxyBenchmark {
         var warden: Double
         /// Whether more is better (throughput) or less (latency, memory).
         var higherIsBetter: Bool
+        /// The same through a bare TCP relay, where measured (`TCPRelay`).
+        var relay: Double? = nil
         var ratio: Double { self.direct == 0 ? 0 : self.warden / self.direct }
     }
 
@@ -40,6 +42,7 @@ final class ProxyBenchmark {
     let decisionLog: String
     private var nats: Process?
     private var warden: Process?
+    private var relay: TCPRelay?
 
     init(sizes: Sizes, wardenExecutable: String, only: String? = nil) throws {
         self.sizes = sizes
@@ -78,9 +81,11 @@ final class ProxyBenchmark {
             "--certs", self.layout.root, "--acls", self.directory + "/acls", "--decision-log", self.decisionLog,
             "--log-level", "warning",
         ], port: self.wardenPort)
+        self.relay = try TCPRelay(targetPort: self.natsPort)
     }
 
     func stop() {
+        self.relay?.stop()
         for process in [self.warden, self.nats].compactMap({ $0 }) where process.isRunning {
             process.terminate()
             process.waitUntilExit()
@@ -90,16 +95,17 @@ final class ProxyBenchmark {
 
     // MARK: Clients
 
-    enum Path: String { case direct, warden }
+    enum Path: String { case direct, warden, relay }
 
     func client(_ path: Path, sendAsap: Bool = false) throws -> NATSClient {
         let folder = self.layout.serviceDirectory("bench")
         var options: NATSClient.Options
         switch path {
-        case .direct:
+        case .direct, .relay:
             // nats-server is locked to Warden's identity, so the direct clients use it.
+            let port = path == .relay ? self.relay!.port : self.natsPort
             options = NATSClient.Options(
-                url: "tls://127.0.0.1:\(self.natsPort)", caFile: self.layout.caCertificate,
+                url: "tls://127.0.0.1:\(port)", caFile: self.layout.caCertificate,
                 certificateFile: self.layout.upstreamCertificate, keyFile: self.layout.upstreamKey)
         case .warden:
             options = NATSClient.Options(
@@ -151,7 +157,7 @@ final class ProxyBenchmark {
 
         var latencies: [Path: Histogram<UInt64>] = [:]
         for _ in 0..<self.sizes.rounds {
-            for path in [Path.direct, .warden] {
+            for path in [Path.direct, .relay, .warden] {
                 let histogram = try self.requestReply(path: path)
                 if var merged = latencies[path] {
                     merged.add(histogram)
@@ -164,7 +170,8 @@ final class ProxyBenchmark {
         for percentile in [50.0, 90.0, 99.0, 99.9] {
             let direct = Double(latencies[.direct]!.valueAtPercentile(percentile)) / 1000
             let warden = Double(latencies[.warden]!.valueAtPercentile(percentile)) / 1000
-            rows.append(Row(workload: "request/reply p\(Self.number(percentile)) µs", unit: "µs", direct: direct, warden: warden, higherIsBetter: false))
+            let relay = Double(latencies[.relay]!.valueAtPercentile(percentile)) / 1000
+            rows.append(Row(workload: "request/reply p\(Self.number(percentile)) µs", unit: "µs", direct: direct, warden: warden, higherIsBetter: false, relay: relay))
         }
         return rows
     }
