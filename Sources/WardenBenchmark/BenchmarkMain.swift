@@ -84,12 +84,13 @@ struct BenchmarkMain {
             defer { benchmark.stop() }
             print("\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)")
             let rows = try benchmark.run()
-            print("workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct".padding(15) + "bare TCP relay")
+            let withRelay = rows.contains { $0.relay != nil }
+            print("workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct".padding(15) + (withRelay ? "bare TCP relay" : ""))
             for row in rows {
                 print(row.workload.padding(40) + format(row.direct).padding(14) + format(row.warden).padding(14)
                     + format(row.ratio, digits: 2).padding(15) + (row.relay.map { format($0) } ?? ""))
             }
-            if rows.contains(where: { $0.relay != nil }) {
+            if withRelay {
                 print("bare TCP relay: the same round trips through a plain relay in front of nats-server (no TLS termination,")
                 print("no parsing, no log): what the extra hops of any proxy cost on this machine")
             }
