@@ -81,7 +81,7 @@ final class ProxyBenchmark {
             "--certs", self.layout.root, "--acls", self.directory + "/acls", "--decision-log", self.decisionLog,
             "--log-level", "warning",
         ], port: self.wardenPort)
-        self.relay = try TCPRelay(targetPort: self.natsPort)
+        if self.runs("request-reply") { self.relay = try TCPRelay(targetPort: self.natsPort) }
     }
 
     func stop() {
