@@ -54,11 +54,13 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // The few system calls Swift's Glibc module does not declare (the decision log's write-behind).
+        .target(name: "CWardenSystem"),
         // The broker: TLS listener, upstream connections, enforcement, decision log. NIO + NIOSSL.
         .target(
             name: "WardenProxy",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "NATSProtocol",
+                "WardenPolicy", "WardenACL", "WardenPKI", "NATSProtocol", "CWardenSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

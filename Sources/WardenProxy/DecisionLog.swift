@@ -1,3 +1,4 @@
+import CWardenSystem
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -18,6 +19,10 @@ public import ServiceLifecycle
 /// read cycle was about a fifth of Warden's CPU. A submit wakes it early only when it sleeps with
 /// nothing to do (so a lone record is written at once) or once `wakeBytes` are waiting. A record
 /// waits at most one interval, plus any write in progress; `stop` still writes everything.
+///
+/// Warden never reads the log back, so it keeps the log from filling the page cache (`WriteBehind`):
+/// every `cacheWindow` bytes it starts writing the newest window to disk and drops the one before
+/// from the cache, once that is on disk.
 public final class DecisionLog: Service, Sendable {
     private struct State {
         var pending: [UInt8] = []
@@ -40,6 +45,8 @@ public final class DecisionLog: Service, Sendable {
     public let interval: Duration
     /// A backlog that wakes the writer before its interval is over.
     public let wakeBytes: Int
+    /// How much of the log's newest bytes stay in the page cache, per window (0: the kernel decides).
+    public let cacheWindow: Int
     private let logger: Logger
     private let descriptor: Int32
     // 0: nothing to do; 1: records pending or stop requested.
@@ -51,13 +58,14 @@ public final class DecisionLog: Service, Sendable {
     /// Opens (creating, mode 0640, with its folder) the log file for appending.
     public init(
         path: String, highWater: Int = 8 << 20, lowWater: Int = 1 << 20, interval: Duration = .milliseconds(2),
-        wakeBytes: Int = 64 << 10, logger: Logger
+        wakeBytes: Int = 64 << 10, cacheWindow: Int = 8 << 20, logger: Logger
     ) throws {
         self.path = path
         self.highWater = highWater
         self.lowWater = lowWater
         self.interval = interval
         self.wakeBytes = min(wakeBytes, highWater)
+        self.cacheWindow = cacheWindow
         self.logger = logger
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
@@ -152,6 +160,7 @@ public final class DecisionLog: Service, Sendable {
         // Two buffers trade places: the writer empties one while the event loops fill the other, so
         // in a steady state no batch allocates (or faults in) fresh memory.
         var batch: [UInt8] = []
+        var writeBehind = WriteBehind(descriptor: self.descriptor, window: self.cacheWindow)
         let interval = Double(self.interval.components.seconds) + Double(self.interval.components.attoseconds) * 1e-18
         while true {
             if batch.isEmpty {
@@ -176,6 +185,13 @@ public final class DecisionLog: Service, Sendable {
             }
             self.state.unlock(withValue: 0)
             self.writeAll(batch)
+            if let failure = writeBehind.wrote(batch.count, descriptor: self.descriptor) {
+                // The records are written; only the cache is left to the kernel from now on.
+                self.logger.warning(
+                    "decision log: cannot manage its page cache; the kernel keeps it from now on",
+                    metadata: ["path": "\(self.path)", "error": "\(String(cString: strerror(failure)))"]
+                )
+            }
             let waiters = self.box.withLockedValue { state -> [(any EventLoop, @Sendable () -> Void)] in
                 state.written += batch.count
                 guard state.pending.count < self.lowWater else { return [] }
@@ -220,6 +236,77 @@ public final class DecisionLog: Service, Sendable {
             }
             Thread.sleep(forTimeInterval: 1)
         }
+    }
+}
+
+/// Keeps an append-only file from growing the page cache without bound.
+///
+/// The decision log is written once and never read back by Warden; left to the kernel, every byte
+/// of it stays cached until memory runs short, evicting what other programs on the host read. And
+/// where the cache grows into memory never used before (a VM's untouched pages), growing it costs
+/// more than the write: on the benchmark VM, a fifth of Warden's CPU then went to copying records
+/// into new cache pages. So every `window` bytes, the newest window's writeback starts (without
+/// waiting), and the window before it, whose writeback started one step earlier, is waited for and
+/// dropped from the cache. The cache keeps the last one or two windows, its pages are reused, and a
+/// record is on disk once two windows more have been written, if the kernel's own writeback has not
+/// come first. Waiting for the older window is the back-pressure of a disk slower than the records.
+struct WriteBehind {
+    let window: Int
+    private(set) var enabled: Bool
+    /// Start of the bytes written since the last step.
+    private var mark: off_t = 0
+    /// Start of the window whose writeback the last step started.
+    private var previousMark: off_t = 0
+    private var sinceMark = 0
+
+    init(descriptor: Int32, window: Int) {
+        self.window = window
+        // Only a regular file has cache pages of its own: a pipe, a terminal or /dev/null has none.
+        var info = stat()
+        self.enabled = window > 0 && fstat(descriptor, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        if self.enabled {
+            let end = lseek(descriptor, 0, SEEK_END)
+            self.mark = max(end, 0)
+            self.previousMark = self.mark
+        }
+    }
+
+    /// Notes `count` more bytes appended; once a window is complete, takes a step. Returns the
+    /// `errno` of a failed step, after which it does nothing more.
+    mutating func wrote(_ count: Int, descriptor: Int32) -> Int32? {
+        guard self.enabled else { return nil }
+        self.sinceMark += count
+        guard self.sinceMark >= self.window else { return nil }
+        // With O_APPEND the offset is the end of what this descriptor wrote last, wherever other
+        // writers or a truncation left the file.
+        let end = lseek(descriptor, 0, SEEK_CUR)
+        guard end >= 0 else { return self.fail() }
+        if end < self.mark {
+            // Truncated (a copy-and-truncate rotation): start over from the new end.
+            self.mark = end
+            self.previousMark = end
+            self.sinceMark = 0
+            return nil
+        }
+        guard warden_start_writeback(descriptor, self.mark, end - self.mark) == 0 else { return self.fail() }
+        if self.previousMark < self.mark {
+            let length = self.mark - self.previousMark
+            guard warden_finish_writeback(descriptor, self.previousMark, length) == 0 else { return self.fail() }
+            let result = posix_fadvise(descriptor, self.previousMark, length, POSIX_FADV_DONTNEED)
+            guard result == 0 else {
+                self.enabled = false
+                return result
+            }
+        }
+        self.previousMark = self.mark
+        self.mark = end
+        self.sinceMark = 0
+        return nil
+    }
+
+    private mutating func fail() -> Int32 {
+        self.enabled = false
+        return errno
     }
 }
 

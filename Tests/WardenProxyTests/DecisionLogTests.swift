@@ -83,10 +83,116 @@ struct DecisionLogTests {
         await log.stop()
     }
 
+    /// Warden never reads its log back, so the log must not fill the page cache: past a few windows,
+    /// only the newest stay cached, and every record is still in the file, in order.
+    @Test func onlyTheNewestWindowsOfTheLogStayInThePageCache() async throws {
+        let directory = try DiskDirectory()
+        let path = directory.appending("d.jsonl")
+        let window = 128 << 10
+        let log = try DecisionLog(path: path, cacheWindow: window, logger: Logger(label: "test"))
+        // 200-byte records, in rounds a window long, each written before the next is submitted.
+        let filler = String(repeating: "x", count: 180)
+        let perRound = window / 200 + 1, rounds = 24
+        for round in 0..<rounds {
+            for index in 0..<perRound {
+                _ = log.submit(Array("{\"n\":\(String(format: "%07d", round * perRound + index)),\"f\":\"\(filler)\"}\n".utf8))
+            }
+            await log.flush()
+        }
+        await log.stop()
+
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(size >= rounds * window)
+        let resident = try residentBytes(path)
+        #expect(resident <= 4 * window, "\(resident) of \(size) bytes of the log are still cached")
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == rounds * perRound)
+        #expect(lines.enumerated().allSatisfy { $0.element.hasPrefix("{\"n\":\(String(format: "%07d", $0.offset)),") })
+    }
+
+    /// A log that is not a regular file (a FIFO here, like a container's stdout pipe) has no page cache
+    /// to manage: records must still arrive, every one of them.
+    @Test func aLogThatIsAPipeStillGetsEveryRecord() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("fifo")
+        #expect(mkfifo(path, 0o600) == 0)
+        // The reader must be open before the log opens the FIFO for writing.
+        let reader = open(path, O_RDONLY | O_NONBLOCK)
+        try #require(reader >= 0)
+        defer { close(reader) }
+        let log = try DecisionLog(path: path, cacheWindow: 4096, logger: Logger(label: "test"))
+        var received: [UInt8] = []
+        let count = 2_000
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(20)
+        var submitted = 0
+        while received.filter({ $0 == UInt8(ascii: "\n") }).count < count && clock.now < deadline {
+            // A pipe holds 64 KiB: submit in steps and keep reading, so the writer never blocks for long.
+            while submitted < count && submitted < received.count / 16 + 500 {
+                _ = log.submit(Array("{\"n\":\(String(format: "%06d", submitted))}\n".utf8))
+                submitted += 1
+            }
+            let read = buffer.withUnsafeMutableBytes { Glibc.read(reader, $0.baseAddress, $0.count) }
+            if read > 0 { received += buffer[0..<read] } else { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        await log.stop()
+        let lines = String(decoding: received, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == count)
+        #expect(lines.enumerated().allSatisfy { $0.element == "{\"n\":\(String(format: "%06d", $0.offset))}" })
+    }
+
     @Test func anUnwritablePathIsAClearError() throws {
         let directory = try TemporaryDirectory()
         let file = directory.appending("file")
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
         #expect(throws: (any Error).self) { try DecisionLog(path: file + "/decisions.jsonl", logger: Logger(label: "test")) }
+    }
+}
+
+/// Bytes of the file at `path` that are in the page cache (`mincore` over a mapping of it).
+private func residentBytes(_ path: String) throws -> Int {
+    let descriptor = open(path, O_RDONLY)
+    try #require(descriptor >= 0)
+    defer { close(descriptor) }
+    var info = stat()
+    try #require(fstat(descriptor, &info) == 0)
+    let size = Int(info.st_size)
+    let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let mapping = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0))
+    try #require(mapping != MAP_FAILED)
+    defer { munmap(mapping, size) }
+    var pages = [UInt8](repeating: 0, count: (size + pageSize - 1) / pageSize)
+    try #require(mincore(mapping, size, &pages) == 0)
+    return pages.reduce(0) { $0 + Int($1 & 1) } * pageSize
+}
+
+/// A temporary folder on a file system whose cached pages can be dropped. tmpfs pages cannot (they
+/// are the file), so when a probe file in the system's temporary folder stays cached after
+/// `POSIX_FADV_DONTNEED`, the folder goes under the package's `.build` instead.
+private final class DiskDirectory {
+    let path: String
+
+    init() throws {
+        let temporary = FileManager.default.temporaryDirectory.path
+        let base = try Self.dropsCachedPages(in: temporary) ? temporary : FileManager.default.currentDirectoryPath + "/.build/test-tmp"
+        self.path = base + "/warden-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+    }
+
+    func appending(_ component: String) -> String { "\(self.path)/\(component)" }
+
+    deinit { try? FileManager.default.removeItem(atPath: self.path) }
+
+    private static func dropsCachedPages(in folder: String) throws -> Bool {
+        let probe = folder + "/warden-probe-\(UUID().uuidString)"
+        defer { unlink(probe) }
+        try Data(repeating: 0x78, count: 64 << 10).write(to: URL(fileURLWithPath: probe))
+        let descriptor = open(probe, O_RDONLY)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        fsync(descriptor)
+        posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
+        return try residentBytes(probe) == 0
     }
 }
