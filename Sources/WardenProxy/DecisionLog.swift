@@ -261,9 +261,14 @@ struct WriteBehind {
 
     init(descriptor: Int32, window: Int) {
         self.window = window
+        #if os(Linux)
         // Only a regular file has cache pages of its own: a pipe, a terminal or /dev/null has none.
         var info = stat()
         self.enabled = window > 0 && fstat(descriptor, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        #else
+        // Without posix_fadvise (macOS), the cache is left to the kernel.
+        self.enabled = false
+        #endif
         if self.enabled {
             let end = lseek(descriptor, 0, SEEK_END)
             self.mark = max(end, 0)
@@ -292,11 +297,13 @@ struct WriteBehind {
         if self.previousMark < self.mark {
             let length = self.mark - self.previousMark
             guard warden_finish_writeback(descriptor, self.previousMark, length) == 0 else { return self.fail() }
+            #if os(Linux)
             let result = posix_fadvise(descriptor, self.previousMark, length, POSIX_FADV_DONTNEED)
             guard result == 0 else {
                 self.enabled = false
                 return result
             }
+            #endif
         }
         self.previousMark = self.mark
         self.mark = end
