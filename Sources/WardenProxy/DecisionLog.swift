@@ -298,11 +298,9 @@ struct WriteBehind {
             let length = self.mark - self.previousMark
             guard warden_finish_writeback(descriptor, self.previousMark, length) == 0 else { return self.fail() }
             #if os(Linux)
+            // posix_fadvise returns its error rather than setting errno.
             let result = posix_fadvise(descriptor, self.previousMark, length, POSIX_FADV_DONTNEED)
-            guard result == 0 else {
-                self.enabled = false
-                return result
-            }
+            guard result == 0 else { return self.fail(result) }
             #endif
         }
         self.previousMark = self.mark
@@ -311,9 +309,9 @@ struct WriteBehind {
         return nil
     }
 
-    private mutating func fail() -> Int32 {
+    private mutating func fail(_ error: Int32 = errno) -> Int32 {
         self.enabled = false
-        return errno
+        return error
     }
 }
 

@@ -87,7 +87,7 @@ struct DecisionLogTests {
     /// Warden never reads its log back, so the log must not fill the page cache: past a few windows,
     /// only the newest stay cached, and every record is still in the file, in order.
     @Test func onlyTheNewestWindowsOfTheLogStayInThePageCache() async throws {
-        let directory = try DiskDirectory()
+        let directory = try droppableTemporaryDirectory()
         let path = directory.appending("d.jsonl")
         let window = 128 << 10
         let log = try DecisionLog(path: path, cacheWindow: window, logger: Logger(label: "test"))
@@ -173,30 +173,17 @@ private func residentBytes(_ path: String) throws -> Int {
 /// A temporary folder on a file system whose cached pages can be dropped. tmpfs pages cannot (they
 /// are the file), so when a probe file in the system's temporary folder stays cached after
 /// `POSIX_FADV_DONTNEED`, the folder goes under the package's `.build` instead.
-private final class DiskDirectory {
-    let path: String
-
-    init() throws {
-        let temporary = FileManager.default.temporaryDirectory.path
-        let base = try Self.dropsCachedPages(in: temporary) ? temporary : FileManager.default.currentDirectoryPath + "/.build/test-tmp"
-        self.path = base + "/warden-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
-    }
-
-    func appending(_ component: String) -> String { "\(self.path)/\(component)" }
-
-    deinit { try? FileManager.default.removeItem(atPath: self.path) }
-
-    private static func dropsCachedPages(in folder: String) throws -> Bool {
-        let probe = folder + "/warden-probe-\(UUID().uuidString)"
-        defer { unlink(probe) }
-        try Data(repeating: 0x78, count: 64 << 10).write(to: URL(fileURLWithPath: probe))
-        let descriptor = open(probe, O_RDONLY)
-        try #require(descriptor >= 0)
-        defer { close(descriptor) }
-        fsync(descriptor)
-        posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
-        return try residentBytes(probe) == 0
-    }
+private func droppableTemporaryDirectory() throws -> TemporaryDirectory {
+    let temporary = FileManager.default.temporaryDirectory.path
+    let probe = temporary + "/warden-probe-\(UUID().uuidString)"
+    defer { unlink(probe) }
+    try Data(repeating: 0x78, count: 64 << 10).write(to: URL(fileURLWithPath: probe))
+    let descriptor = open(probe, O_RDONLY)
+    try #require(descriptor >= 0)
+    defer { close(descriptor) }
+    fsync(descriptor)
+    posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
+    let droppable = try residentBytes(probe) == 0
+    return try TemporaryDirectory(under: droppable ? temporary : FileManager.default.currentDirectoryPath + "/.build/test-tmp")
 }
 #endif

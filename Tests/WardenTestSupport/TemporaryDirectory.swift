@@ -1,11 +1,12 @@
 import Foundation
 
-/// A fresh folder under the system's temporary directory, removed when the value is released.
+/// A fresh folder under the system's temporary directory (or under `base`, created if need be),
+/// removed when the value is released.
 public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
 
-    public init() throws {
-        self.path = FileManager.default.temporaryDirectory.appendingPathComponent("warden-\(UUID().uuidString)").path
+    public init(under base: String? = nil) throws {
+        self.path = "\(base ?? FileManager.default.temporaryDirectory.path)/warden-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
     }
 
