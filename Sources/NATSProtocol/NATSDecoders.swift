@@ -25,8 +25,8 @@ private enum Name {
 /// Parses what a client sends: CONNECT, PUB, HPUB, SUB, UNSUB, PING, PONG.
 public struct NATSClientParser: NATSFrameParsing {
     struct PublishHeader: Sendable {
-        var subject: String
-        var reply: String?
+        var subject: FieldSpan
+        var reply: FieldSpan?
         var headerLength: Int?
     }
 
@@ -38,8 +38,11 @@ public struct NATSClientParser: NATSFrameParsing {
     }
 
     public mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<ClientOperation>? {
-        try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, payload in
-            .publish(Publish(subject: header.subject, reply: header.reply, headerLength: header.headerLength, payload: payload))
+        try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, frame, payload in
+            .publish(
+                Publish(
+                    subject: header.subject.slice(of: frame), reply: header.reply?.slice(of: frame), headerLength: header.headerLength,
+                    payload: payload))
         }
     }
 
@@ -49,12 +52,12 @@ public struct NATSClientParser: NATSFrameParsing {
         case Name.pub:
             guard arguments == 2 || arguments == 3 else { throw line.wrongArity() }
             let size = try line.size(fromEnd: 0, max: maxPayload)
-            return .payload(PublishHeader(subject: line.argument(0), reply: arguments == 3 ? line.argument(1) : nil), length: size)
+            return .payload(PublishHeader(subject: line.span(0), reply: arguments == 3 ? line.span(1) : nil), length: size)
         case Name.hpub:
             guard arguments == 3 || arguments == 4 else { throw line.wrongArity() }
             let (header, total) = try line.headerSizes(max: maxPayload)
             return .payload(
-                PublishHeader(subject: line.argument(0), reply: arguments == 4 ? line.argument(1) : nil, headerLength: header),
+                PublishHeader(subject: line.span(0), reply: arguments == 4 ? line.span(1) : nil, headerLength: header),
                 length: total)
         case Name.sub:
             guard arguments == 2 || arguments == 3 else { throw line.wrongArity() }
@@ -80,9 +83,9 @@ public struct NATSClientParser: NATSFrameParsing {
 /// Parses what a server sends: INFO, MSG, HMSG, PING, PONG, +OK, -ERR.
 public struct NATSServerParser: NATSFrameParsing {
     struct MessageHeader: Sendable {
-        var subject: String
-        var sid: String
-        var reply: String?
+        var subject: FieldSpan
+        var sid: FieldSpan
+        var reply: FieldSpan?
         var headerLength: Int?
     }
 
@@ -94,8 +97,11 @@ public struct NATSServerParser: NATSFrameParsing {
     }
 
     public mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<ServerOperation>? {
-        try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, payload in
-            .message(Delivery(subject: header.subject, sid: header.sid, reply: header.reply, headerLength: header.headerLength, payload: payload))
+        try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, frame, payload in
+            .message(
+                Delivery(
+                    subject: header.subject.slice(of: frame), sid: header.sid.slice(of: frame), reply: header.reply?.slice(of: frame),
+                    headerLength: header.headerLength, payload: payload))
         }
     }
 
@@ -106,14 +112,14 @@ public struct NATSServerParser: NATSFrameParsing {
             guard arguments == 3 || arguments == 4 else { throw line.wrongArity() }
             let size = try line.size(fromEnd: 0, max: maxPayload)
             return .payload(
-                MessageHeader(subject: line.argument(0), sid: line.argument(1), reply: arguments == 4 ? line.argument(2) : nil),
+                MessageHeader(subject: line.span(0), sid: line.span(1), reply: arguments == 4 ? line.span(2) : nil),
                 length: size)
         case Name.hmsg:
             guard arguments == 4 || arguments == 5 else { throw line.wrongArity() }
             let (header, total) = try line.headerSizes(max: maxPayload)
             return .payload(
                 MessageHeader(
-                    subject: line.argument(0), sid: line.argument(1), reply: arguments == 5 ? line.argument(2) : nil, headerLength: header),
+                    subject: line.span(0), sid: line.span(1), reply: arguments == 5 ? line.span(2) : nil, headerLength: header),
                 length: total)
         case Name.ping:
             return .complete(try line.withoutArguments(.ping))

@@ -10,8 +10,10 @@ import Darwin
 /// far and returns the next complete frame, nil when more bytes are needed, or throws on a protocol
 /// violation. Works the same however the stream is split.
 ///
-/// The parsers read control lines in place, byte by byte: no array of fields and no string other than
-/// the values an operation carries (subject, reply, sid). Payloads are slices of the received buffer.
+/// The parsers read control lines in place, byte by byte, with no array of fields. The frames that
+/// carry messages (PUB, HPUB, MSG, HMSG) come out without a single allocation: their subject, reply,
+/// sid and payload are slices of the received buffer. The rare operations (SUB, UNSUB, CONNECT, INFO,
+/// -ERR) carry `String`s.
 public protocol NATSFrameParsing: Sendable {
     associatedtype Operation: Hashable & Sendable
     mutating func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> Frame<Operation>?
@@ -70,6 +72,12 @@ struct ControlLine {
     /// Field `index` (0 is the operation name) as bytes.
     func field(_ index: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: self.bytes[Int(self.starts[index])..<Int(self.ends[index])])
+    }
+
+    /// Where argument `index` (0 is the first after the name) is in the line, to be sliced out of the
+    /// frame's bytes once the frame is complete.
+    func span(_ index: Int) -> FieldSpan {
+        FieldSpan(start: self.starts[index + 1], end: self.ends[index + 1])
     }
 
     /// Argument `index` (0 is the first after the name) as text.
@@ -134,6 +142,18 @@ struct ControlLine {
     }
 }
 
+/// Where a field is in its control line: byte offsets from the start of the line, which is also the
+/// start of the frame.
+struct FieldSpan: Sendable {
+    var start: Int32
+    var end: Int32
+
+    /// The field, sliced out of the frame's bytes (no copy).
+    func slice(of frame: ByteBuffer) -> WireString {
+        WireString(frame.getSlice(at: frame.readerIndex + Int(self.start), length: Int(self.end - self.start))!)
+    }
+}
+
 /// What a control line parser makes of a line: a whole operation, or the start of one whose payload
 /// follows (`Header` holds what the line said).
 enum LineResult<Operation, Header> {
@@ -155,12 +175,13 @@ struct FrameScanner: Sendable {
 
     /// The next frame in `buffer`: a whole operation from its control line, or, for a line with a
     /// payload (kept in `pending` while the payload arrives), the operation `build` makes of the line
-    /// and its payload once all of it is there.
+    /// and its payload (`build` gets the line's header, the whole frame and the payload) once all of it
+    /// is there.
     func next<Operation, Header>(
         _ buffer: inout ByteBuffer,
         pending: inout PendingPayload<Header>?,
         parse: (ControlLine, Int) throws(NATSProtocolError) -> LineResult<Operation, Header>,
-        build: (Header, ByteBuffer) -> Operation
+        build: (Header, _ frame: ByteBuffer, _ payload: ByteBuffer) -> Operation
     ) throws(NATSProtocolError) -> Frame<Operation>? {
         if pending == nil {
             let (frame, started) = try self.line(&buffer, parse)
@@ -170,7 +191,7 @@ struct FrameScanner: Sendable {
         }
         guard let waiting = pending, let (raw, payload) = try self.payload(&buffer, waiting) else { return nil }
         pending = nil
-        return Frame(operation: build(waiting.header, payload), raw: raw)
+        return Frame(operation: build(waiting.header, raw, payload), raw: raw)
     }
 
     /// Finds the next non-empty control line and parses it. A complete operation is consumed from

@@ -1,15 +1,15 @@
 public import NIOCore
 
-/// A PUB or HPUB from a client.
+/// A PUB or HPUB from a client. Subject and reply are slices of the frame's bytes.
 public struct Publish: Hashable, Sendable {
-    public var subject: String
-    public var reply: String?
+    public var subject: WireString
+    public var reply: WireString?
     /// Length of the header block for HPUB (it starts the payload), nil for PUB.
     public var headerLength: Int?
     /// Headers (HPUB) and body, without the trailing CRLF.
     public var payload: ByteBuffer
 
-    public init(subject: String, reply: String?, headerLength: Int?, payload: ByteBuffer) {
+    public init(subject: WireString, reply: WireString?, headerLength: Int?, payload: ByteBuffer) {
         self.subject = subject
         self.reply = reply
         self.headerLength = headerLength
@@ -20,15 +20,15 @@ public struct Publish: Hashable, Sendable {
     public var bodySize: Int { self.payload.readableBytes - (self.headerLength ?? 0) }
 }
 
-/// A MSG or HMSG from the server.
+/// A MSG or HMSG from the server. Subject, sid and reply are slices of the frame's bytes.
 public struct Delivery: Hashable, Sendable {
-    public var subject: String
-    public var sid: String
-    public var reply: String?
+    public var subject: WireString
+    public var sid: WireString
+    public var reply: WireString?
     public var headerLength: Int?
     public var payload: ByteBuffer
 
-    public init(subject: String, sid: String, reply: String?, headerLength: Int?, payload: ByteBuffer) {
+    public init(subject: WireString, sid: WireString, reply: WireString?, headerLength: Int?, payload: ByteBuffer) {
         self.subject = subject
         self.sid = sid
         self.reply = reply

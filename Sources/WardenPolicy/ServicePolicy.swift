@@ -66,11 +66,28 @@ public struct ServicePolicy: Sendable {
         responses: inout ResponseTracker?,
         now: UInt64
     ) -> PolicyDecision {
-        if let reply, Self.isReservedReply(reply) {
+        let replyIsReserved = reply.map(Self.isReservedReply) ?? false
+        return SubjectBytes.withBytes(subject) {
+            self.decidePublish(
+                subjectBytes: $0, replyIsReserved: replyIsReserved, ruleDecision: ruleDecision, responses: &responses, now: now)
+        }
+    }
+
+    /// `decidePublish(subject:reply:ruleDecision:responses:now:)` for a subject given as UTF-8 bytes, as
+    /// it arrives on the wire, with `isReservedReply` of its reply subject (false without one).
+    public func decidePublish(
+        subjectBytes subject: UnsafeBufferPointer<UInt8>,
+        replyIsReserved: Bool,
+        ruleDecision: PolicyDecision? = nil,
+        responses: inout ResponseTracker?,
+        now: UInt64
+    ) -> PolicyDecision {
+        if replyIsReserved {
             return PolicyDecision(.deny, .reservedReply, mode: self.mode)
         }
-        let decision = ruleDecision ?? self.decidePublish(subject: subject)
-        if decision.reason == .defaultDeny, responses?.consume(subject, now: now) == true,
+        let decision = ruleDecision ?? self.decidePublish(subjectBytes: subject)
+        if decision.reason == .defaultDeny, responses != nil,
+            responses!.consume(String(decoding: subject, as: UTF8.self), now: now),
             let permission = self.allowResponses
         {
             return PolicyDecision(.allow, .response(permission), mode: self.mode)
@@ -107,18 +124,28 @@ public struct ServicePolicy: Sendable {
     /// filter `filter`, or nil when the message may be delivered.
     public func decideDelivery(subject: String, filter: [Rule]) -> PolicyDecision? {
         guard !filter.isEmpty else { return nil }
-        return SubjectBytes.withBytes(subject) { bytes in
-            let shape = SubjectBytes.scan(bytes)
-            guard shape.isValid, !shape.hasWildcards else { return nil }
-            for rule in filter where rule.matches(literal: bytes) {
-                return PolicyDecision(.deny, .rule(rule), mode: self.mode)
-            }
-            return nil
+        return SubjectBytes.withBytes(subject) { self.decideDelivery(subjectBytes: $0, filter: filter) }
+    }
+
+    /// `decideDelivery(subject:filter:)` for a subject given as UTF-8 bytes, as it arrives on the wire.
+    public func decideDelivery(subjectBytes subject: UnsafeBufferPointer<UInt8>, filter: [Rule]) -> PolicyDecision? {
+        let shape = SubjectBytes.scan(subject)
+        guard shape.isValid, !shape.hasWildcards else { return nil }
+        for rule in filter where rule.matches(literal: subject) {
+            return PolicyDecision(.deny, .rule(rule), mode: self.mode)
         }
+        return nil
     }
 
     /// Whether nats-server refuses `reply` as a client's reply subject.
     public static func isReservedReply(_ reply: String) -> Bool {
-        reservedReplyPrefixes.contains { reply.hasPrefix($0) }
+        SubjectBytes.withBytes(reply) { Self.isReservedReply($0) }
     }
+
+    /// `isReservedReply` for a reply subject given as UTF-8 bytes.
+    public static func isReservedReply(_ reply: UnsafeBufferPointer<UInt8>) -> Bool {
+        reservedReplyPrefixBytes.contains { prefix in reply.count >= prefix.count && reply.prefix(prefix.count).elementsEqual(prefix) }
+    }
+
+    private static let reservedReplyPrefixBytes = reservedReplyPrefixes.map { Array($0.utf8) }
 }

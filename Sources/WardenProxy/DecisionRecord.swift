@@ -1,3 +1,4 @@
+public import NATSProtocol
 public import WardenPolicy
 
 /// One line of the decision log: who did what, allowed or denied, and which rule said so.
@@ -22,23 +23,24 @@ public struct DecisionRecord: Sendable {
     public var mode: PolicyMode
     /// The rule that decided with its `file:line`, or what decided instead (`default deny`, `mtls`).
     public var rule: String
-    public var subject: String?
+    /// Subject, reply and sid are the bytes the client or nats-server sent (see `WireString`).
+    public var subject: WireString?
     public var queue: String?
-    public var reply: String?
+    public var reply: WireString?
     /// Payload bytes of a publish (headers excluded).
     public var size: Int?
     /// Why a connection was refused.
     public var reason: String?
     /// The subscription id a dropped delivery was addressed to.
-    public var sid: String?
+    public var sid: WireString?
     /// The verified identity (URI SAN) and certificate serial of an admitted connection.
     public var identity: String?
     public var serial: String?
 
     public init(
         decision: PolicyDecision.Verdict, op: Op, service: String?, conn: UInt64, peer: String, mode: PolicyMode,
-        rule: String, subject: String? = nil, queue: String? = nil, reply: String? = nil, size: Int? = nil,
-        reason: String? = nil, sid: String? = nil, identity: String? = nil, serial: String? = nil
+        rule: String, subject: WireString? = nil, queue: String? = nil, reply: WireString? = nil, size: Int? = nil,
+        reason: String? = nil, sid: WireString? = nil, identity: String? = nil, serial: String? = nil
     ) {
         self.decision = decision
         self.op = op
@@ -115,6 +117,11 @@ struct RecordEncoder {
             JSONText.append(name, to: &bytes)
             JSONText.appendString(value, to: &bytes)
         }
+        func field(_ name: StaticString, _ value: WireString?) {
+            guard let value else { return }
+            JSONText.append(name, to: &bytes)
+            value.withUnsafeBytes { JSONText.appendString(utf8: $0, to: &bytes) }
+        }
         field(#","subject":"#, record.subject)
         field(#","queue":"#, record.queue)
         field(#","reply":"#, record.reply)
@@ -150,22 +157,38 @@ enum JSONText {
 
     static func appendString(_ text: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        let copied: Void? = text.utf8.withContiguousStorageIfAvailable { utf8 in
-            // Runs of bytes that need no escaping (nearly always the whole string) are appended at once.
-            var runStart = 0
-            for index in utf8.indices where Self.needsEscape(utf8[index]) {
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-                self.appendEscaped(utf8[index], to: &bytes)
-                runStart = index + 1
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
-        }
+        let copied: Void? = text.utf8.withContiguousStorageIfAvailable { Self.appendEscapingRuns($0, to: &bytes) }
         if copied == nil {
             for byte in text.utf8 {
                 if Self.needsEscape(byte) { self.appendEscaped(byte, to: &bytes) } else { bytes.append(byte) }
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// `appendString` for bytes from the wire, which need not be UTF-8 while the log must be: ASCII (all
+    /// but exotic subjects) is copied in runs; anything else goes through `String`, which replaces
+    /// invalid sequences with U+FFFD.
+    static func appendString(utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+        guard utf8.allSatisfy({ $0 < 0x80 }) else {
+            self.appendString(String(decoding: utf8, as: UTF8.self), to: &bytes)
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
+        self.appendEscapingRuns(utf8, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends valid UTF-8, escaped: runs of bytes that need no escaping (nearly always the whole
+    /// string) are appended at once.
+    private static func appendEscapingRuns(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+        var runStart = 0
+        for index in utf8.indices where Self.needsEscape(utf8[index]) {
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+            self.appendEscaped(utf8[index], to: &bytes)
+            runStart = index + 1
+        }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
     }
 
     @inline(__always)

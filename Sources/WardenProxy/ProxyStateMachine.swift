@@ -86,7 +86,7 @@ struct ProxyStateMachine {
             out.records.append(self.record(.pub, self.connectRequired, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
             self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
         case .subscribe(let subject, let queue, _):
-            out.records.append(self.record(.sub, self.connectRequired, subject: subject, queue: queue))
+            out.records.append(self.record(.sub, self.connectRequired, subject: WireString(subject), queue: queue))
             self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
         case .unsubscribe, .ping, .pong:
             self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
@@ -119,7 +119,7 @@ struct ProxyStateMachine {
             } else {
                 decision = SubscriptionDecision(PolicySnapshot.unknownServiceDecision)
             }
-            out.records.append(self.record(.sub, decision.decision, subject: subject, queue: queue))
+            out.records.append(self.record(.sub, decision.decision, subject: WireString(subject), queue: queue))
             if decision.decision.isPermitted {
                 if decision.deliveryFilter.isEmpty {
                     self.filters[sid] = nil
@@ -150,10 +150,13 @@ struct ProxyStateMachine {
 
     private mutating func decidePublish(_ publish: Publish, now: UInt64) -> PolicyDecision {
         guard let policy = self.policy else { return PolicySnapshot.unknownServiceDecision }
-        let rules = self.cache.decision(for: publish.subject, in: policy)
-        if publish.reply == nil && self.responses == nil { return rules }
-        return policy.decidePublish(
-            subject: publish.subject, reply: publish.reply, ruleDecision: rules, responses: &self.responses, now: now)
+        return publish.subject.withUnsafeBytes { subject in
+            let rules = self.cache.decision(forSubjectBytes: subject, in: policy)
+            if publish.reply == nil && self.responses == nil { return rules }
+            let replyIsReserved = publish.reply?.withUnsafeBytes { ServicePolicy.isReservedReply($0) } ?? false
+            return policy.decidePublish(
+                subjectBytes: subject, replyIsReserved: replyIsReserved, ruleDecision: rules, responses: &self.responses, now: now)
+        }
     }
 
     // MARK: Server to client
@@ -172,14 +175,15 @@ struct ProxyStateMachine {
         guard self.phase != .closed else { return }
         switch frame.operation {
         case .message(let delivery):
-            if let filter = self.filters[delivery.sid], let policy = self.policy,
-                let denial = policy.decideDelivery(subject: delivery.subject, filter: filter)
+            // Clients number their subscriptions, so as a `String` the sid needs no allocation.
+            if !self.filters.isEmpty, let filter = self.filters[delivery.sid.string], let policy = self.policy,
+                let denial = delivery.subject.withUnsafeBytes({ policy.decideDelivery(subjectBytes: $0, filter: filter) })
             {
                 out.records.append(self.record(.deliver, denial, subject: delivery.subject, sid: delivery.sid))
                 guard denial.isPermitted else { return }
             }
             if let reply = delivery.reply, self.responses != nil {
-                self.responses!.grant(reply, now: now)
+                self.responses!.grant(reply.string, now: now)
             }
             out.client.append(frame.raw)
         case .info(let json):
@@ -240,8 +244,8 @@ struct ProxyStateMachine {
     }
 
     private func record(
-        _ op: DecisionRecord.Op, _ decision: PolicyDecision, subject: String, queue: String? = nil,
-        reply: String? = nil, size: Int? = nil, sid: String? = nil
+        _ op: DecisionRecord.Op, _ decision: PolicyDecision, subject: WireString, queue: String? = nil,
+        reply: WireString? = nil, size: Int? = nil, sid: WireString? = nil
     ) -> DecisionRecord {
         DecisionRecord(
             decision: decision.verdict, op: op, service: self.service, conn: self.conn, peer: self.peer,

@@ -13,6 +13,17 @@ func serverFrame(_ operation: ServerOperation, _ raw: String) -> Frame<ServerOpe
     Frame(operation: operation, raw: bytes(raw))
 }
 
+/// Where `field`'s bytes are within `frame`'s memory; fails when they are a copy held elsewhere.
+func offset(of field: WireString, in frame: ByteBuffer) throws -> Int {
+    let fieldStart = try #require(field.withUnsafeBytes { $0.baseAddress.map(UnsafeRawPointer.init) })
+    return try frame.withUnsafeReadableBytes { frameBytes in
+        let frameStart = try #require(frameBytes.baseAddress)
+        let distance = frameStart.distance(to: fieldStart)
+        try #require(distance >= 0 && distance + field.count <= frameBytes.count, "the field is not in the frame's bytes")
+        return distance
+    }
+}
+
 /// Parses `input` completely with a fresh parser, or throws its error.
 func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throws(NATSProtocolError) -> [Parser.Operation] {
     var parser = parser
@@ -99,6 +110,35 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
         #expect(buffer.readableBytes == 0)
     }
 
+    /// Subject and reply are views into the frame's bytes, not copies: reading a message allocates nothing.
+    @Test func publishFieldsAreSlicesOfTheFrame() throws {
+        var parser = NATSClientParser()
+        var buffer = bytes("PUB orders.eu-west.created _INBOX.Zx8Qp2LmN0aB.17 5\r\nhello\r\n")
+        let frame = try #require(try parser.next(&buffer))
+        guard case .publish(let publish) = frame.operation else {
+            Issue.record("expected a publish")
+            return
+        }
+        #expect(publish.subject == "orders.eu-west.created")
+        #expect(publish.reply == "_INBOX.Zx8Qp2LmN0aB.17")
+        #expect(try offset(of: publish.subject, in: frame.raw) == 4)
+        #expect(try offset(of: try #require(publish.reply), in: frame.raw) == 27)
+    }
+
+    /// Bytes that are not UTF-8 are kept exactly as sent: NATS subjects are bytes, and a decision must be
+    /// about the subject nats-server will see, not a repaired copy of it.
+    @Test func subjectsKeepBytesThatAreNotUTF8() throws {
+        var buffer = ByteBuffer(bytes: Array("PUB a.".utf8) + [0xFF, 0xC3] + Array(" 0\r\n\r\n".utf8))
+        var parser = NATSClientParser()
+        let frame = try #require(try parser.next(&buffer))
+        guard case .publish(let publish) = frame.operation else {
+            Issue.record("expected a publish")
+            return
+        }
+        #expect(publish.subject.bytes == ByteBuffer(bytes: Array("a.".utf8) + [0xFF, 0xC3]))
+        #expect(publish.subject.string == "a.\u{FFFD}\u{FFFD}")
+    }
+
     @Test func bodySizeExcludesHeaders() throws {
         let operations = try parseAll(NATSClientParser(), "HPUB s 12 17\r\nNATS/1.0\r\n\r\nhello\r\n")
         guard case .publish(let publish) = operations.first else {
@@ -161,6 +201,22 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
             ],
             decoderFactory: { NATSFrameDecoder(parser: NATSServerParser()) }
         )
+    }
+
+    @Test func messageFieldsAreSlicesOfTheFrame() throws {
+        var parser = NATSServerParser()
+        var buffer = bytes("HMSG orders.eu-west.created 12 _INBOX.Zx8Qp2LmN0aB.17 12 17\r\nNATS/1.0\r\n\r\nhello\r\n")
+        let frame = try #require(try parser.next(&buffer))
+        guard case .message(let delivery) = frame.operation else {
+            Issue.record("expected a message")
+            return
+        }
+        #expect(delivery.subject == "orders.eu-west.created")
+        #expect(delivery.sid == "12")
+        #expect(delivery.reply == "_INBOX.Zx8Qp2LmN0aB.17")
+        #expect(try offset(of: delivery.subject, in: frame.raw) == 5)
+        #expect(try offset(of: delivery.sid, in: frame.raw) == 28)
+        #expect(try offset(of: try #require(delivery.reply), in: frame.raw) == 31)
     }
 
     @Test func anErrorWithoutQuotesKeepsItsText() throws {

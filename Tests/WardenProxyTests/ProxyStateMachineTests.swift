@@ -174,6 +174,17 @@ struct DecisionRecordTests {
         #expect(object["queue"] == nil)
     }
 
+    /// Subjects arrive as bytes, which need not be UTF-8; the log line must still be valid JSON.
+    @Test func wireBytesThatAreNotUTF8AreLoggedAsReplacementCharacters() throws {
+        let record = DecisionRecord(
+            decision: .deny, op: .pub, service: "orders", conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: "default deny",
+            subject: WireString(ByteBuffer(bytes: Array("a.\"".utf8) + [0xFF, 0xE2, 0x82])), size: 0)
+        var bytes: [UInt8] = []
+        record.encode(into: &bytes, microseconds: 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
+        #expect(object["subject"] as? String == "a.\"\u{FFFD}\u{FFFD}")
+    }
+
     @Test func aConnectionsEncoderWritesWhatEachRecordWouldAlone() {
         var encoder = RecordEncoder(service: "orders", conn: 42, peer: "[::1]:5000")
         let records = [
