@@ -118,16 +118,13 @@ struct ServeCommandTests {
 
         let (follower, stdout, _) = try Self.start(["denials", "--decision-log", path, "--follow"], in: directory)
         defer { if follower.isRunning { follower.terminate() } }
-        let clock = ContinuousClock()
-        var deadline = clock.now + .seconds(5)
-        while !Self.read(stdout).contains("following") && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        _ = await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("following") }
         let handle = try #require(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
         handle.write(Data(line("allow", "orders", "pub", "orders.b").utf8))
         handle.write(Data(line("deny", "inventory", "pub", "live.subject").utf8))
         try handle.close()
-        deadline = clock.now + .seconds(5)
-        while !Self.read(stdout).contains("live.subject") && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        _ = await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("live.subject") }
         let followed = Self.read(stdout)
         #expect(followed.contains("inventory  pub  live.subject  default deny"))
         #expect(!followed.contains("orders.b"))

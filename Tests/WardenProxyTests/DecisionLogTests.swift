@@ -33,10 +33,7 @@ struct DecisionLogTests {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         log.whenDrained(on: loop) { resumed.withLockedValue { $0 = true } }
         await log.flush()
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(5)
-        while !resumed.withLockedValue({ $0 }) && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(resumed.withLockedValue { $0 })
+        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(5)) { resumed.withLockedValue { $0 } })
         await log.stop()
     }
 
@@ -50,9 +47,7 @@ struct DecisionLogTests {
             try await Task.sleep(for: .milliseconds(20))
             _ = log.submit(Array("{\"n\":\(index)}\n".utf8))
             let expected = (index + 1) * 8
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(10)
-            while log.bytesWritten < expected && clock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+            _ = await eventually(timeout: .seconds(10), every: .milliseconds(1)) { log.bytesWritten >= expected }
             #expect(log.bytesWritten == expected, "record \(index) was not written on its own")
         }
         await log.stop()

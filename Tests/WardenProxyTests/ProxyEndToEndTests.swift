@@ -186,9 +186,7 @@ struct ProxyEndToEndTests {
             try payments.publish(inbox, "again")
             try payments.flush()
             #expect(await payments.reported("Permissions Violation for Publish to \"\(inbox)\""))
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(5)
-            while reply.withLockedValue({ $0 }) == nil && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            _ = await eventually(timeout: .seconds(5)) { reply.withLockedValue { $0 } != nil }
             #expect(try reply.withLockedValue { $0 }?.get() == "charged")
 
             let replies = try await warden.records(op: "pub", subject: inbox)

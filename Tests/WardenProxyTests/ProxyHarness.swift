@@ -154,12 +154,6 @@ extension NATSClient {
     /// Whether the server reported an asynchronous error containing `text`; nats.c delivers these on
     /// a thread of its own, so this waits (bounded) for it.
     func reported(_ text: String, timeout: Duration = .seconds(3)) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while clock.now < deadline {
-            if self.asyncErrors.contains(where: { $0.contains(text) }) { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return false
+        await eventually(timeout: timeout) { self.asyncErrors.contains(where: { $0.contains(text) }) }
     }
 }

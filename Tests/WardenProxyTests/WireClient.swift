@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import WardenTestSupport
 
 /// A NATS client at the byte level, over TLS: for checking exactly what Warden sends on the wire
 /// (INFO, -ERR texts, ordering) and for misbehaving on purpose. Real NATS clients are tested with
@@ -78,10 +79,7 @@ final class WireClient: @unchecked Sendable {
 
     /// Waits (bounded) until the server closed the connection.
     func waitUntilClosed(timeout: Duration = .seconds(5)) async throws -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while self.channel.isActive && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        return !self.channel.isActive
+        await eventually(timeout: timeout) { !self.channel.isActive }
     }
 
     func close() async {
