@@ -52,43 +52,80 @@ public final class NATSClient: @unchecked Sendable {
     }
 
     private let connection: OpaquePointer
-    private let errorLog = ErrorLog()
+    private let errorLog: ErrorLog
 
     /// Errors the server reported asynchronously (`-ERR` that keeps the connection open, such as a
     /// permissions violation), oldest first.
     public var asyncErrors: [String] { self.errorLog.errors }
 
     public init(_ options: Options) throws(Failure) {
-        var opts: OpaquePointer?
-        try Self.check(natsOptions_Create(&opts))
+        let errorLog = ErrorLog()
+        let opts = try Self.makeOptions(options, errorLog: errorLog)
         defer { natsOptions_Destroy(opts) }
-        try Self.check(natsOptions_SetURL(opts, options.url))
-        try Self.check(natsOptions_SetTimeout(opts, options.timeoutMilliseconds))
-        try Self.check(natsOptions_SetAllowReconnect(opts, false))
-        if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
-        if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }
-        if options.sendAsap { try Self.check(natsOptions_SetSendAsap(opts, true)) }
-        try Self.check(natsOptions_SetErrorHandler(opts, { connection, _, _, closure in
-            guard let closure else { return }
-            var text: UnsafePointer<CChar>?
-            _ = natsConnection_GetLastError(connection, &text)
-            let log = Unmanaged<ErrorLog>.fromOpaque(closure).takeUnretainedValue()
-            log.append(text.map { String(cString: $0) } ?? "unknown error")
-        }, Unmanaged.passUnretained(self.errorLog).toOpaque()))
-        if let prefix = options.inboxPrefix { try Self.check(natsOptions_SetCustomInboxPrefix(opts, prefix)) }
-        if let caFile = options.caFile {
-            try Self.check(natsOptions_SetSecure(opts, true))
-            try Self.check(natsOptions_LoadCATrustedCertificates(opts, caFile))
+        self.connection = try Self.connect(opts)
+        self.errorLog = errorLog
+    }
+
+    private init(connection: OpaquePointer, errorLog: ErrorLog) {
+        self.connection = connection
+        self.errorLog = errorLog
+    }
+
+    /// Opens `count` connections with the same options, reading the certificate files once instead
+    /// of once per connection (with OpenSSL 3 that is most of the cost of a connection). The
+    /// connections share one `asyncErrors` log.
+    public static func connect(_ options: Options, count: Int) throws(Failure) -> [NATSClient] {
+        let errorLog = ErrorLog()
+        let opts = try Self.makeOptions(options, errorLog: errorLog)
+        defer { natsOptions_Destroy(opts) }
+        var clients: [NATSClient] = []
+        clients.reserveCapacity(count)
+        for _ in 0..<count {
+            clients.append(NATSClient(connection: try Self.connect(opts), errorLog: errorLog))
         }
-        if let certificate = options.certificateFile, let key = options.keyFile {
-            try Self.check(natsOptions_LoadCertificatesChain(opts, certificate, key))
+        return clients
+    }
+
+    private static func makeOptions(_ options: Options, errorLog: ErrorLog) throws(Failure) -> OpaquePointer {
+        var created: OpaquePointer?
+        try Self.check(natsOptions_Create(&created))
+        guard let opts = created else { throw Failure(status: "natsOptions_Create returned no options", detail: nil) }
+        do {
+            try Self.check(natsOptions_SetURL(opts, options.url))
+            try Self.check(natsOptions_SetTimeout(opts, options.timeoutMilliseconds))
+            try Self.check(natsOptions_SetAllowReconnect(opts, false))
+            if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
+            if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }
+            if options.sendAsap { try Self.check(natsOptions_SetSendAsap(opts, true)) }
+            try Self.check(natsOptions_SetErrorHandler(opts, { connection, _, _, closure in
+                guard let closure else { return }
+                var text: UnsafePointer<CChar>?
+                _ = natsConnection_GetLastError(connection, &text)
+                let log = Unmanaged<ErrorLog>.fromOpaque(closure).takeUnretainedValue()
+                log.append(text.map { String(cString: $0) } ?? "unknown error")
+            }, Unmanaged.passUnretained(errorLog).toOpaque()))
+            if let prefix = options.inboxPrefix { try Self.check(natsOptions_SetCustomInboxPrefix(opts, prefix)) }
+            if let caFile = options.caFile {
+                try Self.check(natsOptions_SetSecure(opts, true))
+                try Self.check(natsOptions_LoadCATrustedCertificates(opts, caFile))
+            }
+            if let certificate = options.certificateFile, let key = options.keyFile {
+                try Self.check(natsOptions_LoadCertificatesChain(opts, certificate, key))
+            }
+        } catch {
+            natsOptions_Destroy(opts)
+            throw error
         }
+        return opts
+    }
+
+    private static func connect(_ opts: OpaquePointer) throws(Failure) -> OpaquePointer {
         var connection: OpaquePointer?
         let status = natsConnection_Connect(&connection, opts)
         guard status == NATS_OK, let connection else {
             throw Failure(status: String(cString: natsStatus_GetText(status)), detail: Self.threadError())
         }
-        self.connection = connection
+        return connection
     }
 
     deinit {
