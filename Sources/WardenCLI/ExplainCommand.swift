@@ -103,7 +103,7 @@ struct ExplainCommand: ParsableCommand {
             object["delivery_filter"] = filter.map(\.description)
         }
         if let responses {
-            object["allow_responses"] = ["rule": "\(responses.source) allow_responses", "max": responses.maxMessages,
+            object["allow_responses"] = ["rule": responses.ruleDescription, "max": responses.maxMessages,
                                          "expires": DurationParser.format(responses.expires)]
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

@@ -63,7 +63,7 @@ public struct PolicyDecision: Hashable, Sendable {
         case .invalidSubject: return "invalid subject"
         case .reservedQueue: return "reserved queue group \"\(reservedQueueName)\""
         case .reservedReply: return "reserved reply subject prefix"
-        case .response(let permission): return "\(permission.source) allow_responses"
+        case .response(let permission): return permission.ruleDescription
         }
     }
 }

@@ -7,7 +7,11 @@ public struct ResponsePermission: Hashable, Sendable {
 
     public var maxMessages: Int
     public var expires: Duration
-    public var source: SourceLocation
+    public var source: SourceLocation {
+        didSet { self.ruleDescription = Self.describe(self.source) }
+    }
+    /// How decision records name it: `file:line allow_responses`. Kept, not formatted per record.
+    public private(set) var ruleDescription: String
 
     public init(
         maxMessages: Int = Self.defaultMaxMessages,
@@ -17,7 +21,10 @@ public struct ResponsePermission: Hashable, Sendable {
         self.maxMessages = maxMessages
         self.expires = expires
         self.source = source
+        self.ruleDescription = Self.describe(source)
     }
+
+    private static func describe(_ source: SourceLocation) -> String { "\(source) allow_responses" }
 }
 
 /// The reply subjects a connection may currently publish to under `allow_responses`, granted when a
@@ -30,7 +37,7 @@ public struct ResponseTracker: Sendable {
         var expiresAt: UInt64
     }
 
-    private var grants: [String: Grant] = [:]
+    private var grants: [ReplyKey: Grant] = [:]
     public let permission: ResponsePermission
     /// Past this many outstanding grants, expired ones are pruned; past it again, the oldest go first.
     public let limit: Int
@@ -45,24 +52,36 @@ public struct ResponseTracker: Sendable {
 
     /// Records that a message with reply subject `reply` was delivered at `now`.
     public mutating func grant(_ reply: String, now: UInt64) {
+        SubjectBytes.withBytes(reply) { self.grant(replyBytes: $0, now: now) }
+    }
+
+    /// `grant(_:now:)` for a reply subject given as the bytes it arrived as.
+    public mutating func grant(replyBytes reply: UnsafeBufferPointer<UInt8>, now: UInt64) {
+        let key = ReplyKey(reply)
         let expires = self.permission.expires.components
         let nanos = UInt64(max(0, expires.seconds)) &* 1_000_000_000 &+ UInt64(max(0, expires.attoseconds / 1_000_000_000))
-        if self.grants.count >= self.limit, self.grants[reply] == nil { self.prune(now: now) }
-        self.grants[reply] = Grant(remaining: self.permission.maxMessages, expiresAt: now &+ nanos)
+        if self.grants.count >= self.limit, self.grants[key] == nil { self.prune(now: now) }
+        self.grants[key] = Grant(remaining: self.permission.maxMessages, expiresAt: now &+ nanos)
     }
 
     /// Uses one response to `subject` if a live grant exists; false when none does.
     public mutating func consume(_ subject: String, now: UInt64) -> Bool {
-        guard var grant = self.grants[subject] else { return false }
+        SubjectBytes.withBytes(subject) { self.consume(subjectBytes: $0, now: now) }
+    }
+
+    /// `consume(_:now:)` for a subject given as the bytes it arrived as.
+    public mutating func consume(subjectBytes subject: UnsafeBufferPointer<UInt8>, now: UInt64) -> Bool {
+        let key = ReplyKey(subject)
+        guard var grant = self.grants[key] else { return false }
         if now >= grant.expiresAt {
-            self.grants[subject] = nil
+            self.grants[key] = nil
             return false
         }
         grant.remaining -= 1
         if grant.remaining <= 0 {
-            self.grants[subject] = nil
+            self.grants[key] = nil
         } else {
-            self.grants[subject] = grant
+            self.grants[key] = grant
         }
         return true
     }
@@ -73,6 +92,44 @@ public struct ResponseTracker: Sendable {
             // Still full of live grants: forget the ones closest to expiry. Forgetting fails closed.
             let victims = self.grants.sorted { $0.value.expiresAt < $1.value.expiresAt }.prefix(self.grants.count / 4 + 1)
             for (subject, _) in victims { self.grants[subject] = nil }
+        }
+    }
+}
+
+/// A reply subject as a grant's key. Subjects of up to 64 bytes (inbox subjects such as
+/// `_INBOX.<prefix>.<nuid>.<n>` are about 40) are held inline, so that granting and using a response
+/// allocates nothing; longer ones keep their bytes in an array. Keys compare byte for byte: a grant
+/// is never matched by a different subject.
+struct ReplyKey: Hashable, Sendable {
+    static let inlineCapacity = MemoryLayout<SIMD8<UInt64>>.size
+
+    /// The subject's bytes, zero-padded, when it fits.
+    private var inline: SIMD8<UInt64> = .zero
+    private var count: Int
+    /// The subject's bytes when it does not fit inline.
+    private var spilled: [UInt8]?
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.count = bytes.count
+        if bytes.count <= Self.inlineCapacity {
+            withUnsafeMutableBytes(of: &self.inline) { storage in
+                storage.copyMemory(from: UnsafeRawBufferPointer(bytes))
+            }
+        } else {
+            self.spilled = Array(bytes)
+        }
+    }
+
+    static func == (lhs: ReplyKey, rhs: ReplyKey) -> Bool {
+        lhs.count == rhs.count && lhs.inline == rhs.inline && lhs.spilled == rhs.spilled
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(self.count)
+        if let spilled = self.spilled {
+            spilled.withUnsafeBytes { hasher.combine(bytes: $0) }
+        } else {
+            withUnsafeBytes(of: self.inline) { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(self.count))) }
         }
     }
 }

@@ -13,12 +13,16 @@ public struct ServicePolicy: Sendable {
     private let publishDeny: SubjectTrie
     private let subscribeAllow: SubjectTrie
     private let subscribeDeny: SubjectTrie
+    /// The decision for a publish allowed as a response, made once: `.response` is an indirect case,
+    /// so making it per publish would allocate its box each time.
+    private let responseDecision: PolicyDecision?
 
     public init(name: String, mode: PolicyMode, rules: [Rule], allowResponses: ResponsePermission?) {
         self.name = name
         self.mode = mode
         self.rules = rules.sorted { $0.order < $1.order }
         self.allowResponses = allowResponses
+        self.responseDecision = allowResponses.map { PolicyDecision(.allow, .response($0), mode: mode) }
         func pick(_ operation: Operation, _ effect: Effect) -> SubjectTrie {
             SubjectTrie(rules.lazy.filter { $0.operation == operation && $0.effect == effect })
         }
@@ -86,11 +90,10 @@ public struct ServicePolicy: Sendable {
             return PolicyDecision(.deny, .reservedReply, mode: self.mode)
         }
         let decision = ruleDecision ?? self.decidePublish(subjectBytes: subject)
-        if decision.reason == .defaultDeny, responses != nil,
-            responses!.consume(String(decoding: subject, as: UTF8.self), now: now),
-            let permission = self.allowResponses
+        if decision.reason == .defaultDeny, let responseDecision = self.responseDecision, responses != nil,
+            responses!.consume(subjectBytes: subject, now: now)
         {
-            return PolicyDecision(.allow, .response(permission), mode: self.mode)
+            return responseDecision
         }
         return decision
     }

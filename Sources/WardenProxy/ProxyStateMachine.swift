@@ -183,7 +183,7 @@ struct ProxyStateMachine {
                 guard denial.isPermitted else { return }
             }
             if let reply = delivery.reply, self.responses != nil {
-                self.responses!.grant(reply.string, now: now)
+                reply.withUnsafeBytes { self.responses!.grant(replyBytes: $0, now: now) }
             }
             out.client.append(frame.raw)
         case .info(let json):

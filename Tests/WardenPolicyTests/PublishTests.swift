@@ -104,6 +104,36 @@ import Testing
         #expect(tracker!.count == 1)  // not used up by a refused publish
     }
 
+    /// Grants of up to 64 bytes are kept inline and longer ones spill to the heap: on both sides of
+    /// that line a grant answers its own subject exactly, not a prefix, an extension or a subject that
+    /// differs only in its last byte.
+    @Test(arguments: [1, 40, 63, 64, 65, 200])
+    func aGrantMatchesOnlyItsOwnSubject(length: Int) {
+        let subject = String(repeating: "r", count: length - 1) + "x"
+        let others = [
+            String(subject.dropLast()),
+            subject + "y",
+            String(subject.dropLast()) + "y",
+        ].filter { !$0.isEmpty }
+        var tracker = ResponseTracker(permission: self.permission)
+        tracker.grant(subject, now: 0)
+        for other in others {
+            let answered = tracker.consume(other, now: 1)
+            #expect(!answered, "a grant for \(length) bytes answered \(other.utf8.count) bytes")
+        }
+        let own = tracker.consume(subject, now: 1)
+        #expect(own)
+        #expect(tracker.count == 1)  // max 2: one response left
+    }
+
+    @Test func theRecordNamesTheAllowResponsesEntryWhereverItMoves() {
+        var permission = self.permission
+        #expect(permission.ruleDescription == "f:3 allow_responses")
+        permission.source = SourceLocation(file: "acls/orders.yaml", line: 12)
+        #expect(permission.ruleDescription == "acls/orders.yaml:12 allow_responses")
+        #expect(PolicyDecision(.allow, .response(permission), mode: .enforce).ruleDescription == "acls/orders.yaml:12 allow_responses")
+    }
+
     @Test func theGrantTableIsBounded() {
         var tracker = ResponseTracker(permission: self.permission, limit: 16)
         for index in 0..<1000 { tracker.grant("r.\(index)", now: UInt64(index)) }
