@@ -43,16 +43,22 @@ public struct PublishDecisionCache: Sendable {
         let first = set * Self.ways
         if let decision = self.hit(first, fingerprint, subject) { return decision }
         let decision = policy.decidePublish(subjectBytes: subject)
-        let entry = Entry(fingerprint: fingerprint, subject: Array(subject), decision: decision)
         if self.slots.isEmpty {
             self.slots = Array(repeating: nil, count: self.capacity)
             self.victims = Array(repeating: 0, count: self.capacity / Self.ways)
         }
         if let empty = (first..<first + Self.ways).first(where: { self.slots[$0] == nil }) {
-            self.slots[empty] = entry
+            self.slots[empty] = Entry(fingerprint: fingerprint, subject: Array(subject), decision: decision)
             self.count += 1
         } else {
-            self.slots[first + Int(self.victims[set])] = entry
+            // The entry replaced keeps its storage for the new subject's bytes: a connection that
+            // publishes to ever new subjects (responses to inboxes, per-entity subjects) does not
+            // allocate once its sets are full.
+            let slot = first + Int(self.victims[set])
+            self.slots[slot]!.fingerprint = fingerprint
+            self.slots[slot]!.decision = decision
+            self.slots[slot]!.subject.removeAll(keepingCapacity: true)
+            self.slots[slot]!.subject.append(contentsOf: subject)
             self.victims[set] = (self.victims[set] + 1) % UInt8(Self.ways)
         }
         return decision

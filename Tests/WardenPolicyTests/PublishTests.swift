@@ -61,6 +61,17 @@ import Testing
         #expect(denied.isPermitted)
     }
 
+    /// A full set reuses its entries for new subjects: a longer subject after a shorter one, then a
+    /// prefix of an earlier one, must each be remembered as exactly their own bytes.
+    @Test func aReplacedCacheEntryHoldsOnlyTheNewSubject() {
+        var cache = PublishDecisionCache(capacity: 4)  // one set of four
+        let subjects = ["a", "b", "c", "d", "orders.internal.long.subject", "orders.a", "x", "y", "orders.internal.long", "orders.a.b"]
+        for subject in subjects + subjects.reversed() {
+            #expect(cache.decision(for: subject, in: self.policy) == self.policy.decidePublish(subject: subject), "\(subject)")
+            #expect(cache.count <= 4)
+        }
+    }
+
     @Test func theCacheReturnsWhatTheEngineDecides() throws {
         var cache = PublishDecisionCache(capacity: 4)
         for subject in ["orders.a", "orders.internal.b", "nope", "orders.a", "x.1", "x.2", "x.3", "orders.a"] {
