@@ -129,6 +129,7 @@ let package = Package(
                 "WardenProxy", "WardenACL", "WardenPKI", "WardenPolicy", "NATSProtocol", "NATSClient", "WardenTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 
 /// What one read cycle sends in one direction, in order, gathered so that it reaches the channel as
 /// few writes as possible.
@@ -13,8 +14,12 @@ struct OutboundBatch {
     static let sliceThreshold = 4096
 
     private(set) var buffers: [ByteBuffer] = []
-    /// Whether the last of `buffers` is one this batch allocated and may still append to.
+    /// The indices in `buffers` of the buffers this batch filled, as opposed to slices passed on.
+    private var filled: [Int] = []
+    /// Whether the last of `buffers` is one this batch filled and may still append to.
     private var lastIsOwned = false
+    /// Where the buffers this batch fills come from and go back to; without one, each is allocated.
+    var pool: BatchBufferPool?
 
     var isEmpty: Bool { self.buffers.isEmpty }
 
@@ -25,8 +30,9 @@ struct OutboundBatch {
         } else if self.lastIsOwned {
             self.buffers[self.buffers.count - 1].writeImmutableBuffer(bytes)
         } else {
-            var owned = ByteBufferAllocator().buffer(capacity: Self.sliceThreshold)
+            var owned = self.pool?.take() ?? ByteBufferAllocator().buffer(capacity: Self.sliceThreshold)
             owned.writeImmutableBuffer(bytes)
+            self.filled.append(self.buffers.count)
             self.buffers.append(owned)
             self.lastIsOwned = true
         }
@@ -42,8 +48,57 @@ struct OutboundBatch {
         self.removeAll()
     }
 
+    /// Empties the batch; the buffers it filled go back to its pool.
     mutating func removeAll() {
+        if let pool = self.pool {
+            for index in self.filled { pool.recycle(self.buffers[index]) }
+        }
         self.buffers.removeAll(keepingCapacity: true)
+        self.filled.removeAll(keepingCapacity: true)
         self.lastIsOwned = false
     }
+}
+
+/// The buffers `OutboundBatch`es fill, reused by the sessions of one event loop.
+///
+/// A batch's buffer goes to the channel at the end of a read cycle; NIOSSL encrypts it during the
+/// flush and lets go of it. From then on only the pool holds it, and the next batch on this loop
+/// writes into it again: a read cycle allocates no buffer of its own. The pool belongs to the loop's
+/// thread, not to a session, so that an idle connection holds no batch buffer.
+final class BatchBufferPool {
+    /// Buffers kept per loop. A buffer still held by a channel (a write waiting for a slow peer) is
+    /// skipped by `take` and, past this many, forgotten.
+    static let capacity = 4
+    /// A buffer that grew past this is not kept, so that one burst does not hold memory for good.
+    static let largestKept = 64 * 1024
+
+    private var buffers: [ByteBuffer] = []
+
+    /// The pool of the calling thread, which must be the event loop of every session that uses it.
+    static var current: BatchBufferPool {
+        if let pool = Self.perThread.currentValue { return pool }
+        let pool = BatchBufferPool()
+        Self.perThread.currentValue = pool
+        return pool
+    }
+
+    // Each thread sees only its own pool: the container is shared, never a pool.
+    nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<BatchBufferPool>()
+
+    /// An empty buffer nobody else holds, or nil when there is none.
+    func take() -> ByteBuffer? {
+        for index in self.buffers.indices.reversed() where self.buffers[index].modifyIfUniquelyOwned({ $0.clear() }) != nil {
+            return self.buffers.remove(at: index)
+        }
+        return nil
+    }
+
+    /// Keeps `buffer` for reuse once its channel has written it.
+    func recycle(_ buffer: ByteBuffer) {
+        guard buffer.capacity <= Self.largestKept else { return }
+        if self.buffers.count == Self.capacity { self.buffers.removeFirst() }
+        self.buffers.append(buffer)
+    }
+
+    var count: Int { self.buffers.count }
 }

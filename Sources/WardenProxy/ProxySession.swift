@@ -40,6 +40,11 @@ final class ProxySession {
         self.clientChannel = clientChannel
         self.logger = logger
         self.core = SessionCore(machine: machine, maxPayload: env.configuration.maxPayload)
+        // Sessions are made on their event loop, whose batch buffers they share.
+        assert(clientChannel.eventLoop.inEventLoop, "a session is made on its own event loop")
+        let pool = BatchBufferPool.current
+        self.core.out.upstream.pool = pool
+        self.core.out.client.pool = pool
     }
 
     private var eventLoop: any EventLoop { self.clientChannel.eventLoop }
