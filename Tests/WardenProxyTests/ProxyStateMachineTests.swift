@@ -254,6 +254,12 @@ struct DecisionRecordTests {
 }
 
 extension OutboundBatchTests {
+    static func pooledBatch() -> OutboundBatch {
+        var batch = OutboundBatch()
+        batch.pool = BatchBufferPool()
+        return batch
+    }
+
     static func address(_ buffer: ByteBuffer) -> UnsafeRawPointer? {
         buffer.withUnsafeReadableBytes { $0.baseAddress }
     }
@@ -263,8 +269,7 @@ extension OutboundBatchTests {
     @Test func aBufferTheChannelHasWrittenIsFilledAgain() throws {
         let channel = EmbeddedChannel()
         defer { _ = try? channel.finish() }
-        var batch = OutboundBatch()
-        batch.pool = BatchBufferPool()
+        var batch = Self.pooledBatch()
         batch.append(ByteBuffer(string: "PUB a 1\r\nx\r\n"))
         let first = Self.address(batch.buffers[0])
         batch.write(to: channel)
@@ -283,8 +288,7 @@ extension OutboundBatchTests {
     @Test func aBufferStillWaitingToBeWrittenIsNeverReused() throws {
         let channel = EmbeddedChannel()
         defer { _ = try? channel.finish() }
-        var batch = OutboundBatch()
-        batch.pool = BatchBufferPool()
+        var batch = Self.pooledBatch()
         batch.append(ByteBuffer(string: "MSG a 1 1\r\nx\r\n"))
         let waiting = Self.address(batch.buffers[0])
         batch.write(to: channel)  // not flushed: the channel still holds it
@@ -301,8 +305,7 @@ extension OutboundBatchTests {
 
     /// Slices of received bytes passed on whole are not the batch's to reuse.
     @Test func slicesPassedOnAreNotKept() {
-        var batch = OutboundBatch()
-        batch.pool = BatchBufferPool()
+        var batch = Self.pooledBatch()
         batch.append(ByteBuffer(repeating: UInt8(ascii: "L"), count: OutboundBatch.sliceThreshold))
         batch.removeAll()
         #expect(batch.pool!.count == 0)
