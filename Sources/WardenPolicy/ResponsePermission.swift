@@ -120,10 +120,7 @@ struct ReplyKey: Hashable, Sendable {
         }
     }
 
-    static func == (lhs: ReplyKey, rhs: ReplyKey) -> Bool {
-        lhs.count == rhs.count && lhs.inline == rhs.inline && lhs.spilled == rhs.spilled
-    }
-
+    /// Hashes only the subject's bytes (equality, synthesized, compares all three properties).
     func hash(into hasher: inout Hasher) {
         hasher.combine(self.count)
         if let spilled = self.spilled {

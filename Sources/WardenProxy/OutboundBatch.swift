@@ -17,7 +17,7 @@ struct OutboundBatch {
     /// The indices in `buffers` of the buffers this batch filled, as opposed to slices passed on.
     private var filled: [Int] = []
     /// Whether the last of `buffers` is one this batch filled and may still append to.
-    private var lastIsOwned = false
+    private var lastIsOwned: Bool { self.filled.last == self.buffers.count - 1 }
     /// Where the buffers this batch fills come from and go back to; without one, each is allocated.
     var pool: BatchBufferPool?
 
@@ -26,7 +26,6 @@ struct OutboundBatch {
     mutating func append(_ bytes: ByteBuffer) {
         if bytes.readableBytes >= Self.sliceThreshold {
             self.buffers.append(bytes)
-            self.lastIsOwned = false
         } else if self.lastIsOwned {
             self.buffers[self.buffers.count - 1].writeImmutableBuffer(bytes)
         } else {
@@ -34,7 +33,6 @@ struct OutboundBatch {
             owned.writeImmutableBuffer(bytes)
             self.filled.append(self.buffers.count)
             self.buffers.append(owned)
-            self.lastIsOwned = true
         }
     }
 
@@ -55,7 +53,6 @@ struct OutboundBatch {
         }
         self.buffers.removeAll(keepingCapacity: true)
         self.filled.removeAll(keepingCapacity: true)
-        self.lastIsOwned = false
     }
 }
 
