@@ -8,7 +8,7 @@ sudo_if_needed() {
 }
 
 missing=()
-for package in libnats-dev libssl-dev openssl; do
+for package in libnats-dev libmimalloc-dev libssl-dev openssl; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
