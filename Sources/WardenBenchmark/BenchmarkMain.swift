@@ -83,6 +83,9 @@ struct BenchmarkMain {
             let benchmark = try ProxyBenchmark(sizes: sizes, wardenExecutable: executable, only: only)
             defer { benchmark.stop() }
             print("\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)")
+            let allocator = benchmark.wardenAllocator
+            print("Warden's allocator: \(allocator)")
+            report["warden_allocator"] = allocator
             let rows = try benchmark.run()
             let withRelay = rows.contains { $0.relay != nil }
             print("workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct".padding(15) + (withRelay ? "bare TCP relay" : ""))

@@ -84,6 +84,24 @@ final class ProxyBenchmark {
         if self.runs("request-reply") { self.relay = try TCPRelay(targetPort: self.natsPort) }
     }
 
+    /// The `malloc` the Warden process runs with: the one its memory map shows (the `warden` executable
+    /// links mimalloc), or a library preloaded in front of it.
+    var wardenAllocator: String {
+        // Read to the end: `/proc` files report a size of 0, and `String(contentsOfFile:)` stops early.
+        guard let pid = self.warden?.processIdentifier,
+            let file = FileHandle(forReadingAtPath: "/proc/\(pid)/maps"),
+            let data = try? file.readToEnd()
+        else { return "unknown" }
+        try? file.close()
+        let maps = String(decoding: data, as: UTF8.self)
+        let linked = ["mimalloc", "tcmalloc", "jemalloc"].first { maps.contains("lib\($0)") } ?? "glibc malloc"
+        // Warden inherits the benchmark's environment; a preloaded library comes before the linked one.
+        if let preload = ProcessInfo.processInfo.environment["LD_PRELOAD"], !preload.isEmpty {
+            return "\(preload) (LD_PRELOAD), in front of \(linked)"
+        }
+        return linked
+    }
+
     func stop() {
         self.relay?.stop()
         for process in [self.warden, self.nats].compactMap({ $0 }) where process.isRunning {
