@@ -171,6 +171,7 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         self.admitted = true
+        ProxySession.handshakeCompleted(on: context.channel)
         let env = self.attempt.env
         let policy = env.policy.policy(for: service)
         self.attempt.admit(service: service, admission: admission, mode: policy?.mode ?? .enforce)

@@ -39,7 +39,7 @@ public final class ProxyServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.recvAllocator, value: ProxySession.receiveAllocator)
+            .childChannelOption(.recvAllocator, value: ProxySession.handshakeReceiveAllocator)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let attempt = ConnectionAttempt(env: env, channel: channel)

@@ -35,13 +35,27 @@ final class ProxySession {
     /// The largest record buffer kept between read cycles.
     static let retainedLogBatchCapacity = 16 * 1024
 
-    /// How both legs size their receive buffers. SwiftNIO keeps a channel's last receive buffer for
-    /// the next read, at the size the adaptive allocator last chose, for as long as the channel is
-    /// open. Starting at 1 KiB instead of SwiftNIO's 2 KiB keeps that buffer at 1 KiB on a connection
-    /// whose handshake and first frames fit in it: about 1.3 KiB less per idle client, both legs
-    /// (`warden-bench --only idle`, seven alternating runs). A busy connection grows it as before.
-    static var receiveAllocator: AdaptiveRecvByteBufferAllocator {
+    /// How both legs size their receive buffers until their TLS handshake is done: 1 KiB per read.
+    ///
+    /// SwiftNIO keeps a channel's last receive buffer for the next read, for as long as the channel is
+    /// open, and never shrinks it. A handshake flight (a certificate chain) fills 1 KiB, and an
+    /// adaptive allocator would grow the buffer to 2 KiB for good on every connection. A flight now
+    /// takes two reads instead; `receiveAllocatorAfterHandshake` then takes over at 1 KiB.
+    static var handshakeReceiveAllocator: FixedSizeRecvByteBufferAllocator {
+        FixedSizeRecvByteBufferAllocator(capacity: 1024)
+    }
+
+    /// How both legs size their receive buffers once their handshake is done: from 1 KiB (SwiftNIO's
+    /// default start is 2 KiB), growing when reads fill the buffer, so a quiet connection keeps 1 KiB
+    /// per leg and a busy one reads up to 64 KiB at a time.
+    static var receiveAllocatorAfterHandshake: AdaptiveRecvByteBufferAllocator {
         AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 64 * 1024)
+    }
+
+    /// Switches `channel` (on its event loop) to `receiveAllocatorAfterHandshake`.
+    static func handshakeCompleted(on channel: any Channel) {
+        // Fails only on a channel that is already closed, which reads nothing more.
+        try? channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveAllocatorAfterHandshake)
     }
 
     init(env: ProxyEnvironment, clientChannel: any Channel, logger: Logger, machine: ProxyStateMachine) {
@@ -107,7 +121,7 @@ final class ProxySession {
         ClientBootstrap(group: self.eventLoop)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.recvAllocator, value: Self.receiveAllocator)
+            .channelOption(.recvAllocator, value: Self.handshakeReceiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = UpstreamHandler(session: bound.value)
@@ -415,6 +429,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
+            ProxySession.handshakeCompleted(on: context.channel)
             self.ready = true
             self.session.upstreamReady()
         }
