@@ -171,7 +171,8 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         self.admitted = true
-        ProxySession.handshakeCompleted(on: context.channel)
+        // A client sends nothing more of TLS's after its Finished: its NATS traffic starts here.
+        ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
         let env = self.attempt.env
         let policy = env.policy.policy(for: service)
         self.attempt.admit(service: service, admission: admission, mode: policy?.mode ?? .enforce)

@@ -35,27 +35,27 @@ final class ProxySession {
     /// The largest record buffer kept between read cycles.
     static let retainedLogBatchCapacity = 16 * 1024
 
-    /// How both legs size their receive buffers until their TLS handshake is done: 1 KiB per read.
+    /// How both legs size their receive buffers during the TLS handshake: 1 KiB per read.
     ///
     /// SwiftNIO keeps a channel's last receive buffer for the next read, for as long as the channel is
-    /// open, and never shrinks it. A handshake flight (a certificate chain) fills 1 KiB, and an
-    /// adaptive allocator would grow the buffer to 2 KiB for good on every connection. A flight now
-    /// takes two reads instead; `receiveAllocatorAfterHandshake` then takes over at 1 KiB.
+    /// open, and never shrinks it. Handshake flights (certificate chains) fill 1 KiB, and an adaptive
+    /// allocator would grow the buffer to 2 KiB for good on every connection. A flight takes two
+    /// reads instead; once NATS traffic flows, `trafficReceiveAllocator` takes over at 1 KiB.
     static var handshakeReceiveAllocator: FixedSizeRecvByteBufferAllocator {
         FixedSizeRecvByteBufferAllocator(capacity: 1024)
     }
 
-    /// How both legs size their receive buffers once their handshake is done: from 1 KiB (SwiftNIO's
+    /// How both legs size their receive buffers once NATS traffic flows: from 1 KiB (SwiftNIO's
     /// default start is 2 KiB), growing when reads fill the buffer, so a quiet connection keeps 1 KiB
     /// per leg and a busy one reads up to 64 KiB at a time.
-    static var receiveAllocatorAfterHandshake: AdaptiveRecvByteBufferAllocator {
+    static var trafficReceiveAllocator: AdaptiveRecvByteBufferAllocator {
         AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 64 * 1024)
     }
 
-    /// Switches `channel` (on its event loop) to `receiveAllocatorAfterHandshake`.
-    static func handshakeCompleted(on channel: any Channel) {
+    /// Switches `channel` (on its event loop) to `trafficReceiveAllocator`.
+    static func useReceiveAllocatorForTraffic(on channel: any Channel) {
         // Fails only on a channel that is already closed, which reads nothing more.
-        try? channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveAllocatorAfterHandshake)
+        try? channel.syncOptions?.setOption(.recvAllocator, value: Self.trafficReceiveAllocator)
     }
 
     init(env: ProxyEnvironment, clientChannel: any Channel, logger: Logger, machine: ProxyStateMachine) {
@@ -363,6 +363,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private var reader = FrameReader(NATSServerParser())
     private var sawInfo = false
     private var ready = false
+    /// Whether NATS traffic has come through TLS yet (and the receive allocator was switched).
+    private var carriesTraffic = false
 
     init(session: ProxySession) {
         self.session = session
@@ -383,6 +385,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.ready else {
+            if !self.carriesTraffic {
+                // Not at the handshake's end: nats-server then sends a TLS 1.3 session ticket that
+                // carries Warden's certificate, over 1 KiB, which would grow the buffer for good.
+                self.carriesTraffic = true
+                ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
+            }
             self.session.upstreamRead(self.unwrapInboundIn(data))
             return
         }
@@ -429,7 +437,6 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            ProxySession.handshakeCompleted(on: context.channel)
             self.ready = true
             self.session.upstreamReady()
         }
