@@ -90,7 +90,7 @@ final class ProxyBenchmark {
         // Read to the end: `/proc` files report a size of 0, and `String(contentsOfFile:)` stops early.
         guard let pid = self.warden?.processIdentifier,
             let file = FileHandle(forReadingAtPath: "/proc/\(pid)/maps"),
-            let data = try? file.readToEnd()
+            let data = try? file.readToEnd(), !data.isEmpty  // empty: the process has exited
         else { return "unknown" }
         try? file.close()
         let maps = String(decoding: data, as: UTF8.self)
@@ -339,6 +339,10 @@ final class ProxyBenchmark {
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        // Otherwise the wait below would take whatever listens there for the process just started.
+        guard !LoopbackPort.isListening(port) else {
+            throw BenchmarkError("127.0.0.1:\(port) is already taken; \(executable) was not started")
+        }
         try process.run()
         let deadline = Date().addingTimeInterval(15)
         while !LoopbackPort.isListening(port) {

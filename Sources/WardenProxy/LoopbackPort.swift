@@ -3,12 +3,28 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import NIOConcurrencyHelpers
 
 /// TCP on 127.0.0.1, for what Warden starts beside itself (the development nats-server) and for the
 /// tools that start Warden (benchmark, tests).
 public enum LoopbackPort {
-    /// A port on 127.0.0.1 that was free a moment ago.
+    /// Every port `free()` has returned in this process.
+    private static let handedOut = NIOLockedValueBox(Set<Int>())
+
+    /// A port on 127.0.0.1 that was free a moment ago, and that this process was never given before.
+    ///
+    /// The kernel readily hands out a port it has just released again, so two picks in a row, made
+    /// before either port is listened on, could be the same port (the benchmark once started
+    /// nats-server and Warden on one).
     public static func free() throws(LoopbackPortError) -> Int {
+        for _ in 0..<64 {
+            let port = try Self.unbound()
+            if Self.handedOut.withLockedValue({ $0.insert(port).inserted }) { return port }
+        }
+        throw LoopbackPortError(errno: EADDRINUSE)
+    }
+
+    private static func unbound() throws(LoopbackPortError) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw LoopbackPortError(errno: errno) }
         defer { close(fd) }
