@@ -145,6 +145,9 @@ final class ProxyBenchmark {
     func run() throws -> [Row] {
         var rows: [Row] = []
         var cpuRows: [Row] = []
+        // Idle memory first, while both servers are fresh: after the other workloads they place new
+        // connections in memory those freed, and the figure would depend on what ran before.
+        let idle = self.runs("idle") ? try self.idleMemory() : nil
         for (size, name) in [(16, "pubsub-16"), (128, "pubsub-128"), (1024, "pubsub-1k"), (16 * 1024, "pubsub-16k")] where self.runs(name) {
             let (direct, warden) = try self.alternate { try self.throughput(path: $0, payload: size, subscribers: 1) }
             rows.append(Row(
@@ -165,8 +168,7 @@ final class ProxyBenchmark {
         }
         rows.append(contentsOf: cpuRows)
         if self.runs("request-reply") { rows.append(contentsOf: try self.requestReplyRows()) }
-        if self.runs("idle") {
-            let (idleDirect, idleWarden) = try self.idleMemory()
+        if let (idleDirect, idleWarden) = idle {
             rows.append(Row(workload: "idle connection KiB (server process)", unit: "KiB", direct: idleDirect, warden: idleWarden, higherIsBetter: false))
         }
         return rows
