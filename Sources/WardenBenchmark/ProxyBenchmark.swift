@@ -87,13 +87,9 @@ final class ProxyBenchmark {
     /// The `malloc` the Warden process runs with: the one its memory map shows (the `warden` executable
     /// links mimalloc), or a library preloaded in front of it.
     var wardenAllocator: String {
-        // Read to the end: `/proc` files report a size of 0, and `String(contentsOfFile:)` stops early.
         guard let pid = self.warden?.processIdentifier,
-            let file = FileHandle(forReadingAtPath: "/proc/\(pid)/maps"),
-            let data = try? file.readToEnd(), !data.isEmpty  // empty: the process has exited
+            let maps = Self.procText("/proc/\(pid)/maps"), !maps.isEmpty  // empty: the process has exited
         else { return "unknown" }
-        try? file.close()
-        let maps = String(decoding: data, as: UTF8.self)
         let linked = ["mimalloc", "tcmalloc", "jemalloc"].first { maps.contains("lib\($0)") } ?? "glibc malloc"
         // Warden inherits the benchmark's environment; a preloaded library comes before the linked one.
         if let preload = ProcessInfo.processInfo.environment["LD_PRELOAD"], !preload.isEmpty {
@@ -319,8 +315,17 @@ final class ProxyBenchmark {
 
     // MARK: Helpers
 
+    /// A `/proc` file's whole text. Read to the end: `/proc` files report a size of 0, and
+    /// `String(contentsOfFile:)` stops early on the longer ones (a process's `maps`).
+    static func procText(_ path: String) -> String? {
+        guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? file.close() }
+        // `readToEnd` gives nil for an empty file; an exited process's files are empty.
+        return String(decoding: (try? file.readToEnd()) ?? Data(), as: UTF8.self)
+    }
+
     static func residentKiB(_ pid: Int32) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        guard let status = Self.procText("/proc/\(pid)/status"),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return 0 }
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
@@ -330,7 +335,7 @@ final class ProxyBenchmark {
     static func cpuNanoseconds(_ pid: Int32) -> Int {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         return tasks.reduce(0) { total, task in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/schedstat", encoding: .utf8) else { return total }
+            guard let stat = Self.procText("/proc/\(pid)/task/\(task)/schedstat") else { return total }
             return total + (Int(stat.split(separator: " ").first ?? "0") ?? 0)
         }
     }
