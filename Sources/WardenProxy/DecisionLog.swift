@@ -92,6 +92,11 @@ public final class DecisionLog: Service, Sendable {
     /// Queues encoded records for writing. Returns false when the backlog is over `highWater`: the
     /// caller must stop reading until `whenDrained` calls it back.
     public func submit(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { self.submit($0) }
+    }
+
+    /// `submit` for records in place, which are copied.
+    public func submit(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard !bytes.isEmpty else { return true }
         self.state.lock()
         let (backlog, wake) = self.box.withLockedValue { state in

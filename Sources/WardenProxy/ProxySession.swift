@@ -32,8 +32,6 @@ final class ProxySession {
 
     /// Past this many bytes queued for an upstream that is still connecting, the client is not read.
     static let maxQueuedBeforeUpstream = 1 << 20
-    /// The largest record buffer kept between read cycles.
-    static let retainedLogBatchCapacity = 16 * 1024
 
     /// How both legs size their receive buffers during the TLS handshake: 1 KiB per read.
     ///
@@ -62,9 +60,9 @@ final class ProxySession {
         self.env = env
         self.clientChannel = clientChannel
         self.logger = logger
-        self.core = SessionCore(machine: machine, maxPayload: env.configuration.maxPayload)
-        // Sessions are made on their event loop, whose batch buffers they share.
+        // Sessions are made on their event loop, whose batch buffers and record batch they share.
         assert(clientChannel.eventLoop.inEventLoop, "a session is made on its own event loop")
+        self.core = SessionCore(machine: machine, maxPayload: env.configuration.maxPayload, records: .current)
         let pool = BatchBufferPool.current
         self.core.out.upstream.pool = pool
         self.core.out.client.pool = pool
@@ -222,24 +220,16 @@ final class ProxySession {
     }
 
     private func submitLog() {
-        guard !self.core.logBatch.isEmpty else { return }
-        let keepGoing = self.env.log.submit(self.core.logBatch)
-        // The buffer is reused from one read cycle to the next, but a burst must not leave a large one
-        // behind on a connection that then goes quiet.
-        if self.core.logBatch.capacity > Self.retainedLogBatchCapacity {
-            self.core.logBatch = []
-        } else {
-            self.core.logBatch.removeAll(keepingCapacity: true)
-        }
-        if !keepGoing {
-            // The log is behind: stop reading either side until it catches up. Nothing is dropped.
-            self.pauseClient(.decisionLog)
-            self.pauseUpstream(.decisionLog)
-            let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
-            self.env.log.whenDrained(on: self.eventLoop) {
-                bound.value.resumeClient(.decisionLog)
-                bound.value.resumeUpstream(.decisionLog)
-            }
+        // The loop's batch holds this read cycle's records, of this session only: every session hands
+        // them over here, at the end of whatever made them, before the loop runs anything else.
+        guard !self.core.records.submit(to: self.env.log) else { return }
+        // The log is behind: stop reading either side until it catches up. Nothing is dropped.
+        self.pauseClient(.decisionLog)
+        self.pauseUpstream(.decisionLog)
+        let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
+        self.env.log.whenDrained(on: self.eventLoop) {
+            bound.value.resumeClient(.decisionLog)
+            bound.value.resumeUpstream(.decisionLog)
         }
     }
 

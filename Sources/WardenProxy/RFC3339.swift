@@ -77,17 +77,24 @@ enum RFC3339 {
     /// second, and only their fraction differs.
     struct SecondCache {
         private var second = Int64.min
-        private var text: [UInt8] = []
+        /// `YYYY-MM-DDTHH:MM:SS` (19 bytes), inline: copying the cache copies no array.
+        private var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        private static let textCount = 19
 
-        mutating func append(microseconds: Int64, to bytes: inout [UInt8]) {
+        /// Writes the timestamp for `microseconds` since the epoch.
+        mutating func write(microseconds: Int64, to cursor: inout RecordCursor) {
             let (seconds, micros) = RFC3339.split(microseconds)
             if seconds != self.second {
-                self.text.removeAll(keepingCapacity: true)
-                RFC3339.appendDateTime(seconds: seconds, to: &self.text)
+                var bytes: [UInt8] = []
+                RFC3339.appendDateTime(seconds: seconds, to: &bytes)
+                precondition(bytes.count == Self.textCount, "a date and time of day is 19 bytes")
+                withUnsafeMutableBytes(of: &self.text) { $0.copyBytes(from: bytes) }
                 self.second = seconds
             }
-            bytes.append(contentsOf: self.text)
-            RFC3339.appendFraction(micros, to: &bytes)
+            withUnsafeBytes(of: self.text) { cursor.write(UnsafeRawBufferPointer(rebasing: $0[..<Self.textCount])) }
+            cursor.write(byte: UInt8(ascii: "."))
+            cursor.writeDigits(UInt64(micros), count: 6)
+            cursor.write(byte: UInt8(ascii: "Z"))
         }
     }
 }

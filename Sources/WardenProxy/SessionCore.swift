@@ -9,17 +9,19 @@ struct SessionCore {
     private(set) var machine: ProxyStateMachine
     /// Frames for both sides and the connection's fate, gathered over a read cycle.
     var out = ProxyOutput()
-    /// Records encoded during the read cycle, for the decision log.
-    var logBatch: [UInt8] = []
-    private var encoder: RecordEncoder
+    /// Where the records are encoded, for the decision log: the event loop's batch.
+    let records: RecordBatch
+    /// What this connection's records repeat, encoded once.
+    private let connection: ConnectionFields
     private var clientReader: FrameReader<NATSClientParser>
     private var upstreamReader = FrameReader(NATSServerParser())
     /// The clocks, read once per read cycle: the frames of one read share their time.
     private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
 
-    init(machine: ProxyStateMachine, maxPayload: Int) {
+    init(machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch) {
         self.machine = machine
-        self.encoder = RecordEncoder(service: machine.service, conn: machine.conn, peer: machine.peer)
+        self.records = records
+        self.connection = ConnectionFields(service: machine.service, conn: machine.conn, peer: machine.peer)
         self.clientReader = FrameReader(NATSClientParser(maxPayload: maxPayload))
     }
 
@@ -73,7 +75,7 @@ struct SessionCore {
     private mutating func encodeRecords() {
         guard !self.out.records.isEmpty else { return }
         let now = self.clock.wallMicroseconds
-        for record in self.out.records { self.encoder.encode(record, microseconds: now, into: &self.logBatch) }
+        self.records.encoder.encode(self.out.records, connection: self.connection, microseconds: now)
         self.out.records.removeAll(keepingCapacity: true)
     }
 }
