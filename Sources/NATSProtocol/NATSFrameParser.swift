@@ -202,30 +202,35 @@ struct FrameScanner: Sendable {
         _ parse: (ControlLine, Int) throws(NATSProtocolError) -> LineResult<Operation, Header>
     ) throws(NATSProtocolError) -> (Frame<Operation>?, PendingPayload<Header>?) {
         while true {
-            let found: Result<(lineLength: Int, LineResult<Operation, Header>?)?, NATSProtocolError> =
-                buffer.withUnsafeReadableBytes { bytes in
-                    let limit = min(bytes.count, self.maxControlLine + 2)
-                    guard let base = bytes.baseAddress, limit > 0,
-                        let newline = memchr(base, Int32(UInt8(ascii: "\n")), limit)
-                    else {
-                        if bytes.count > self.maxControlLine {
-                            return .failure(NATSProtocolError(.maxControlLineExceeded, "no line end within \(self.maxControlLine) bytes"))
-                        }
-                        return .success(nil)
+            // What the line holds is set in place rather than returned through a `Result`: operations
+            // carry slices (retained references), and every layer of wrapping copied and released them.
+            var lineLength = 0
+            var parsed: LineResult<Operation, Header>?
+            var failure: NATSProtocolError?
+            buffer.withUnsafeReadableBytes { bytes in
+                let limit = min(bytes.count, self.maxControlLine + 2)
+                guard let base = bytes.baseAddress, limit > 0,
+                    let newline = memchr(base, Int32(UInt8(ascii: "\n")), limit)
+                else {
+                    if bytes.count > self.maxControlLine {
+                        failure = NATSProtocolError(.maxControlLineExceeded, "no line end within \(self.maxControlLine) bytes")
                     }
-                    let lineLength = base.distance(to: UnsafeRawPointer(newline)) + 1
-                    var end = lineLength - 1
-                    if end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-                    let line = ControlLine(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
-                    guard line.count > 0 else { return .success((lineLength, nil)) }
-                    do throws(NATSProtocolError) {
-                        return .success((lineLength, try parse(line, self.maxPayload)))
-                    } catch {
-                        return .failure(error)
-                    }
+                    return
                 }
-            guard let (lineLength, result) = try found.get() else { return (nil, nil) }
-            switch result {
+                lineLength = base.distance(to: UnsafeRawPointer(newline)) + 1
+                var end = lineLength - 1
+                if end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                let line = ControlLine(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+                guard line.count > 0 else { return }
+                do throws(NATSProtocolError) {
+                    parsed = try parse(line, self.maxPayload)
+                } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
+            guard lineLength > 0 else { return (nil, nil) }
+            switch consume parsed {
             case nil:
                 buffer.moveReaderIndex(forwardBy: lineLength)
             case .complete(let operation):
