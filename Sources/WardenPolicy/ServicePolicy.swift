@@ -1,7 +1,9 @@
 /// One service's compiled rules: what it may publish and subscribe to, and how strictly.
 ///
-/// Immutable once built; evaluation is a trie walk over the subject's tokens and does no I/O.
-public struct ServicePolicy: Sendable {
+/// Immutable once built; evaluation is a trie walk over the subject's tokens and does no I/O. A class:
+/// every connection of the service holds it, and a struct of this many references cost a retain and
+/// a release of each whenever a decision bound it.
+public final class ServicePolicy: Sendable {
     public let name: String
     public let mode: PolicyMode
     /// Every rule of the service, defaults first, in file order.
