@@ -242,4 +242,35 @@ struct ProxyEndToEndTests {
             }
         }
     }
+
+    /// The sessions of an event loop encode their records into one batch per loop. Clients publishing
+    /// at once, several to a loop, each still get exactly their own records: every record of a
+    /// client's subjects names that client's connection, and none is lost or written twice.
+    @Test func concurrentClientsSharingEventLoopsEachGetTheirOwnRecords() async throws {
+        try await withWarden { warden in
+            let clients = try (0..<6).map { _ in try warden.client("orders") }
+            let perClient = 300
+            DispatchQueue.concurrentPerform(iterations: clients.count) { index in
+                for message in 0..<perClient {
+                    // Every fifth is denied, so records of denials interleave with the rest.
+                    try? clients[index].publish(message % 5 == 0 ? "orders.internal.c\(index)" : "orders.c\(index)", "m")
+                }
+                try? clients[index].flush()
+            }
+            let expected = clients.count * perClient
+            let pubs = try await warden.waitForRecords { $0.filter { $0["op"] as? String == "pub" }.count >= expected }
+                .filter { $0["op"] as? String == "pub" }
+            #expect(pubs.count == expected)
+            var connOfClient: [Int: Int] = [:]
+            for index in clients.indices {
+                let mine = pubs.filter { ($0["subject"] as? String)?.hasSuffix(".c\(index)") == true }
+                #expect(mine.count == perClient)
+                #expect(mine.filter { $0["decision"] as? String == "deny" }.count == perClient / 5)
+                let conns = Set(mine.compactMap { $0["conn"] as? Int })
+                #expect(conns.count == 1)
+                connOfClient[index] = conns.first
+            }
+            #expect(Set(connOfClient.values).count == clients.count)
+        }
+    }
 }
