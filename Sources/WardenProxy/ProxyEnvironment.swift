@@ -16,6 +16,10 @@ final class ProxyEnvironment: Sendable {
     let registry = ConnectionRegistry()
     let listenerTLS: NIOSSLContext
     let upstreamTLS: NIOSSLContext
+    /// The upstream's address when `--upstream` names an IP address: parsed once, so connecting needs no
+    /// resolver. A host name is resolved for every connection, as NATS clients do, so that a change
+    /// in DNS takes effect.
+    let upstreamAddress: SocketAddress?
     let logger: Logger
     /// Warden's `server_id` in INFO: random per process, like nats-server's.
     let serverID: String
@@ -31,6 +35,7 @@ final class ProxyEnvironment: Sendable {
         self.log = log
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
+        self.upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
 
         let layout = configuration.certs
         let ca = try NIOSSLCertificate.fromPEMFile(layout.caCertificate)

@@ -116,7 +116,7 @@ final class ProxySession {
     func connectUpstream() {
         let upstream = self.env.configuration.upstream
         let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
-        ClientBootstrap(group: self.eventLoop)
+        let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: Self.handshakeReceiveAllocator)
@@ -127,16 +127,19 @@ final class ProxySession {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .connect(host: upstream.host, port: upstream.port)
-            .whenComplete { result in
-                let session = bound.value
-                switch result {
-                case .success(let channel):
-                    if session.closing { channel.close(promise: nil) }
-                case .failure(let error):
-                    session.upstreamFailed("cannot connect to \(upstream): \(error)")
-                }
+        // An address needs no resolver: NIO would otherwise run getaddrinfo on a thread of its pool for
+        // every connection, even for 127.0.0.1.
+        let connected = self.env.upstreamAddress.map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+        connected.whenComplete { result in
+            let session = bound.value
+            switch result {
+            case .success(let channel):
+                if session.closing { channel.close(promise: nil) }
+            case .failure(let error):
+                session.upstreamFailed("cannot connect to \(upstream): \(error)")
             }
+        }
     }
 
     /// The upstream socket is connected (before its INFO and TLS).
@@ -414,11 +417,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     private func startTLS(context: ChannelHandlerContext) {
-        let host = self.session.env.configuration.upstream.host
+        let env = self.session.env
         // An IP address is checked against the certificate's IP SANs; a name against its DNS SANs.
-        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        let hostname = env.upstreamAddress == nil ? env.configuration.upstream.host : nil
         do {
-            let tls = try NIOSSLClientHandler(context: self.session.env.upstreamTLS, serverHostname: isAddress ? nil : host)
+            let tls = try NIOSSLClientHandler(context: env.upstreamTLS, serverHostname: hostname)
             try context.pipeline.syncOperations.addHandler(tls, position: .first)
         } catch {
             self.session.upstreamFailed("cannot start TLS: \(error)")

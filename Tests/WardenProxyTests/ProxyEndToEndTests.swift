@@ -273,4 +273,18 @@ struct ProxyEndToEndTests {
             #expect(Set(connOfClient.values).count == clients.count)
         }
     }
+
+    /// `--upstream` may name nats-server by host name: Warden resolves it for each connection (an
+    /// address, as in the other tests, is parsed once) and checks it against the certificate.
+    @Test func anUpstreamNamedByHostIsResolvedAndCheckedByName() async throws {
+        try await withWarden(upstreamHost: "localhost", natsCertificateHosts: ["localhost"]) { warden in
+            let payments = try warden.client("payments")
+            let subscription = try payments.subscribe("orders.created")
+            try payments.flush()
+            let orders = try warden.client("orders")
+            try orders.publish("orders.created", "by name")
+            try orders.flush()
+            #expect(subscription.next(timeoutMilliseconds: 3000)?.text == "by name")
+        }
+    }
 }

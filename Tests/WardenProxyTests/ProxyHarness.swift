@@ -49,7 +49,12 @@ final class ProxyHarness: @unchecked Sendable {
               allow: ["observer.>"]
         """
 
-    init(acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"]) async throws {
+    /// `upstreamHost` is how Warden names nats-server (`--upstream`); nats-server's certificate names
+    /// `natsCertificateHosts`.
+    init(
+        acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
+        upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"]
+    ) async throws {
         self.directory = try TemporaryDirectory()
         self.layout = CertsLayout(root: self.directory.appending("certs"))
         self.authority = try CertificateAuthority.initialize(layout: self.layout, trustDomain: "test.warden")
@@ -59,7 +64,7 @@ final class ProxyHarness: @unchecked Sendable {
         try acl.write(toFile: aclDirectory + "/services.yaml", atomically: true, encoding: .utf8)
         let policy = try ACLLoader.load(directory: aclDirectory)
 
-        try self.authority.issueNATSServerCertificate(hosts: ["127.0.0.1"])
+        try self.authority.issueNATSServerCertificate(hosts: natsCertificateHosts)
         let natsPort = try Loopback.freePort()
         self.nats = try NATSServerProcess(
             config: NATSServerConfig.render(authority: self.authority, host: "127.0.0.1", port: natsPort), port: natsPort,
@@ -70,7 +75,7 @@ final class ProxyHarness: @unchecked Sendable {
         self.logPath = self.directory.appending("logs/decisions.jsonl")
         self.log = try DecisionLog(path: self.logPath, logger: logger)
         var configuration = ProxyConfiguration(
-            listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: "127.0.0.1", port: natsPort), certs: self.layout)
+            listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort), certs: self.layout)
         configuration.revocationCheckInterval = .milliseconds(250)
         self.server = try ProxyServer(
             configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy, log: self.log,
@@ -135,8 +140,12 @@ final class ProxyHarness: @unchecked Sendable {
 }
 
 /// Runs `body` against a fresh Warden and always stops it.
-func withWarden(acl: String = ProxyHarness.defaultACL, _ body: (ProxyHarness) async throws -> Void) async throws {
-    let warden = try await ProxyHarness(acl: acl)
+func withWarden(
+    acl: String = ProxyHarness.defaultACL, upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
+    _ body: (ProxyHarness) async throws -> Void
+) async throws {
+    let warden = try await ProxyHarness(
+        acl: acl, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts)
     do {
         try await body(warden)
     } catch {
