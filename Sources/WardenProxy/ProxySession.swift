@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import WardenPKI
 
 /// One client connection and its upstream connection, on one event loop. Carries out what the state
 /// machine decides: writes (flushed once per read cycle), decision records (handed to the log once
@@ -430,10 +431,27 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
+            guard self.peerNamesTheHostDialled(context: context) else {
+                self.session.upstreamFailed(
+                    "nats-server's certificate does not name \(self.session.env.configuration.upstream.host) (DNS names only)")
+                return
+            }
             self.ready = true
             self.session.upstreamReady()
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Whether nats-server's certificate, already verified by NIOSSL, names the host Warden dialled.
+    /// For a host name NIOSSL also accepts the IP address the name resolved to; Warden then requires
+    /// the name itself, as Go's TLS does (`ServerName`). An address dialled is NIOSSL's check alone.
+    private func peerNamesTheHostDialled(context: ChannelHandlerContext) -> Bool {
+        let env = self.session.env
+        guard env.upstreamAddress == nil else { return true }
+        guard let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
+            let der = try? handler.peerCertificate?.toDERBytes()
+        else { return false }
+        return ServerName.certificate(der: der, names: env.configuration.upstream.host)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -287,4 +287,18 @@ struct ProxyEndToEndTests {
             #expect(subscription.next(timeoutMilliseconds: 3000)?.text == "by name")
         }
     }
+
+    /// Warden fails closed on nats-server's identity: a certificate that does not name the host
+    /// Warden dials, an address or a name, ends the client's connection with an error.
+    @Test(arguments: [("127.0.0.1", ["localhost"]), ("localhost", ["127.0.0.1"])])
+    func anUpstreamWhoseCertificateDoesNotNameItIsRefused(upstreamHost: String, certificateHosts: [String]) async throws {
+        try await withWarden(upstreamHost: upstreamHost, natsCertificateHosts: certificateHosts) { warden in
+            let error = #expect(throws: NATSClient.Failure.self) {
+                let client = try warden.client("orders")
+                try client.publish("orders.created", "x")
+                try client.flush()
+            }
+            #expect(error?.description.contains("upstream NATS unavailable") == true, "\(String(describing: error))")
+        }
+    }
 }
