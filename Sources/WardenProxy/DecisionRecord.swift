@@ -170,38 +170,17 @@ struct RecordEncoder {
             cursor.write(record.mode.rawValue)
             cursor.write(#"","rule":"#)
             cursor.write(rule)
-            if let subject = record.subject {
-                cursor.write(#","subject":"#)
-                subject.withUnsafeBytes { cursor.writeQuoted(wire: $0) }
-            }
-            if let queue = record.queue {
-                cursor.write(#","queue":"#)
-                cursor.writeQuoted(queue)
-            }
-            if let reply = record.reply {
-                cursor.write(#","reply":"#)
-                reply.withUnsafeBytes { cursor.writeQuoted(wire: $0) }
-            }
+            cursor.writeField(#","subject":"#, wire: record.subject)
+            cursor.writeField(#","queue":"#, record.queue)
+            cursor.writeField(#","reply":"#, wire: record.reply)
             if let size = record.size {
                 cursor.write(#","size":"#)
                 cursor.writeInteger(UInt64(max(0, size)))
             }
-            if let sid = record.sid {
-                cursor.write(#","sid":"#)
-                sid.withUnsafeBytes { cursor.writeQuoted(wire: $0) }
-            }
-            if let reason = record.reason {
-                cursor.write(#","reason":"#)
-                cursor.writeQuoted(reason)
-            }
-            if let identity = record.identity {
-                cursor.write(#","identity":"#)
-                cursor.writeQuoted(identity)
-            }
-            if let serial = record.serial {
-                cursor.write(#","serial":"#)
-                cursor.writeQuoted(serial)
-            }
+            cursor.writeField(#","sid":"#, wire: record.sid)
+            cursor.writeField(#","reason":"#, record.reason)
+            cursor.writeField(#","identity":"#, record.identity)
+            cursor.writeField(#","serial":"#, record.serial)
             cursor.write("}\n")
             return cursor.written
         }
@@ -303,6 +282,22 @@ struct RecordCursor {
     @inline(__always)
     mutating func write(byte: UInt8) {
         self.reserve(1).storeBytes(of: byte, as: UInt8.self)
+    }
+
+    /// The field's name and its value quoted, or nothing when there is no value.
+    @inline(__always)
+    mutating func writeField(_ name: StaticString, _ value: String?) {
+        guard let value else { return }
+        self.write(name)
+        self.writeQuoted(value)
+    }
+
+    /// `writeField` for a value from the wire.
+    @inline(__always)
+    mutating func writeField(_ name: StaticString, wire value: WireString?) {
+        guard let value else { return }
+        self.write(name)
+        value.withUnsafeBytes { self.writeQuoted(wire: $0) }
     }
 
     /// `"text"`, escaped for JSON.
