@@ -274,6 +274,38 @@ struct ProxyEndToEndTests {
         }
     }
 
+    /// With a decision log that is always behind (a back-pressure mark of one byte), every session
+    /// pauses after every read that made records, until the writer has taken them: every message
+    /// still arrives, in order, and every publish still gets exactly one record.
+    @Test func aLogThatIsBehindSlowsClientsAndLosesNothing() async throws {
+        try await withWarden(logHighWater: 1) { warden in
+            let payments = try warden.client("payments")
+            let subscription = try payments.subscribe("orders.>")
+            try payments.flush()
+            let publishers = try (0..<3).map { _ in try warden.client("orders") }
+            let perClient = 200
+            DispatchQueue.concurrentPerform(iterations: publishers.count) { index in
+                // A flush every few messages: the pauses fall between reads of one client's stream. A
+                // client that is never resumed stops at its first flush that times out.
+                for message in 0..<perClient {
+                    try? publishers[index].publish("orders.p\(index)", "\(message)")
+                    if message % 4 == 3, (try? publishers[index].flush(timeoutMilliseconds: 5000)) == nil { break }
+                }
+            }
+            var received: [String: [String]] = [:]
+            for _ in 0..<(publishers.count * perClient) {
+                guard let message = subscription.next(timeoutMilliseconds: 5000) else { break }
+                received[message.subject, default: []].append(message.text)
+            }
+            for index in publishers.indices {
+                #expect(received["orders.p\(index)"] == (0..<perClient).map { "\($0)" })
+            }
+            let pubs = try await warden.waitForRecords { $0.filter { $0["op"] as? String == "pub" }.count >= publishers.count * perClient }
+                .filter { $0["op"] as? String == "pub" }
+            #expect(pubs.count == publishers.count * perClient)
+        }
+    }
+
     /// `--upstream` may name nats-server by host name: Warden resolves it for each connection (an
     /// address, as in the other tests, is parsed once) and checks it against the certificate.
     @Test func anUpstreamNamedByHostIsResolvedAndCheckedByName() async throws {

@@ -50,10 +50,11 @@ final class ProxyHarness: @unchecked Sendable {
         """
 
     /// `upstreamHost` is how Warden names nats-server (`--upstream`); nats-server's certificate names
-    /// `natsCertificateHosts`.
+    /// `natsCertificateHosts`. Past `logHighWater` bytes waiting, the decision log asks sessions to
+    /// pause until fewer than half as many (at least one) are left.
     init(
         acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
-        upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"]
+        upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"], logHighWater: Int = 8 << 20
     ) async throws {
         self.directory = try TemporaryDirectory()
         self.layout = CertsLayout(root: self.directory.appending("certs"))
@@ -73,7 +74,7 @@ final class ProxyHarness: @unchecked Sendable {
         var logger = Logger(label: "warden-test")
         logger.logLevel = .warning
         self.logPath = self.directory.appending("logs/decisions.jsonl")
-        self.log = try DecisionLog(path: self.logPath, logger: logger)
+        self.log = try DecisionLog(path: self.logPath, highWater: logHighWater, lowWater: max(1, logHighWater / 2), logger: logger)
         var configuration = ProxyConfiguration(
             listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort), certs: self.layout)
         configuration.revocationCheckInterval = .milliseconds(250)
@@ -142,10 +143,10 @@ final class ProxyHarness: @unchecked Sendable {
 /// Runs `body` against a fresh Warden and always stops it.
 func withWarden(
     acl: String = ProxyHarness.defaultACL, upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
-    _ body: (ProxyHarness) async throws -> Void
+    logHighWater: Int = 8 << 20, _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let warden = try await ProxyHarness(
-        acl: acl, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts)
+        acl: acl, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts, logHighWater: logHighWater)
     do {
         try await body(warden)
     } catch {
