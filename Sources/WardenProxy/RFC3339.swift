@@ -14,13 +14,6 @@ enum RFC3339 {
         return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
     }
 
-    /// Appends the timestamp for `microseconds` since the epoch to `bytes`.
-    static func append(microseconds: Int64, to bytes: inout [UInt8]) {
-        let (seconds, micros) = self.split(microseconds)
-        self.appendDateTime(seconds: seconds, to: &bytes)
-        self.appendFraction(micros, to: &bytes)
-    }
-
     /// Whole seconds (rounded down, also before 1970) and the microseconds past them.
     static func split(_ microseconds: Int64) -> (seconds: Int64, micros: Int) {
         let seconds = microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000
@@ -28,9 +21,9 @@ enum RFC3339 {
     }
 
     /// `YYYY-MM-DDTHH:MM:SS` for `seconds` since the epoch.
-    static func appendDateTime(seconds: Int64, to bytes: inout [UInt8]) {
+    static func writeDateTime(seconds: Int64, to cursor: inout RecordCursor) {
         var days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secondOfDay = Int(seconds - days * 86400)
+        let secondOfDay = UInt64(seconds - days * 86400)
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
         days += 719_468
         let era = (days >= 0 ? days : days - 146_096) / 146_097
@@ -38,39 +31,21 @@ enum RFC3339 {
         let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
         let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
         let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = Int(dayOfYear - (153 * monthIndex + 2) / 5 + 1)
-        let month = Int(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9)
-        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        let day = UInt64(dayOfYear - (153 * monthIndex + 2) / 5 + 1)
+        let month = UInt64(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9)
+        let year = UInt64(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
 
-        self.appendDigits(year, 4, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        self.appendDigits(month, 2, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        self.appendDigits(day, 2, to: &bytes)
-        bytes.append(UInt8(ascii: "T"))
-        self.appendDigits(secondOfDay / 3600, 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        self.appendDigits(secondOfDay / 60 % 60, 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        self.appendDigits(secondOfDay % 60, 2, to: &bytes)
-    }
-
-    /// `.ffffffZ`.
-    static func appendFraction(_ micros: Int, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "."))
-        self.appendDigits(micros, 6, to: &bytes)
-        bytes.append(UInt8(ascii: "Z"))
-    }
-
-    private static func appendDigits(_ value: Int, _ count: Int, to bytes: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<count { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        }
+        cursor.writeDigits(year, count: 4)
+        cursor.write(byte: UInt8(ascii: "-"))
+        cursor.writeDigits(month, count: 2)
+        cursor.write(byte: UInt8(ascii: "-"))
+        cursor.writeDigits(day, count: 2)
+        cursor.write(byte: UInt8(ascii: "T"))
+        cursor.writeDigits(secondOfDay / 3600, count: 2)
+        cursor.write(byte: UInt8(ascii: ":"))
+        cursor.writeDigits(secondOfDay / 60 % 60, count: 2)
+        cursor.write(byte: UInt8(ascii: ":"))
+        cursor.writeDigits(secondOfDay % 60, count: 2)
     }
 
     /// Remembers the date and time of day of the last second it formatted: records come many to a
@@ -85,10 +60,10 @@ enum RFC3339 {
         mutating func write(microseconds: Int64, to cursor: inout RecordCursor) {
             let (seconds, micros) = RFC3339.split(microseconds)
             if seconds != self.second {
-                var bytes: [UInt8] = []
-                RFC3339.appendDateTime(seconds: seconds, to: &bytes)
-                precondition(bytes.count == Self.textCount, "a date and time of day is 19 bytes")
-                withUnsafeMutableBytes(of: &self.text) { $0.copyBytes(from: bytes) }
+                withUnsafeMutableBytes(of: &self.text) { text in
+                    var inline = RecordCursor(text)
+                    RFC3339.writeDateTime(seconds: seconds, to: &inline)
+                }
                 self.second = seconds
             }
             withUnsafeBytes(of: self.text) { cursor.write(UnsafeRawBufferPointer(rebasing: $0[..<Self.textCount])) }

@@ -341,10 +341,12 @@ struct DecisionRecordTests {
         (Int64(4_107_542_399_999_999), "2100-02-28T23:59:59.999999Z"),
         (Int64(-1), "1969-12-31T23:59:59.999999Z"),
     ])
-    func timestampsAreRFC3339UTCWithMicroseconds(microseconds: Int64, expected: String) {
+    func timestampsAreRFC3339UTCWithMicroseconds(microseconds: Int64, expected: String) throws {
+        let record = DecisionRecord(decision: .allow, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r")
         var bytes: [UInt8] = []
-        RFC3339.append(microseconds: microseconds, to: &bytes)
-        #expect(String(decoding: bytes, as: UTF8.self) == expected)
+        record.encode(into: &bytes, microseconds: microseconds)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
+        #expect(object["ts"] as? String == expected)
     }
 }
 
