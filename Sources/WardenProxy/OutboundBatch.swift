@@ -72,12 +72,7 @@ final class BatchBufferPool {
     private var buffers: [ByteBuffer] = []
 
     /// The pool of the calling thread, which must be the event loop of every session that uses it.
-    static var current: BatchBufferPool {
-        if let pool = Self.perThread.currentValue { return pool }
-        let pool = BatchBufferPool()
-        Self.perThread.currentValue = pool
-        return pool
-    }
+    static var current: BatchBufferPool { Self.perThread.currentValue(orMake: BatchBufferPool.init) }
 
     // Each thread sees only its own pool: the container is shared, never a pool.
     nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<BatchBufferPool>()
@@ -98,4 +93,14 @@ final class BatchBufferPool {
     }
 
     var count: Int { self.buffers.count }
+}
+
+extension ThreadSpecificVariable {
+    /// The calling thread's value, made and kept on its first use.
+    func currentValue(orMake make: () -> Value) -> Value {
+        if let value = self.currentValue { return value }
+        let value = make()
+        self.currentValue = value
+        return value
+    }
 }

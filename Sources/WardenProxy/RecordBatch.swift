@@ -12,12 +12,7 @@ final class RecordBatch {
     var encoder = RecordEncoder()
 
     /// The batch of the calling thread, which must be the event loop of every session that uses it.
-    static var current: RecordBatch {
-        if let batch = Self.perThread.currentValue { return batch }
-        let batch = RecordBatch()
-        Self.perThread.currentValue = batch
-        return batch
-    }
+    static var current: RecordBatch { Self.perThread.currentValue(orMake: RecordBatch.init) }
 
     // Each thread sees only its own batch: the container is shared, never a batch.
     nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<RecordBatch>()
