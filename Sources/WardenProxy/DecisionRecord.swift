@@ -63,10 +63,13 @@ public struct DecisionRecord: Sendable {
     /// Appends the record as one JSON object and a newline, stamped with `microseconds` since the epoch.
     public func encode(into bytes: inout [UInt8], microseconds: Int64) {
         var encoder = RecordEncoder()
-        encoder.encode(
-            self, connection: ConnectionFields(service: self.service, conn: self.conn, peer: self.peer),
-            microseconds: microseconds)
+        encoder.encode(self, connection: self.connectionFields, microseconds: microseconds)
         encoder.bytes.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
+    }
+
+    /// The record's service, conn and peer, encoded.
+    var connectionFields: ConnectionFields {
+        ConnectionFields(service: self.service, conn: self.conn, peer: self.peer)
     }
 }
 
@@ -120,8 +123,8 @@ struct RecordEncoder {
     /// timestamp (27), the enumerated values (19: `allow`, `connect`, `enforce`) and the size (20).
     static let fixedBound = 256
 
-    init(allocator: ByteBufferAllocator = ByteBufferAllocator()) {
-        self.bytes = allocator.buffer(capacity: 0)
+    init() {
+        self.bytes = ByteBufferAllocator().buffer(capacity: 0)
     }
 
     var isEmpty: Bool { self.bytes.readableBytes == 0 }
@@ -144,8 +147,7 @@ struct RecordEncoder {
 
     mutating func encode(_ record: DecisionRecord, connection: ConnectionFields, microseconds: Int64) {
         // Records of the connection (all but the odd one in tests) use its fields as encoded already.
-        let fields = connection.describe(record)
-            ? connection : ConnectionFields(service: record.service, conn: record.conn, peer: record.peer)
+        let fields = connection.describe(record) ? connection : record.connectionFields
         let rule = self.rules.json(for: record.rule)
         var bound = Self.fixedBound + fields.json.count + rule.count
         bound += RecordCursor.quotedBound(record.subject?.count)
@@ -232,8 +234,8 @@ struct RecordCursor {
     private let end: UnsafeMutableRawPointer
 
     init(_ space: UnsafeMutableRawBufferPointer) {
-        // An empty reservation still needs an address to count from.
-        let start = space.baseAddress ?? UnsafeMutableRawPointer(mutating: UnsafeRawPointer(bitPattern: 1)!)
+        // Every reservation holds at least a field's quotes, so it has an address.
+        let start = space.baseAddress!
         self.start = start
         self.position = start
         self.end = start + space.count

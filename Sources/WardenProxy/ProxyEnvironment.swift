@@ -20,6 +20,9 @@ final class ProxyEnvironment: Sendable {
     /// resolver. A host name is resolved for every connection, as NATS clients do, so that a change
     /// in DNS takes effect.
     let upstreamAddress: SocketAddress?
+    /// The name nats-server's certificate must carry: the host when `--upstream` names one, nil for an
+    /// address (checked against the certificate's IP addresses instead).
+    var upstreamServerName: String? { self.upstreamAddress == nil ? self.configuration.upstream.host : nil }
     let logger: Logger
     /// Warden's `server_id` in INFO: random per process, like nats-server's.
     let serverID: String
@@ -71,10 +74,10 @@ final class ProxyEnvironment: Sendable {
 
     /// Queues records encoded now; returns false when the log asks for back-pressure.
     func submit(_ records: some Sequence<DecisionRecord>) -> Bool {
-        var bytes: [UInt8] = []
+        var encoder = RecordEncoder()
         let now = RFC3339.nowMicroseconds()
-        for record in records { record.encode(into: &bytes, microseconds: now) }
-        return self.log.submit(bytes)
+        for record in records { encoder.encode(record, connection: record.connectionFields, microseconds: now) }
+        return encoder.bytes.withUnsafeReadableBytes { self.log.submit($0) }
     }
 }
 

@@ -419,10 +419,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     private func startTLS(context: ChannelHandlerContext) {
         let env = self.session.env
-        // An IP address is checked against the certificate's IP SANs; a name against its DNS SANs.
-        let hostname = env.upstreamAddress == nil ? env.configuration.upstream.host : nil
         do {
-            let tls = try NIOSSLClientHandler(context: env.upstreamTLS, serverHostname: hostname)
+            let tls = try NIOSSLClientHandler(context: env.upstreamTLS, serverHostname: env.upstreamServerName)
             try context.pipeline.syncOperations.addHandler(tls, position: .first)
         } catch {
             self.session.upstreamFailed("cannot start TLS: \(error)")
@@ -446,12 +444,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// For a host name NIOSSL also accepts the IP address the name resolved to; Warden then requires
     /// the name itself, as Go's TLS does (`ServerName`). An address dialled is NIOSSL's check alone.
     private func peerNamesTheHostDialled(context: ChannelHandlerContext) -> Bool {
-        let env = self.session.env
-        guard env.upstreamAddress == nil else { return true }
+        guard let name = self.session.env.upstreamServerName else { return true }
         guard let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
             let der = try? handler.peerCertificate?.toDERBytes()
         else { return false }
-        return ServerName.certificate(der: der, names: env.configuration.upstream.host)
+        return ServerName.certificate(der: der, names: name)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
