@@ -74,13 +74,15 @@ public final class LocalNATSServer: Service, Sendable {
 
     /// Stops nats-server (SIGTERM, then SIGKILL after 5 s) and removes its configuration.
     public func stop() {
-        if self.process.isRunning {
-            self.process.terminate()
-            let deadline = Date().addingTimeInterval(5)
-            while self.process.isRunning && Date() < deadline { usleep(10_000) }
-            if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-            self.process.waitUntilExit()
+        guard self.process.isRunning else {
+            self.cleanUp()
+            return
         }
+        self.process.terminate()
+        let deadline = Date().addingTimeInterval(5)
+        while self.process.isRunning && Date() < deadline { usleep(10_000) }
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.waitUntilExit()
         self.cleanUp()
         self.logger.info("stopped the local nats-server")
     }
