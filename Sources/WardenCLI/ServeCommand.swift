@@ -16,7 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Services connect to --listen over TLS with the certificate `warden enroll` gave them. Warden connects \
             to --upstream over TLS with its own identity. Without --upstream, Warden starts a local nats-server \
-            (from PATH) locked to its identity, for development. SIGTERM or SIGINT stops it gracefully.
+            (from PATH) locked to its identity, for development. With --metrics, Prometheus metrics are served over \
+            plain HTTP at http://HOST:PORT/metrics. SIGTERM or SIGINT stops it gracefully.
             """
     )
 
@@ -29,12 +30,17 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var certs: CertsOptions
     @Option(name: .customLong("decision-log"), help: "JSON Lines file every decision is appended to.")
     var decisionLog: String = "logs/decisions.jsonl"
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: bind it to loopback or a management network).")
+    var metrics: String?
     @Option(name: .customLong("log-level"), help: "Level of Warden's own log on standard error: debug, info, warning, error.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard parseHostPort(Substring(self.listen)) != nil else {
             throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:4443")
+        }
+        if let metrics, parseHostPort(Substring(metrics)) == nil {
+            throw ValidationError("--metrics must be HOST:PORT, e.g. 127.0.0.1:9464")
         }
         if let upstream, ProxyConfiguration.Upstream(url: upstream) == nil {
             throw ValidationError("--upstream must be tls://HOST:PORT, e.g. tls://nats.internal:4222")
@@ -96,9 +102,14 @@ struct ServeCommand: AsyncParsableCommand {
             let server = try ProxyServer(
                 configuration: configuration, credentials: credentials, policy: policy, log: log, group: group,
                 logger: logger)
-            // Shutdown runs in reverse: the listener closes its connections first, then the log writes
-            // their last records, then the local nats-server stops.
+            // Shutdown runs in reverse: the metrics endpoint stops, the listener closes its connections,
+            // then the log writes their last records, then the local nats-server stops.
             services += [log, server]
+            if let metrics = self.metrics, let (host, port) = parseHostPort(Substring(metrics)) {
+                services.append(MetricsServer(host: host, port: port, group: group, logger: logger) {
+                    server.metricsExposition()
+                })
+            }
             let serviceGroup = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await serviceGroup.run()

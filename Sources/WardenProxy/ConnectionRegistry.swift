@@ -24,6 +24,13 @@ final class ConnectionRegistry: Sendable {
 
     var count: Int { self.entries.withLockedValue { $0.count } }
 
+    /// Open connections by service.
+    func countByService() -> [String: Int] {
+        self.entries.withLockedValue { entries in
+            entries.values.reduce(into: [:]) { counts, entry in counts[entry.service ?? "", default: 0] += 1 }
+        }
+    }
+
     /// Closes the connections whose entry fails `isLive`; returns the ids and entries closed.
     func closeAll(where shouldClose: (Entry) -> Bool) -> [(UInt64, Entry)] {
         let victims = self.entries.withLockedValue { entries in

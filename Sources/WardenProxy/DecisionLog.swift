@@ -130,6 +130,9 @@ public final class DecisionLog: Service, Sendable {
     /// Bytes written so far; for tests and metrics.
     public var bytesWritten: Int { self.box.withLockedValue { $0.written } }
 
+    /// Bytes submitted and not written yet; for metrics.
+    public var backlog: Int { self.box.withLockedValue { $0.submitted - $0.written } }
+
     /// Writes everything queued so far, then returns (for tests and shutdown).
     public func flush() async {
         let target = self.box.withLockedValue { $0.submitted }

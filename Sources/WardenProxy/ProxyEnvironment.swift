@@ -14,6 +14,7 @@ final class ProxyEnvironment: Sendable {
     let policy: PolicySnapshot
     let log: DecisionLog
     let registry = ConnectionRegistry()
+    let metrics = WardenMetrics()
     let listenerTLS: NIOSSLContext
     let upstreamTLS: NIOSSLContext
     /// The upstream's address when `--upstream` names an IP address: parsed once, so connecting needs no
@@ -38,6 +39,11 @@ final class ProxyEnvironment: Sendable {
         self.log = log
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
+        // Every service in the ACLs has its decision series from the start, at zero, so that a rate or
+        // an increase over them is right from its first decision.
+        for (service, servicePolicy) in policy.services {
+            _ = self.metrics.decisionCounters(service: service, mode: servicePolicy.mode)
+        }
         self.upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
 
         let layout = configuration.certs
@@ -76,7 +82,10 @@ final class ProxyEnvironment: Sendable {
     func submit(_ records: some Sequence<DecisionRecord>) -> Bool {
         var encoder = RecordEncoder()
         let now = RFC3339.nowMicroseconds()
-        for record in records { encoder.encode(record, connection: record.connectionFields, microseconds: now) }
+        for record in records {
+            encoder.encode(record, connection: record.connectionFields, microseconds: now)
+            self.metrics.count(record)
+        }
         return encoder.bytes.withUnsafeReadableBytes { self.log.submit($0) }
     }
 }

@@ -65,6 +65,13 @@ public final class ProxyServer: Service, Sendable {
     /// The number of admitted client connections now open.
     public var connectionCount: Int { self.env.registry.count }
 
+    /// Warden's metrics in Prometheus' text format, as `MetricsServer` serves them.
+    public func metricsExposition() -> [UInt8] {
+        self.env.metrics.exposition(
+            openConnections: self.env.registry.countByService(), logWritten: self.env.log.bytesWritten,
+            logBacklog: self.env.log.backlog)
+    }
+
     public func run() async throws {
         try await self.start()
         try? await gracefulShutdown()
@@ -85,6 +92,7 @@ public final class ProxyServer: Service, Sendable {
         let closed = self.env.registry.closeAll {
             changed ? !self.env.credentials.isLive(serial: $0.serial, now: now) : now > $0.notAfter
         }
+        self.env.metrics.credentialCloses.increment(by: Int64(closed.count))
         for (conn, entry) in closed {
             self.env.logger.warning("closed connection: credential revoked or expired", metadata: [
                 "conn": "\(conn)", "service": "\(entry.service ?? "-")", "serial": "\(entry.serial)",

@@ -63,7 +63,9 @@ final class ProxySession {
         self.logger = logger
         // Sessions are made on their event loop, whose batch buffers and record batch they share.
         assert(clientChannel.eventLoop.inEventLoop, "a session is made on its own event loop")
-        self.core = SessionCore(machine: machine, maxPayload: env.configuration.maxPayload, records: .current)
+        self.core = SessionCore(
+            machine: machine, maxPayload: env.configuration.maxPayload, records: .current,
+            counters: env.metrics.decisionCounters(service: machine.service, mode: machine.mode))
         let pool = BatchBufferPool.current
         self.core.out.upstream.pool = pool
         self.core.out.client.pool = pool
@@ -175,6 +177,7 @@ final class ProxySession {
     func upstreamFailed(_ reason: String) {
         guard !self.closing else { return }
         self.logger.error("upstream connection failed; closing the client", metadata: ["reason": "\(reason)"])
+        self.env.metrics.upstreamFailures.increment()
         self.core.out.client.append(ProxyStateMachine.error("Warden: upstream NATS unavailable"))
         self.close(reason: reason)
     }

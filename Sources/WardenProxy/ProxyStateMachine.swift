@@ -51,7 +51,8 @@ struct ProxyStateMachine {
         }
     }
 
-    private var mode: PolicyMode { self.policy?.mode ?? .enforce }
+    /// The service's mode; a connection without a policy is enforced.
+    var mode: PolicyMode { self.policy?.mode ?? .enforce }
 
     // MARK: Client to server
 

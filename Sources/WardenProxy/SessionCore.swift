@@ -11,6 +11,8 @@ struct SessionCore {
     var out = ProxyOutput()
     /// Where the records are encoded, for the decision log: the event loop's batch.
     let records: RecordBatch
+    /// Where they are counted, for metrics.
+    private let counters: DecisionCounters
     /// What this connection's records repeat, encoded once.
     private let connection: ConnectionFields
     private var clientReader: FrameReader<NATSClientParser>
@@ -18,9 +20,10 @@ struct SessionCore {
     /// The clocks, read once per read cycle: the frames of one read share their time.
     private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
 
-    init(machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch) {
+    init(machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch, counters: DecisionCounters) {
         self.machine = machine
         self.records = records
+        self.counters = counters
         self.connection = ConnectionFields(service: machine.service, conn: machine.conn, peer: machine.peer)
         self.clientReader = FrameReader(NATSClientParser(maxPayload: maxPayload))
     }
@@ -76,6 +79,7 @@ struct SessionCore {
         guard !self.out.records.isEmpty else { return }
         let now = self.clock.wallMicroseconds
         self.records.encoder.encode(self.out.records, connection: self.connection, microseconds: now)
+        self.counters.count(self.out.records)
         self.out.records.removeAll(keepingCapacity: true)
     }
 }

@@ -84,6 +84,59 @@ struct ServeCommandTests {
         let badUpstream = try warden(["serve", "--upstream", "http://x"], in: directory.path)
         #expect(badUpstream.status != 0)
         #expect(badUpstream.stderr.contains("--upstream must be tls://HOST:PORT"))
+
+        let badMetrics = try warden(["serve", "--metrics", "9464"], in: directory.path)
+        #expect(badMetrics.status != 0)
+        #expect(badMetrics.stderr.contains("--metrics must be HOST:PORT"))
+    }
+
+    @Test func serveWithMetricsServesPrometheusTextAndStopsWhenItsPortIsTaken() async throws {
+        let directory = try TemporaryDirectory()
+        #expect(try warden(["init"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        let port = try Loopback.freePort(), metricsPort = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)"],
+            in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+        #expect(Loopback.waitUntilListening(port: metricsPort, timeout: 5), "\(Self.read(stderr))")
+
+        let folder = directory.appending("certs/services/orders")
+        var options = NATSClient.Options(
+            url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
+            keyFile: folder + "/key.pem")
+        options.timeoutMilliseconds = 5000
+        let client = try NATSClient(options)
+        try client.publish("orders.created", "ok")
+        try client.publish("orders.internal.audit", "no")
+        try client.flush()
+
+        let metrics = try HTTPProbe.request(port: metricsPort, path: "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("# TYPE warden_decisions_total counter"))
+        #expect(metrics.body.contains(#"warden_decisions_total{service="orders",op="pub",decision="allow",mode="enforce"} 1"#))
+        #expect(metrics.body.contains(#"warden_decisions_total{service="orders",op="pub",decision="deny",mode="enforce"} 1"#))
+        #expect(metrics.body.contains(#"warden_connections{service="orders"} 1"#))
+
+        // A second Warden whose metrics port is taken stops at once, with the reason, and leaves no
+        // nats-server behind.
+        let (second, _, secondError) = try Self.start(
+            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(try Loopback.freePort())", "--metrics",
+             "127.0.0.1:\(metricsPort)"],
+            in: directory)
+        defer { if second.isRunning { second.terminate() } }
+        #expect(await eventually(timeout: .seconds(20)) { !second.isRunning }, "\(Self.read(secondError))")
+        #expect(second.terminationStatus == 1)
+        #expect(Self.read(secondError).contains("cannot listen for metrics on 127.0.0.1:\(metricsPort)"))
+        if let upstream = Self.read(secondError).firstMatch(of: /tls:\/\/127\.0\.0\.1:(\d+)/).map({ Int($0.1)! }) {
+            #expect(!Loopback.isListening(port: upstream), "the second Warden's nats-server outlived it")
+        }
+
+        client.close()
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
     }
 
     @Test func denialsSummarisesByServiceOpAndSubjectAndFollowsNewDenials() async throws {

@@ -461,7 +461,9 @@ extension OutboundBatchTests {
     static func core() -> SessionCore {
         let machine = ProxyStateMachine(
             service: "orders", policy: ProxyStateMachineTests.policy.policy(for: "orders"), conn: 9, peer: "127.0.0.1:6000")
-        return SessionCore(machine: machine, maxPayload: 1024, records: RecordBatch())
+        return SessionCore(
+            machine: machine, maxPayload: 1024, records: RecordBatch(),
+            counters: WardenMetrics().decisionCounters(service: "orders", mode: .enforce))
     }
 
     static func records(_ core: SessionCore) throws -> [[String: Any]] {

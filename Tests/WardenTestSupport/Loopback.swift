@@ -84,3 +84,40 @@ public final class RawConnection {
 
     deinit { self.close() }
 }
+
+/// A response from `HTTPProbe`: status code, headers (names lowercased) and body.
+public struct HTTPProbeResponse: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: String
+}
+
+/// One HTTP/1.1 request to 127.0.0.1, answered and closed: enough to scrape a metrics endpoint the
+/// way Prometheus does, without an HTTP client library.
+public enum HTTPProbe {
+    public static func request(_ method: String = "GET", port: Int, path: String, timeout: TimeInterval = 5) throws
+        -> HTTPProbeResponse
+    {
+        let connection = try RawConnection(port: port)
+        defer { connection.close() }
+        connection.send("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n")
+        let (text, closed) = connection.receive(for: timeout)
+        guard closed, let end = text.range(of: "\r\n\r\n") else {
+            throw HTTPProbeError(description: "no complete response within \(timeout) s: \(text.prefix(200))")
+        }
+        let lines = text[..<end.lowerBound].split(separator: "\r\n")
+        guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+            throw HTTPProbeError(description: "not an HTTP response: \(text.prefix(200))")
+        }
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return HTTPProbeResponse(status: status, headers: headers, body: String(text[end.upperBound...]))
+    }
+}
+
+public struct HTTPProbeError: Error, CustomStringConvertible {
+    public let description: String
+}

@@ -1,0 +1,150 @@
+import NIOConcurrencyHelpers
+import Prometheus
+import WardenPolicy
+
+/// What a running Warden counts, for Prometheus (`warden serve --metrics HOST:PORT`).
+///
+/// Labels are bounded by what the operator controls: services are names from Warden's own CA, and
+/// `op`, `decision` and `mode` are closed sets. Subjects, peers and reasons never become labels;
+/// they are in the decision log.
+final class WardenMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    /// Each service's decision counters in one mode, made on its first connection.
+    private let decisionCounters = NIOLockedValueBox<[DecisionCounters.Key: DecisionCounters]>([:])
+    let upstreamFailures: Counter
+    let credentialCloses: Counter
+    private let logWritten: Counter
+    private let logBacklog: Gauge
+    /// What the last exposition read, so the next one adds only what happened since.
+    private let sampled = NIOLockedValueBox(Sampled())
+
+    private struct Sampled {
+        var logWritten = 0
+        var connections: [String: Gauge] = [:]
+    }
+
+    // Descriptors of the labelled families, which are added to as services appear. Computed: the
+    // type is not Sendable.
+    static var decisions: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "warden", metricName: "decisions", unitName: "total",
+            helpText: "Decisions taken, one per decision record, by service, op, decision and mode.")
+    }
+    static var connections: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "warden", metricName: "connections", unitName: "",
+            helpText: "Client connections admitted and still open, by service.")
+    }
+
+    init() {
+        self.upstreamFailures = self.registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "upstream", metricName: "failures", unitName: "total",
+            helpText: "Client connections closed because their connection to nats-server failed or broke the protocol."))
+        self.credentialCloses = self.registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "warden", metricName: "credential_closes", unitName: "total",
+            helpText: "Live client connections closed because their credential was revoked or expired."))
+        self.logWritten = self.registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "decision_log", metricName: "written", unitName: "bytes_total",
+            helpText: "Bytes of decision records written to the decision log file."))
+        self.logBacklog = self.registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "decision_log", metricName: "backlog", unitName: "bytes",
+            helpText: "Bytes of decision records waiting to be written; clients are slowed down when it is high."))
+    }
+
+    /// The counters a session of `service` uses for its records; `mode` is the service's.
+    func decisionCounters(service: String?, mode: PolicyMode) -> DecisionCounters {
+        let key = DecisionCounters.Key(service: service ?? "", mode: mode)
+        return self.decisionCounters.withLockedValue { counters in
+            if let existing = counters[key] { return existing }
+            let made = DecisionCounters(key: key, registry: self.registry)
+            counters[key] = made
+            return made
+        }
+    }
+
+    /// Counts records made outside a session: connection attempts.
+    func count(_ record: DecisionRecord) {
+        self.decisionCounters(service: record.service, mode: record.mode).count(record)
+    }
+
+    /// The metrics in Prometheus' text format, with what is sampled rather than counted read now:
+    /// open connections per service and the decision log's progress.
+    func exposition(openConnections: [String: Int], logWritten: Int, logBacklog: Int) -> [UInt8] {
+        self.sampled.withLockedValue { sampled in
+            self.logWritten.increment(by: Int64(max(0, logWritten - sampled.logWritten)))
+            sampled.logWritten = max(sampled.logWritten, logWritten)
+            self.logBacklog.set(Int64(logBacklog))
+            // A service whose last connection closed keeps its series, at zero.
+            for service in Set(sampled.connections.keys).union(openConnections.keys) {
+                let gauge = sampled.connections[service] ?? self.registry.makeGauge(
+                    descriptor: Self.connections, labels: [("service", service)])
+                sampled.connections[service] = gauge
+                gauge.set(Int64(openConnections[service] ?? 0))
+            }
+            return self.registry.emitToBuffer()
+        }
+    }
+}
+
+/// One service's decision counters in one mode, by op and decision: a record is counted with one
+/// relaxed atomic add, on the event loop that encoded it.
+final class DecisionCounters: Sendable {
+    struct Key: Hashable {
+        var service: String
+        var mode: PolicyMode
+    }
+
+    private let key: Key
+    private let registry: PrometheusCollectorRegistry
+    /// Indexed by `slot(op:decision:)`.
+    private let counters: [Counter]
+
+    fileprivate init(key: Key, registry: PrometheusCollectorRegistry) {
+        self.key = key
+        self.registry = registry
+        var counters: [Counter] = []
+        for op in Self.ops {
+            for decision in [PolicyDecision.Verdict.allow, .deny] {
+                counters.append(Self.counter(registry, key, op, decision))
+            }
+        }
+        self.counters = counters
+    }
+
+    private static let ops: [DecisionRecord.Op] = [.connect, .pub, .sub, .deliver]
+
+    private static func slot(_ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict) -> Int {
+        let row = switch op {
+        case .connect: 0
+        case .pub: 1
+        case .sub: 2
+        case .deliver: 3
+        }
+        return row * 2 + (decision == .allow ? 0 : 1)
+    }
+
+    private static func counter(
+        _ registry: PrometheusCollectorRegistry, _ key: Key, _ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict
+    ) -> Counter {
+        registry.makeCounter(descriptor: WardenMetrics.decisions, labels: [
+            ("service", key.service), ("op", op.rawValue), ("decision", decision.rawValue), ("mode", key.mode.rawValue),
+        ])
+    }
+
+    /// Counts a record of this service.
+    func count(_ record: DecisionRecord) {
+        assert((record.service ?? "") == self.key.service, "a record counted under another service")
+        if record.mode == self.key.mode {
+            self.counters[Self.slot(record.op, record.decision)].increment()
+        } else {
+            // A record in another mode than its service's (a publish before CONNECT is decided in
+            // enforce mode): rare, so looked up.
+            let key = Key(service: self.key.service, mode: record.mode)
+            Self.counter(self.registry, key, record.op, record.decision).increment()
+        }
+    }
+
+    func count(_ records: [DecisionRecord]) {
+        for record in records { self.count(record) }
+    }
+}
