@@ -134,17 +134,24 @@ final class DecisionCounters: Sendable {
     /// Counts a record of this service.
     func count(_ record: DecisionRecord) {
         assert((record.service ?? "") == self.key.service, "a record counted under another service")
-        if record.mode == self.key.mode {
-            self.counters[Self.slot(record.op, record.decision)].increment()
-        } else {
-            // A record in another mode than its service's (a publish before CONNECT is decided in
-            // enforce mode): rare, so looked up.
-            let key = Key(service: self.key.service, mode: record.mode)
-            Self.counter(self.registry, key, record.op, record.decision).increment()
+        self.count(record.op, record.decision, record.mode)
+    }
+
+    /// Counts records of this service.
+    func count(_ records: [DecisionRecord]) {
+        // Field by field: a copy of a whole record would retain and release each of its strings.
+        for index in records.indices {
+            self.count(records[index].op, records[index].decision, records[index].mode)
         }
     }
 
-    func count(_ records: [DecisionRecord]) {
-        for record in records { self.count(record) }
+    private func count(_ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict, _ mode: PolicyMode) {
+        if mode == self.key.mode {
+            self.counters[Self.slot(op, decision)].increment()
+        } else {
+            // A record in another mode than its service's (a publish before CONNECT is decided in
+            // enforce mode): rare, so looked up.
+            Self.counter(self.registry, Key(service: self.key.service, mode: mode), op, decision).increment()
+        }
     }
 }
