@@ -29,6 +29,8 @@ public struct PolicyDecision: Hashable, Sendable {
         case reservedQueue
         /// The publish named a reply subject with a prefix NATS reserves.
         case reservedReply
+        /// The publish was to Warden's audit subjects (`auditSubjectPrefix`), which only Warden publishes to.
+        case auditSubject
         /// A publish to the reply subject of a request delivered to this service (`allow_responses`).
         indirect case response(ResponsePermission)
     }
@@ -63,6 +65,7 @@ public struct PolicyDecision: Hashable, Sendable {
         case .invalidSubject: return "invalid subject"
         case .reservedQueue: return "reserved queue group \"\(reservedQueueName)\""
         case .reservedReply: return "reserved reply subject prefix"
+        case .auditSubject: return "reserved for Warden's audit events \"\(auditSubjectPrefix).>\""
         case .response(let permission): return permission.ruleDescription
         }
     }

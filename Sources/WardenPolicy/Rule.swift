@@ -119,3 +119,8 @@ public let reservedQueueName = "_sys_"
 
 /// Reply subject prefixes nats-server refuses from clients (internal routing and JetStream acks).
 public let reservedReplyPrefixes = ["_R_.", "$JS.ACK.", "$GNR."]
+
+/// Where Warden publishes its audit events (`warden.audit.deny.OP.SERVICE`). Only Warden publishes
+/// here: a service's publish under it is refused whatever its ACL says and in every mode, so that no
+/// service can forge an event.
+public let auditSubjectPrefix = "warden.audit"

@@ -49,6 +49,10 @@ public final class ServicePolicy: Sendable {
         if shape.hasWildcards {
             return PolicyDecision(.deny, .literalSubjectRequired, mode: self.mode)
         }
+        if Self.isAuditSubject(subject) {
+            // Enforced even in audit mode: an audit-mode service must not be able to forge events.
+            return PolicyDecision(.deny, .auditSubject, mode: .enforce)
+        }
         if let rule = self.publishDeny.firstContaining(subject) {
             return PolicyDecision(.deny, .rule(rule), mode: self.mode)
         }
@@ -153,4 +157,12 @@ public final class ServicePolicy: Sendable {
     }
 
     private static let reservedReplyPrefixBytes = reservedReplyPrefixes.map { Array($0.utf8) }
+
+    /// Whether a literal subject is one of Warden's audit subjects: `auditSubjectPrefix` and a dot, then more.
+    static func isAuditSubject(_ subject: UnsafeBufferPointer<UInt8>) -> Bool {
+        let prefix = Self.auditPrefixBytes
+        return subject.count > prefix.count && subject.prefix(prefix.count).elementsEqual(prefix)
+    }
+
+    private static let auditPrefixBytes = Array((auditSubjectPrefix + ".").utf8)
 }

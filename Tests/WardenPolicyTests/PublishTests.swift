@@ -115,6 +115,22 @@ import Testing
         #expect(tracker!.count == 1)  // not used up by a refused publish
     }
 
+    @Test func wardensAuditSubjectsAreRefusedWhateverTheACLTheModeOrAResponseGrant() throws {
+        for mode in [PolicyMode.enforce, .audit] {
+            let policy = try makePolicy(publishAllow: [">", "warden.audit.>"], mode: mode, allowResponses: self.permission)
+            var tracker: ResponseTracker? = ResponseTracker(permission: self.permission)
+            tracker!.grant("warden.audit.deny.pub.orders", now: 0)
+            let forged = policy.decidePublish(subject: "warden.audit.deny.pub.orders", reply: nil, responses: &tracker, now: 1)
+            #expect(forged.reason == .auditSubject)
+            #expect(forged.mode == .enforce)
+            #expect(!forged.isPermitted)
+            #expect(forged.ruleDescription == #"reserved for Warden's audit events "warden.audit.>""#)
+            // Only the prefix and what is under it: neighbours are decided by the rules.
+            #expect(policy.decidePublish(subject: "warden.audit").isPermitted)
+            #expect(policy.decidePublish(subject: "warden.auditor.x").isPermitted)
+        }
+    }
+
     /// Grants of up to 64 bytes are kept inline and longer ones spill to the heap: on both sides of
     /// that line a grant answers its own subject exactly, not a prefix, an extension or a subject that
     /// differs only in its last byte.
