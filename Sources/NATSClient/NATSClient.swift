@@ -22,6 +22,13 @@ public final class NATSClient: @unchecked Sendable {
         /// nats.c's flusher thread, which waits about a millisecond to gather more: for measuring
         /// latency, where that wait would hide everything behind it.
         public var sendAsap = false
+        /// Keep the connection for good, the way a long-running publisher needs it: connecting does
+        /// not wait for the server (a first failure is retried in the background), and a lost
+        /// connection is re-established every second, forever. Publishes made meanwhile wait in
+        /// nats.c's buffer (8 MiB) and fail once it is full.
+        public var persistent = false
+        /// The name the server's certificate must carry. nats.c checks none without it.
+        public var expectedHostname: String?
 
         public init(url: String, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
                     name: String? = nil, inboxPrefix: String? = nil) {
@@ -93,7 +100,15 @@ public final class NATSClient: @unchecked Sendable {
         do {
             try Self.check(natsOptions_SetURL(opts, options.url))
             try Self.check(natsOptions_SetTimeout(opts, options.timeoutMilliseconds))
-            try Self.check(natsOptions_SetAllowReconnect(opts, false))
+            if options.persistent {
+                try Self.check(natsOptions_SetAllowReconnect(opts, true))
+                try Self.check(natsOptions_SetMaxReconnect(opts, -1))
+                try Self.check(natsOptions_SetReconnectWait(opts, 1000))
+                try Self.check(natsOptions_SetReconnectBufSize(opts, 8 << 20))
+                try Self.check(natsOptions_SetRetryOnFailedConnect(opts, true, { _, _ in }, nil))
+            } else {
+                try Self.check(natsOptions_SetAllowReconnect(opts, false))
+            }
             if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
             if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }
             if options.sendAsap { try Self.check(natsOptions_SetSendAsap(opts, true)) }
@@ -109,6 +124,7 @@ public final class NATSClient: @unchecked Sendable {
                 try Self.check(natsOptions_SetSecure(opts, true))
                 try Self.check(natsOptions_LoadCATrustedCertificates(opts, caFile))
             }
+            if let host = options.expectedHostname { try Self.check(natsOptions_SetExpectedHostname(opts, host)) }
             if let certificate = options.certificateFile, let key = options.keyFile {
                 try Self.check(natsOptions_LoadCertificatesChain(opts, certificate, key))
             }
@@ -122,7 +138,8 @@ public final class NATSClient: @unchecked Sendable {
     private static func connect(_ opts: OpaquePointer) throws(Failure) -> OpaquePointer {
         var connection: OpaquePointer?
         let status = natsConnection_Connect(&connection, opts)
-        guard status == NATS_OK, let connection else {
+        // A persistent connection that could not connect yet keeps trying in the background.
+        guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
             throw Failure(status: String(cString: natsStatus_GetText(status)), detail: Self.threadError())
         }
         return connection
@@ -137,6 +154,9 @@ public final class NATSClient: @unchecked Sendable {
     }
 
     public var isClosed: Bool { natsConnection_IsClosed(self.connection) }
+
+    /// Whether the connection is up now (not connecting, reconnecting or closed).
+    public var isConnected: Bool { natsConnection_Status(self.connection) == NATS_CONN_STATUS_CONNECTED }
 
     public func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil) throws(Failure) {
         let status = payload.withUnsafeBytes { buffer in
