@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "NATSClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

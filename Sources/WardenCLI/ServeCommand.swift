@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NATSClient
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -16,8 +17,10 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Services connect to --listen over TLS with the certificate `warden enroll` gave them. Warden connects \
             to --upstream over TLS with its own identity. Without --upstream, Warden starts a local nats-server \
-            (from PATH) locked to its identity, for development. With --metrics, Prometheus metrics are served over \
-            plain HTTP at http://HOST:PORT/metrics. SIGTERM or SIGINT stops it gracefully.
+            (from PATH) locked to its identity, for development. Every denial is also published on NATS, as its \
+            decision record, to warden.audit.deny.OP.SERVICE (--no-audit-events turns this off). With --metrics, \
+            Prometheus metrics are served over plain HTTP at http://HOST:PORT/metrics. SIGTERM or SIGINT stops it \
+            gracefully.
             """
     )
 
@@ -30,6 +33,8 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var certs: CertsOptions
     @Option(name: .customLong("decision-log"), help: "JSON Lines file every decision is appended to.")
     var decisionLog: String = "logs/decisions.jsonl"
+    @Flag(inversion: .prefixedNo, help: "Publish every denial on NATS to warden.audit.deny.OP.SERVICE.")
+    var auditEvents = true
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: bind it to loopback or a management network).")
     var metrics: String?
     @Option(name: .customLong("log-level"), help: "Level of Warden's own log on standard error: debug, info, warning, error.")
@@ -97,14 +102,28 @@ struct ServeCommand: AsyncParsableCommand {
             listenHost: host, listenPort: port, upstream: upstream, upstreamCAFile: self.upstreamCA,
             certs: self.certs.layout)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        var auditClient: NATSClient?
+        defer { auditClient?.close() }
         do {
             let log = try DecisionLog(path: self.decisionLog, logger: logger)
+            services.append(log)
+            var audit: AuditTrail?
+            if self.auditEvents {
+                let client = try self.auditConnection(upstream: upstream, logger: logger)
+                auditClient = client
+                audit = AuditTrail(
+                    logger: logger,
+                    publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
+                    flush: { _ = try? client.flush(timeoutMilliseconds: 2000) })
+                services.append(audit!)
+            }
             let server = try ProxyServer(
-                configuration: configuration, credentials: credentials, policy: policy, log: log, group: group,
-                logger: logger)
+                configuration: configuration, credentials: credentials, policy: policy, log: log, audit: audit,
+                group: group, logger: logger)
             // Shutdown runs in reverse: the metrics endpoint stops, the listener closes its connections,
-            // then the log writes their last records, then the local nats-server stops.
-            services += [log, server]
+            // the audit trail publishes the last denials, the log writes the last records, then the local
+            // nats-server stops.
+            services.append(server)
             if let metrics = self.metrics, let (host, port) = parseHostPort(Substring(metrics)) {
                 services.append(MetricsServer(host: host, port: port, group: group, logger: logger) {
                     server.metricsExposition()
@@ -121,4 +140,25 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await group.shutdownGracefully()
     }
+
+    /// Warden's own NATS connection for audit events: its upstream identity, the upstream's CA, and
+    /// the name or address it dials checked against nats-server's certificate. It connects in the
+    /// background and reconnects for good, so nats-server need not be up yet.
+    func auditConnection(upstream: ProxyConfiguration.Upstream, logger: Logger) throws -> NATSClient {
+        let layout = self.certs.layout
+        var options = NATSClient.Options(
+            url: upstream.description, caFile: self.upstreamCA ?? layout.caCertificate,
+            certificateFile: layout.upstreamCertificate, keyFile: layout.upstreamKey, name: "warden-audit")
+        options.persistent = true
+        options.expectedHostname = upstream.host
+        do {
+            return try NATSClient(options)
+        } catch {
+            throw ServeError(description: "cannot set up the audit events' NATS connection to \(upstream): \(error)")
+        }
+    }
+}
+
+struct ServeError: Error, CustomStringConvertible {
+    let description: String
 }

@@ -45,9 +45,9 @@ final class ConnectionAttempt {
         if !self.recorded {
             self.recorded = true
             self.logger.info("connection refused", metadata: ["reason": "\(reason)"])
-            _ = self.env.submit(CollectionOfOne(DecisionRecord(
+            _ = self.env.submit(DecisionRecord(
                 decision: .deny, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: .enforce,
-                rule: "mtls", reason: reason)))
+                rule: "mtls", reason: reason))
         }
         channel.close(promise: nil)
     }
@@ -57,10 +57,10 @@ final class ConnectionAttempt {
         self.deadline?.cancel()
         guard !self.recorded else { return }
         self.recorded = true
-        _ = self.env.submit(CollectionOfOne(DecisionRecord(
+        _ = self.env.submit(DecisionRecord(
             decision: .allow, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: mode,
             rule: "mtls", identity: admission.identity.uri(trustDomain: self.env.credentials.trustDomain),
-            serial: admission.serial)))
+            serial: admission.serial))
     }
 }
 

@@ -15,6 +15,7 @@ final class ProxyEnvironment: Sendable {
     let log: DecisionLog
     let registry = ConnectionRegistry()
     let metrics = WardenMetrics()
+    let audit: AuditTrail?
     let listenerTLS: NIOSSLContext
     let upstreamTLS: NIOSSLContext
     /// The upstream's address when `--upstream` names an IP address: parsed once, so connecting needs no
@@ -31,12 +32,13 @@ final class ProxyEnvironment: Sendable {
 
     init(
         configuration: ProxyConfiguration, credentials: CredentialStore, policy: PolicySnapshot, log: DecisionLog,
-        logger: Logger
+        audit: AuditTrail?, logger: Logger
     ) throws {
         self.configuration = configuration
         self.credentials = credentials
         self.policy = policy
         self.log = log
+        self.audit = audit
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
         // Every service in the ACLs has its decision series from the start, at zero, so that a rate or
@@ -78,13 +80,14 @@ final class ProxyEnvironment: Sendable {
         }
     }
 
-    /// Queues records encoded now; returns false when the log asks for back-pressure.
-    func submit(_ records: some Sequence<DecisionRecord>) -> Bool {
+    /// Queues a record made outside a session (a connection attempt), encoded now; returns false
+    /// when the log asks for back-pressure.
+    func submit(_ record: DecisionRecord) -> Bool {
         var encoder = RecordEncoder()
-        let now = RFC3339.nowMicroseconds()
-        for record in records {
-            encoder.encode(record, connection: record.connectionFields, microseconds: now)
-            self.metrics.count(record)
+        encoder.encode(record, connection: record.connectionFields, microseconds: RFC3339.nowMicroseconds())
+        self.metrics.count(record)
+        if let audit = self.audit, record.decision == .deny {
+            encoder.bytes.withUnsafeReadableBytes { audit.offerDenials([record], encoded: $0) }
         }
         return encoder.bytes.withUnsafeReadableBytes { self.log.submit($0) }
     }

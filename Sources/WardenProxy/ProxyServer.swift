@@ -19,12 +19,14 @@ public final class ProxyServer: Service, Sendable {
     private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let watcher = NIOLockedValueBox<RepeatedTask?>(nil)
 
+    /// With `audit`, every denial is also published as an event on NATS.
     public init(
         configuration: ProxyConfiguration, credentials: CredentialStore, policy: PolicySnapshot, log: DecisionLog,
-        group: any EventLoopGroup, logger: Logger
+        audit: AuditTrail? = nil, group: any EventLoopGroup, logger: Logger
     ) throws {
         self.env = try ProxyEnvironment(
-            configuration: configuration, credentials: credentials, policy: policy, log: log, logger: logger)
+            configuration: configuration, credentials: credentials, policy: policy, log: log, audit: audit,
+            logger: logger)
         self.group = group
     }
 
@@ -69,7 +71,7 @@ public final class ProxyServer: Service, Sendable {
     public func metricsExposition() -> [UInt8] {
         self.env.metrics.exposition(
             openConnections: self.env.registry.countByService(), logWritten: self.env.log.bytesWritten,
-            logBacklog: self.env.log.backlog)
+            logBacklog: self.env.log.backlog, audit: self.env.audit?.counts)
     }
 
     public func run() async throws {

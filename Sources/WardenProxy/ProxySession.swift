@@ -65,7 +65,7 @@ final class ProxySession {
         assert(clientChannel.eventLoop.inEventLoop, "a session is made on its own event loop")
         self.core = SessionCore(
             machine: machine, maxPayload: env.configuration.maxPayload, records: .current,
-            counters: env.metrics.decisionCounters(service: machine.service, mode: machine.mode))
+            counters: env.metrics.decisionCounters(service: machine.service, mode: machine.mode), audit: env.audit)
         let pool = BatchBufferPool.current
         self.core.out.upstream.pool = pool
         self.core.out.client.pool = pool

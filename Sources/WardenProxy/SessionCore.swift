@@ -13,6 +13,8 @@ struct SessionCore {
     let records: RecordBatch
     /// Where they are counted, for metrics.
     private let counters: DecisionCounters
+    /// Where denials go as events on NATS, when Warden publishes them.
+    private let audit: AuditTrail?
     /// What this connection's records repeat, encoded once.
     private let connection: ConnectionFields
     private var clientReader: FrameReader<NATSClientParser>
@@ -20,10 +22,14 @@ struct SessionCore {
     /// The clocks, read once per read cycle: the frames of one read share their time.
     private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
 
-    init(machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch, counters: DecisionCounters) {
+    init(
+        machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch, counters: DecisionCounters,
+        audit: AuditTrail? = nil
+    ) {
         self.machine = machine
         self.records = records
         self.counters = counters
+        self.audit = audit
         self.connection = ConnectionFields(service: machine.service, conn: machine.conn, peer: machine.peer)
         self.clientReader = FrameReader(NATSClientParser(maxPayload: maxPayload))
     }
@@ -78,8 +84,15 @@ struct SessionCore {
     private mutating func encodeRecords() {
         guard !self.out.records.isEmpty else { return }
         let now = self.clock.wallMicroseconds
+        let start = self.records.encoder.bytes.writerIndex
         self.records.encoder.encode(self.out.records, connection: self.connection, microseconds: now)
         self.counters.count(self.out.records)
+        if let audit = self.audit, AuditTrail.hasDenial(self.out.records) {
+            self.records.encoder.bytes.withUnsafeReadableBytes { encoded in
+                let offset = start - self.records.encoder.bytes.readerIndex
+                audit.offerDenials(self.out.records, encoded: UnsafeRawBufferPointer(rebasing: encoded[offset...]))
+            }
+        }
         self.out.records.removeAll(keepingCapacity: true)
     }
 }

@@ -15,12 +15,24 @@ final class WardenMetrics: Sendable {
     let credentialCloses: Counter
     private let logWritten: Counter
     private let logBacklog: Gauge
+    private var auditPublished: Counter {
+        self.registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "audit", metricName: "events_published", unitName: "total",
+            helpText: "Denials published as audit events on NATS (warden.audit.deny.OP.SERVICE)."))
+    }
+    private var auditDropped: Counter {
+        self.registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "audit", metricName: "events_dropped", unitName: "total",
+            helpText: "Audit events not published: the queue was full or NATS unreachable for too long. The decision log has them."))
+    }
     /// What the last exposition read, so the next one adds only what happened since.
     private let sampled = NIOLockedValueBox(Sampled())
 
     private struct Sampled {
         var logWritten = 0
         var connections: [String: Gauge] = [:]
+        var auditPublished = 0
+        var auditDropped = 0
     }
 
     // Descriptors of the labelled families, which are added to as services appear. Computed: the
@@ -68,11 +80,17 @@ final class WardenMetrics: Sendable {
     }
 
     /// The metrics in Prometheus' text format, with what is sampled rather than counted read now:
-    /// open connections per service and the decision log's progress.
-    func exposition(openConnections: [String: Int], logWritten: Int, logBacklog: Int) -> [UInt8] {
+    /// open connections per service, the decision log's progress and, when Warden publishes them,
+    /// the audit events'.
+    func exposition(
+        openConnections: [String: Int], logWritten: Int, logBacklog: Int, audit: (published: Int, dropped: Int)? = nil
+    ) -> [UInt8] {
         self.sampled.withLockedValue { sampled in
-            self.logWritten.increment(by: Int64(max(0, logWritten - sampled.logWritten)))
-            sampled.logWritten = max(sampled.logWritten, logWritten)
+            Self.advance(self.logWritten, from: &sampled.logWritten, to: logWritten)
+            if let audit {
+                Self.advance(self.auditPublished, from: &sampled.auditPublished, to: audit.published)
+                Self.advance(self.auditDropped, from: &sampled.auditDropped, to: audit.dropped)
+            }
             self.logBacklog.set(Int64(logBacklog))
             // A service whose last connection closed keeps its series, at zero.
             for service in Set(sampled.connections.keys).union(openConnections.keys) {
@@ -83,6 +101,12 @@ final class WardenMetrics: Sendable {
             }
             return self.registry.emitToBuffer()
         }
+    }
+
+    /// Brings a counter of something counted elsewhere up to `total`.
+    private static func advance(_ counter: Counter, from last: inout Int, to total: Int) {
+        counter.increment(by: Int64(max(0, total - last)))
+        last = max(last, total)
     }
 }
 

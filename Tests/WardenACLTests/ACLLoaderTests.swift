@@ -140,11 +140,12 @@ func diagnostics(_ files: [String: String]) -> [String] {
 
     @Test func theShippedExampleIsValid() throws {
         let snapshot = try ACLLoader.load(directory: exampleACLDirectory())
-        #expect(Set(snapshot.services.keys) == ["orders", "payments", "inventory", "notifications"])
+        #expect(Set(snapshot.services.keys) == ["orders", "payments", "inventory", "notifications", "security"])
         let orders = try #require(snapshot.policy(for: "orders"))
         #expect(orders.decidePublish(subject: "orders.created").verdict == .allow)
         #expect(orders.decidePublish(subject: "orders.internal.audit").verdict == .deny)
         #expect(snapshot.policy(for: "notifications")?.mode == .audit)
+        #expect(snapshot.policy(for: "security")?.decideSubscribe(subject: "warden.audit.>").decision.verdict == .allow)
     }
 
     @Test func aMissingOrEmptyFolderIsAnError() throws {

@@ -28,21 +28,32 @@ struct ServeCommandTests {
         let directory = try TemporaryDirectory()
         #expect(try warden(["init"], in: directory.path).status == 0)
         #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "security"], in: directory.path).status == 0)
         let port = try Loopback.freePort()
         let (process, _, stderr) = try Self.start(
             ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)"], in: directory)
         defer { if process.isRunning { process.terminate() } }
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
 
-        let folder = directory.appending("certs/services/orders")
-        var options = NATSClient.Options(
-            url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
-            keyFile: folder + "/key.pem")
-        options.timeoutMilliseconds = 5000
-        let client = try NATSClient(options)
+        func connect(_ service: String) throws -> NATSClient {
+            let folder = directory.appending("certs/services/\(service)")
+            var options = NATSClient.Options(
+                url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
+                keyFile: folder + "/key.pem")
+            options.timeoutMilliseconds = 5000
+            return try NATSClient(options)
+        }
+        // The shipped `security` service watches denials live, on the audit subjects.
+        let security = try connect("security")
+        let auditEvents = try security.subscribe("warden.audit.>")
+        try security.flush()
+        let client = try connect("orders")
         try client.publish("orders.created", "ok")
         try client.publish("orders.internal.audit", "no")
         try client.flush()
+        let event = auditEvents.next(timeoutMilliseconds: 10_000)
+        #expect(event?.subject == "warden.audit.deny.pub.orders")
+        #expect(event?.text.contains(#""subject":"orders.internal.audit""#) == true)
 
         let upstream = try #require(Self.read(stderr).firstMatch(of: /tls:\/\/127\.0\.0\.1:(\d+)/).map { Int($0.1)! })
         #expect(Loopback.isListening(port: upstream))

@@ -36,7 +36,7 @@ let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func checkAcceptsTheShippedACLs() throws {
         let result = try warden(["check", "--acls", repositoryACLs])
         #expect(result.status == 0)
-        #expect(result.stdout.hasPrefix("ok: 5 file(s), 4 service(s)"))
+        #expect(result.stdout.hasPrefix("ok: 6 file(s), 5 service(s)"))
     }
 
     @Test func checkReportsFileLineAndExitsOne() throws {

@@ -22,6 +22,9 @@ final class ProxyHarness: @unchecked Sendable {
     let server: ProxyServer
     let port: Int
     let logPath: String
+    /// Warden's audit events and their NATS connection, when the harness publishes them.
+    let audit: AuditTrail?
+    let auditClient: NATSClient?
 
     static let defaultACL = """
         defaults:
@@ -54,7 +57,8 @@ final class ProxyHarness: @unchecked Sendable {
     /// pause until fewer than half as many (at least one) are left.
     init(
         acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
-        upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"], logHighWater: Int = 8 << 20
+        upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"], logHighWater: Int = 8 << 20,
+        auditEvents: Bool = false
     ) async throws {
         self.directory = try TemporaryDirectory()
         self.layout = CertsLayout(root: self.directory.appending("certs"))
@@ -78,15 +82,33 @@ final class ProxyHarness: @unchecked Sendable {
         var configuration = ProxyConfiguration(
             listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort), certs: self.layout)
         configuration.revocationCheckInterval = .milliseconds(250)
+        if auditEvents {
+            // As `warden serve` connects for its audit events: Warden's identity, the dialled name checked.
+            var options = NATSClient.Options(
+                url: "tls://\(upstreamHost):\(natsPort)", caFile: self.layout.caCertificate,
+                certificateFile: self.layout.upstreamCertificate, keyFile: self.layout.upstreamKey, name: "warden-audit")
+            options.persistent = true
+            options.expectedHostname = upstreamHost
+            let client = try NATSClient(options)
+            self.auditClient = client
+            self.audit = AuditTrail(
+                logger: logger, publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
+                flush: { _ = try? client.flush() })
+        } else {
+            self.auditClient = nil
+            self.audit = nil
+        }
         self.server = try ProxyServer(
             configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy, log: self.log,
-            group: Self.group, logger: logger)
+            audit: self.audit, group: Self.group, logger: logger)
         self.port = try await self.server.start().port!
     }
 
     /// Stops Warden, then nats-server; the decision log is complete afterwards.
     func stop() async {
         await self.server.shutdown()
+        await self.audit?.stop()
+        self.auditClient?.close()
         await self.log.stop()
         self.nats.stop()
     }
@@ -142,11 +164,12 @@ final class ProxyHarness: @unchecked Sendable {
 
 /// Runs `body` against a fresh Warden and always stops it.
 func withWarden(
-    acl: String = ProxyHarness.defaultACL, upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
-    logHighWater: Int = 8 << 20, _ body: (ProxyHarness) async throws -> Void
+    acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"], upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
+    logHighWater: Int = 8 << 20, auditEvents: Bool = false, _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let warden = try await ProxyHarness(
-        acl: acl, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts, logHighWater: logHighWater)
+        acl: acl, services: services, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts, logHighWater: logHighWater,
+        auditEvents: auditEvents)
     do {
         try await body(warden)
     } catch {

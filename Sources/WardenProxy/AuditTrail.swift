@@ -1,0 +1,168 @@
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+public import ServiceLifecycle
+public import WardenPolicy
+
+/// Denials published as events on NATS, for whoever watches them live: each denied operation's
+/// decision record (the JSON object, without its newline) on `warden.audit.deny.OP.SERVICE`.
+///
+/// The decision log stays the complete record; events are the live feed. Event loops only queue
+/// events (a lock and a copy); a thread of its own hands them to the publisher, so a slow or
+/// unreachable NATS never holds a client up. When more than `capacity` bytes are queued, new events
+/// are dropped and counted (`dropped`, and `warden_audit_events_dropped_total`) rather than slow
+/// clients down.
+public final class AuditTrail: Service, Sendable {
+    /// Publishes one event; returns false when it was not taken (the connection is gone and its
+    /// buffer is full).
+    public typealias Publish = @Sendable (_ subject: String, _ payload: [UInt8]) -> Bool
+
+    private struct State {
+        var queue: [(subject: String, payload: [UInt8])] = []
+        var queuedBytes = 0
+        var published = 0
+        var dropped = 0
+        var stopping = false
+        var exited = false
+        var finished: CheckedContinuation<Void, Never>?
+    }
+
+    public let capacity: Int
+    private let publish: Publish
+    private let flush: @Sendable () -> Void
+    private let logger: Logger
+    /// 1 while events are queued or the thread must stop, 0 otherwise.
+    private let wake = ConditionLock<Int>(value: 0)
+    private let state = NIOLockedValueBox(State())
+
+    /// The subject an event for `op` by `service` goes to; `$unidentified` (never a service name)
+    /// for clients refused before they were identified.
+    public static func subject(op: DecisionRecord.Op, service: String?) -> String {
+        "\(auditSubjectPrefix).deny.\(op.rawValue).\(service ?? "$unidentified")"
+    }
+
+    /// `flush` is called at shutdown, after the last events, to push out what `publish` buffered.
+    public init(
+        capacity: Int = 4 << 20, logger: Logger, publish: @escaping Publish, flush: @escaping @Sendable () -> Void
+    ) {
+        self.capacity = capacity
+        self.publish = publish
+        self.flush = flush
+        self.logger = logger
+        let thread = Thread { [self] in
+            Thread.current.name = "warden-audit"
+            self.publishLoop()
+        }
+        thread.start()
+    }
+
+    /// Events handed to the publisher, and events dropped because the queue was full or the
+    /// publisher refused them.
+    public var counts: (published: Int, dropped: Int) {
+        self.state.withLockedValue { ($0.published, $0.dropped) }
+    }
+
+    /// Whether any of `records` is a denial, read in place (a copy of a record retains its strings).
+    static func hasDenial(_ records: [DecisionRecord]) -> Bool {
+        for index in records.indices where records[index].decision == .deny { return true }
+        return false
+    }
+
+    /// Queues an event for each denial among `records`, whose encoded lines are `encoded`, one line
+    /// per record in order.
+    func offerDenials(_ records: [DecisionRecord], encoded: UnsafeRawBufferPointer) {
+        var events: [(subject: String, payload: [UInt8])] = []
+        var lineStart = 0
+        for index in records.indices {
+            guard let end = encoded[lineStart...].firstIndex(of: UInt8(ascii: "\n")) else {
+                assertionFailure("fewer encoded lines than records")
+                break
+            }
+            if records[index].decision == .deny {
+                events.append((
+                    Self.subject(op: records[index].op, service: records[index].service),
+                    Array(encoded[lineStart..<end])))
+            }
+            lineStart = end + 1
+        }
+        self.enqueue(events)
+    }
+
+    private func enqueue(_ events: [(subject: String, payload: [UInt8])]) {
+        self.wake.lock()
+        let wakeUp = self.state.withLockedValue { state -> Bool in
+            guard !state.stopping else {
+                state.dropped += events.count
+                return false
+            }
+            for event in events {
+                if state.queuedBytes + event.payload.count > self.capacity {
+                    state.dropped += 1
+                } else {
+                    state.queue.append(event)
+                    state.queuedBytes += event.payload.count
+                }
+            }
+            return !state.queue.isEmpty
+        }
+        self.wake.unlock(withValue: wakeUp ? 1 : 0)
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await self.stop()
+    }
+
+    /// Publishes what is queued, flushes, and stops the thread.
+    public func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            self.wake.lock()
+            let exited = self.state.withLockedValue { state in
+                state.stopping = true
+                if !state.exited { state.finished = continuation }
+                return state.exited
+            }
+            self.wake.unlock(withValue: 1)
+            if exited { continuation.resume() }
+        }
+    }
+
+    private func publishLoop() {
+        var reportedRefusal = false
+        while true {
+            self.wake.lock(whenValue: 1)
+            let (batch, stopping) = self.state.withLockedValue { state in
+                defer {
+                    state.queue.removeAll(keepingCapacity: true)
+                    state.queuedBytes = 0
+                }
+                return (state.queue, state.stopping)
+            }
+            self.wake.unlock(withValue: stopping ? 1 : 0)
+            var refused = 0
+            for event in batch where !self.publish(event.subject, event.payload) { refused += 1 }
+            if refused > 0 && !reportedRefusal {
+                reportedRefusal = true
+                self.logger.warning(
+                    "audit events are being dropped: NATS is unreachable and the publisher's buffer is full",
+                    metadata: ["dropped": "\(refused)"])
+            } else if refused == 0 && !batch.isEmpty {
+                reportedRefusal = false
+            }
+            self.state.withLockedValue { state in
+                state.published += batch.count - refused
+                state.dropped += refused
+            }
+            if stopping {
+                self.flush()
+                break
+            }
+        }
+        let continuation = self.state.withLockedValue { state in
+            state.exited = true
+            defer { state.finished = nil }
+            return state.finished
+        }
+        continuation?.resume()
+    }
+}

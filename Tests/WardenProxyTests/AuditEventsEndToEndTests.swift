@@ -1,0 +1,119 @@
+import Foundation
+import NATSClient
+import Testing
+import WardenTestSupport
+
+/// Audit events end to end: Warden publishes each denial to nats-server over its own TLS connection,
+/// and a service allowed to subscribe to `warden.audit.>` receives them through Warden.
+@Suite(.serialized)
+struct AuditEventsEndToEndTests {
+    static let acl = """
+        services:
+          orders:
+            publish:
+              allow: ["orders.>", "warden.>"]
+              deny: ["orders.internal.>"]
+          observer:
+            mode: audit
+            publish:
+              allow: ["observer.>", "warden.>"]
+          security:
+            subscribe:
+              allow: ["warden.audit.>"]
+        """
+
+    /// Waits for `count` events on `subscription`, then for any stragglers a little longer.
+    static func events(_ subscription: NATSClient.Subscription, count: Int) -> [NATSClient.Message] {
+        var events: [NATSClient.Message] = []
+        while events.count < count, let event = subscription.next(timeoutMilliseconds: 5000) { events.append(event) }
+        while let extra = subscription.next(timeoutMilliseconds: 300) { events.append(extra) }
+        return events
+    }
+
+    @Test func everyDenialIsPublishedOnTheAuditSubjectAsItsDecisionRecord() async throws {
+        try await withWarden(acl: Self.acl, services: ["orders", "observer", "security"], auditEvents: true) { warden in
+            let auditClient = try #require(warden.auditClient)
+            #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
+            let security = try warden.client("security")
+            let subscription = try security.subscribe("warden.audit.>")
+            try security.flush()
+
+            let orders = try warden.client("orders")
+            try orders.publish("orders.created", "allowed, so no event")
+            try orders.publish("orders.internal.a", "denied")
+            try orders.publish("orders.internal.b", "denied")
+            _ = try orders.subscribe("payments.>")
+            try orders.flush()
+            let observer = try warden.client("observer")
+            try observer.publish("orders.created", "audit mode: let through, and an event")
+            try observer.flush()
+            let raw = try RawConnection(port: warden.port)
+            _ = raw.receive(for: 1)
+            raw.send("CONNECT {}\r\n")
+            #expect(raw.receive(for: 2).closedByPeer)
+
+            let events = Self.events(subscription, count: 5)
+            #expect(events.map(\.subject).sorted() == [
+                "warden.audit.deny.connect.$unidentified", "warden.audit.deny.pub.observer", "warden.audit.deny.pub.orders",
+                "warden.audit.deny.pub.orders", "warden.audit.deny.sub.orders",
+            ])
+            // Each event is its decision record, byte for byte as the log has it.
+            let log = try String(contentsOfFile: warden.logPath, encoding: .utf8)
+            let denials = log.split(separator: "\n").filter { $0.contains(#""decision":"deny""#) }.map(String.init)
+            #expect(events.map(\.text).sorted() == denials.sorted())
+            let observed = try #require(events.first { $0.subject.hasSuffix(".observer") })
+            #expect(observed.text.contains(#""mode":"audit""#))
+            #expect(warden.audit?.counts.published == 5)
+            #expect(warden.audit?.counts.dropped == 0)
+        }
+    }
+
+    @Test func noServiceCanPublishOnTheAuditSubjectsWhateverItsACLOrMode() async throws {
+        try await withWarden(acl: Self.acl, services: ["orders", "observer", "security"], auditEvents: true) { warden in
+            let auditClient = try #require(warden.auditClient)
+            #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
+            let security = try warden.client("security")
+            let subscription = try security.subscribe("warden.audit.>")
+            try security.flush()
+
+            let orders = try warden.client("orders")
+            try orders.publish("warden.audit.deny.pub.payments", "forged")
+            try orders.flush()
+            #expect(await orders.reported(#"Permissions Violation for Publish to "warden.audit.deny.pub.payments""#))
+            let observer = try warden.client("observer")
+            try observer.publish("warden.audit.deny.pub.payments", "forged in audit mode")
+            try observer.flush()
+            #expect(await observer.reported(#"Permissions Violation for Publish to "warden.audit.deny.pub.payments""#))
+            // Publishing next to the audit subjects is up to the ACLs.
+            try orders.publish("warden.auditor", "fine")
+            try orders.flush()
+
+            // What arrives are Warden's own events about the attempts, never the forged messages.
+            let events = Self.events(subscription, count: 2)
+            #expect(events.map(\.subject).sorted() == ["warden.audit.deny.pub.observer", "warden.audit.deny.pub.orders"])
+            #expect(!events.contains { $0.text.contains("forged") })
+            for event in events {
+                #expect(event.text.contains(#""rule":"reserved for Warden's audit events \"warden.audit.>\"""#))
+                #expect(event.text.contains(#""mode":"enforce""#))
+            }
+            let pubs = try await warden.records(op: "pub", subject: "warden.auditor")
+            #expect(pubs.first?["decision"] as? String == "allow")
+        }
+    }
+
+    /// As Warden's data path: a name is checked against the certificate's DNS names, an address
+    /// against its IP addresses.
+    @Test(arguments: [
+        ("localhost", ["localhost"], true), ("127.0.0.1", ["127.0.0.1"], true),
+        ("localhost", ["127.0.0.1"], false), ("127.0.0.1", ["localhost"], false),
+    ])
+    func theAuditConnectionChecksTheHostItDials(upstreamHost: String, certificateHosts: [String], connects: Bool)
+        async throws
+    {
+        try await withWarden(upstreamHost: upstreamHost, natsCertificateHosts: certificateHosts, auditEvents: true) { warden in
+            let auditClient = try #require(warden.auditClient)
+            let connected = await eventually(timeout: .seconds(connects ? 10 : 3)) { auditClient.isConnected }
+            #expect(connected == connects)
+        }
+    }
+}
