@@ -159,7 +159,7 @@ public final class ServicePolicy: Sendable {
     private static let reservedReplyPrefixBytes = reservedReplyPrefixes.map { Array($0.utf8) }
 
     /// Whether a literal subject is one of Warden's audit subjects: `auditSubjectPrefix` and a dot, then more.
-    static func isAuditSubject(_ subject: UnsafeBufferPointer<UInt8>) -> Bool {
+    public static func isAuditSubject(_ subject: UnsafeBufferPointer<UInt8>) -> Bool {
         let prefix = Self.auditPrefixBytes
         return subject.count > prefix.count && subject.prefix(prefix.count).elementsEqual(prefix)
     }

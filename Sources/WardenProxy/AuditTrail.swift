@@ -78,7 +78,7 @@ public final class AuditTrail: Service, Sendable {
                 assertionFailure("fewer encoded lines than records")
                 break
             }
-            if records[index].decision == .deny {
+            if records[index].decision == .deny && !Self.isDroppedEvent(records[index]) {
                 events.append((
                     Self.subject(op: records[index].op, service: records[index].service),
                     Array(encoded[lineStart..<end])))
@@ -88,7 +88,15 @@ public final class AuditTrail: Service, Sendable {
         self.enqueue(events)
     }
 
+    /// Whether `record` is the drop of an audit event at delivery (a subscriber's delivery filter
+    /// refused it). Such a drop is logged but not published: its event would go to the same
+    /// subscriber, be dropped in turn, and so on without end.
+    static func isDroppedEvent(_ record: DecisionRecord) -> Bool {
+        record.op == .deliver && record.subject?.withUnsafeBytes(ServicePolicy.isAuditSubject) == true
+    }
+
     private func enqueue(_ events: [(subject: String, payload: [UInt8])]) {
+        guard !events.isEmpty else { return }
         self.wake.lock()
         let wakeUp = self.state.withLockedValue { state -> Bool in
             guard !state.stopping else {

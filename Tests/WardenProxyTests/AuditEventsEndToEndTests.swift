@@ -101,6 +101,53 @@ struct AuditEventsEndToEndTests {
         }
     }
 
+    /// A watcher whose delivery filter drops some audit events: each drop is logged, and publishes
+    /// nothing, or the event about the drop would be dropped in turn, for ever.
+    @Test func aDroppedAuditEventIsLoggedButNotPublishedAgain() async throws {
+        let acl = """
+            services:
+              orders:
+                subscribe:
+                  allow: ["payments.>"]
+                  deny: ["payments.secret"]
+              payments:
+                publish:
+                  allow: ["payments.>"]
+              security:
+                subscribe:
+                  allow: ["warden.audit.>"]
+                  deny: ["warden.audit.deny.deliver.>"]
+            """
+        try await withWarden(acl: acl, services: ["orders", "payments", "security"], auditEvents: true) { warden in
+            let auditClient = try #require(warden.auditClient)
+            #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
+            let security = try warden.client("security")
+            let watched = try security.subscribe("warden.audit.>")
+            try security.flush()
+            let orders = try warden.client("orders")
+            // Kept: a subscription that is released unsubscribes.
+            let filtered = try orders.subscribe("payments.>")
+            try orders.flush()
+            let payments = try warden.client("payments")
+            try payments.publish("payments.secret", "dropped for orders")
+            try payments.flush()
+
+            // orders' drop is an event; security's filter drops that event, once.
+            #expect(await eventually(timeout: .seconds(5)) {
+                (try? await warden.records(op: "deliver").count) == 2
+            })
+            try await Task.sleep(for: .milliseconds(500))
+            let drops = try await warden.records(op: "deliver")
+            #expect(drops.count == 2)
+            #expect(Set(drops.compactMap { $0["service"] as? String }) == ["orders", "security"])
+            #expect(drops.first { $0["service"] as? String == "security" }?["subject"] as? String
+                == "warden.audit.deny.deliver.orders")
+            #expect(watched.next(timeoutMilliseconds: 300) == nil)
+            #expect(filtered.next(timeoutMilliseconds: 100) == nil)
+            #expect(warden.audit?.counts.published == 1)
+        }
+    }
+
     /// As Warden's data path: a name is checked against the certificate's DNS names, an address
     /// against its IP addresses.
     @Test(arguments: [
