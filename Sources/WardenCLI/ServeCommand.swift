@@ -109,7 +109,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(log)
             var audit: AuditTrail?
             if self.auditEvents {
-                let client = try self.auditConnection(upstream: upstream, logger: logger)
+                let client = try self.auditConnection(upstream: upstream)
                 auditClient = client
                 audit = AuditTrail(
                     logger: logger,
@@ -144,7 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// Warden's own NATS connection for audit events: its upstream identity, the upstream's CA, and
     /// the name or address it dials checked against nats-server's certificate. It connects in the
     /// background and reconnects for good, so nats-server need not be up yet.
-    func auditConnection(upstream: ProxyConfiguration.Upstream, logger: Logger) throws -> NATSClient {
+    func auditConnection(upstream: ProxyConfiguration.Upstream) throws -> NATSClient {
         let layout = self.certs.layout
         var options = NATSClient.Options(
             url: upstream.description, caFile: self.upstreamCA ?? layout.caCertificate,

@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 import NIOConcurrencyHelpers
 public import ServiceLifecycle
-public import WardenPolicy
+import WardenPolicy
 
 /// Denials published as events on NATS, for whoever watches them live: each denied operation's
 /// decision record (the JSON object, without its newline) on `warden.audit.deny.OP.SERVICE`.
@@ -22,9 +22,11 @@ public final class AuditTrail: Service, Sendable {
         var queuedBytes = 0
         var published = 0
         var dropped = 0
+        /// Set when the queue overflowed and it was logged; cleared once the thread catches up.
+        var reportedFull = false
         var stopping = false
         var exited = false
-        var finished: CheckedContinuation<Void, Never>?
+        var waiting: [CheckedContinuation<Void, Never>] = []
     }
 
     public let capacity: Int
@@ -98,22 +100,31 @@ public final class AuditTrail: Service, Sendable {
     private func enqueue(_ events: [(subject: String, payload: [UInt8])]) {
         guard !events.isEmpty else { return }
         self.wake.lock()
-        let wakeUp = self.state.withLockedValue { state -> Bool in
+        let (wakeUp, report) = self.state.withLockedValue { state -> (Bool, Bool) in
             guard !state.stopping else {
                 state.dropped += events.count
-                return false
+                return (false, false)
             }
+            var overflowed = false
             for event in events {
                 if state.queuedBytes + event.payload.count > self.capacity {
                     state.dropped += 1
+                    overflowed = true
                 } else {
                     state.queue.append(event)
                     state.queuedBytes += event.payload.count
                 }
             }
-            return !state.queue.isEmpty
+            let report = overflowed && !state.reportedFull
+            if report { state.reportedFull = true }
+            return (!state.queue.isEmpty, report)
         }
         self.wake.unlock(withValue: wakeUp ? 1 : 0)
+        if report {
+            self.logger.warning(
+                "audit events are being dropped: more than \(self.capacity) bytes wait for NATS",
+                metadata: ["hint": "the decision log has every record; see warden_audit_events_dropped_total"])
+        }
     }
 
     public func run() async throws {
@@ -127,7 +138,7 @@ public final class AuditTrail: Service, Sendable {
             self.wake.lock()
             let exited = self.state.withLockedValue { state in
                 state.stopping = true
-                if !state.exited { state.finished = continuation }
+                if !state.exited { state.waiting.append(continuation) }
                 return state.exited
             }
             self.wake.unlock(withValue: 1)
@@ -137,14 +148,17 @@ public final class AuditTrail: Service, Sendable {
 
     private func publishLoop() {
         var reportedRefusal = false
+        // Two arrays trade places, as in the decision log: the thread empties one while the event
+        // loops fill the other.
+        var batch: [(subject: String, payload: [UInt8])] = []
         while true {
+            batch.removeAll(keepingCapacity: true)
             self.wake.lock(whenValue: 1)
-            let (batch, stopping) = self.state.withLockedValue { state in
-                defer {
-                    state.queue.removeAll(keepingCapacity: true)
-                    state.queuedBytes = 0
-                }
-                return (state.queue, state.stopping)
+            let stopping = self.state.withLockedValue { state in
+                swap(&state.queue, &batch)
+                state.queuedBytes = 0
+                state.reportedFull = false
+                return state.stopping
             }
             self.wake.unlock(withValue: stopping ? 1 : 0)
             var refused = 0
@@ -166,11 +180,11 @@ public final class AuditTrail: Service, Sendable {
                 break
             }
         }
-        let continuation = self.state.withLockedValue { state in
+        let waiting = self.state.withLockedValue { state in
             state.exited = true
-            defer { state.finished = nil }
-            return state.finished
+            defer { state.waiting = [] }
+            return state.waiting
         }
-        continuation?.resume()
+        for continuation in waiting { continuation.resume() }
     }
 }

@@ -88,8 +88,9 @@ struct SessionCore {
         self.records.encoder.encode(self.out.records, connection: self.connection, microseconds: now)
         self.counters.count(self.out.records)
         if let audit = self.audit, AuditTrail.hasDenial(self.out.records) {
+            // This frame's records are the lines from `start` on.
+            let offset = start - self.records.encoder.bytes.readerIndex
             self.records.encoder.bytes.withUnsafeReadableBytes { encoded in
-                let offset = start - self.records.encoder.bytes.readerIndex
                 audit.offerDenials(self.out.records, encoded: UnsafeRawBufferPointer(rebasing: encoded[offset...]))
             }
         }
