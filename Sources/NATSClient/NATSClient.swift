@@ -29,6 +29,8 @@ public final class NATSClient: @unchecked Sendable {
         public var persistent = false
         /// The name the server's certificate must carry. nats.c checks none without it.
         public var expectedHostname: String?
+        /// Called on nats.c's threads when a persistent connection comes up late, goes down, or comes back.
+        public var onConnectionEvent: (@Sendable (ConnectionEvent) -> Void)?
 
         public init(url: String, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
                     name: String? = nil, inboxPrefix: String? = nil) {
@@ -39,6 +41,14 @@ public final class NATSClient: @unchecked Sendable {
             self.name = name
             self.inboxPrefix = inboxPrefix
         }
+    }
+
+    /// What happened to a persistent connection.
+    public enum ConnectionEvent: Sendable {
+        /// Connected after the first attempt failed.
+        case connected
+        case disconnected
+        case reconnected
     }
 
     /// A nats.c failure: its status text and, when the server said why, the server's words.
@@ -59,41 +69,43 @@ public final class NATSClient: @unchecked Sendable {
     }
 
     private let connection: OpaquePointer
-    private let errorLog: ErrorLog
+    private let callbacks: Callbacks
 
     /// Errors the server reported asynchronously (`-ERR` that keeps the connection open, such as a
     /// permissions violation), oldest first.
-    public var asyncErrors: [String] { self.errorLog.errors }
+    public var asyncErrors: [String] { self.callbacks.errors }
 
     public init(_ options: Options) throws(Failure) {
-        let errorLog = ErrorLog()
-        let opts = try Self.makeOptions(options, errorLog: errorLog)
+        let callbacks = Callbacks()
+        callbacks.onEvent = options.onConnectionEvent
+        let opts = try Self.makeOptions(options, callbacks: callbacks)
         defer { natsOptions_Destroy(opts) }
         self.connection = try Self.connect(opts)
-        self.errorLog = errorLog
+        self.callbacks = callbacks
     }
 
-    private init(connection: OpaquePointer, errorLog: ErrorLog) {
+    private init(connection: OpaquePointer, callbacks: Callbacks) {
         self.connection = connection
-        self.errorLog = errorLog
+        self.callbacks = callbacks
     }
 
     /// Opens `count` connections with the same options, reading the certificate files once instead
     /// of once per connection (with OpenSSL 3 that is most of the cost of a connection). The
-    /// connections share one `asyncErrors` log.
+    /// connections share one `asyncErrors` log and `onConnectionEvent` handler.
     public static func connect(_ options: Options, count: Int) throws(Failure) -> [NATSClient] {
-        let errorLog = ErrorLog()
-        let opts = try Self.makeOptions(options, errorLog: errorLog)
+        let callbacks = Callbacks()
+        callbacks.onEvent = options.onConnectionEvent
+        let opts = try Self.makeOptions(options, callbacks: callbacks)
         defer { natsOptions_Destroy(opts) }
         var clients: [NATSClient] = []
         clients.reserveCapacity(count)
         for _ in 0..<count {
-            clients.append(NATSClient(connection: try Self.connect(opts), errorLog: errorLog))
+            clients.append(NATSClient(connection: try Self.connect(opts), callbacks: callbacks))
         }
         return clients
     }
 
-    private static func makeOptions(_ options: Options, errorLog: ErrorLog) throws(Failure) -> OpaquePointer {
+    private static func makeOptions(_ options: Options, callbacks: Callbacks) throws(Failure) -> OpaquePointer {
         var created: OpaquePointer?
         try Self.check(natsOptions_Create(&created))
         guard let opts = created else { throw Failure(status: "natsOptions_Create returned no options", detail: nil) }
@@ -105,7 +117,16 @@ public final class NATSClient: @unchecked Sendable {
                 try Self.check(natsOptions_SetMaxReconnect(opts, -1))
                 try Self.check(natsOptions_SetReconnectWait(opts, 1000))
                 try Self.check(natsOptions_SetReconnectBufSize(opts, 8 << 20))
-                try Self.check(natsOptions_SetRetryOnFailedConnect(opts, true, { _, _ in }, nil))
+                let context = Unmanaged.passUnretained(callbacks).toOpaque()
+                try Self.check(natsOptions_SetRetryOnFailedConnect(opts, true, { _, closure in
+                    closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.connected) }
+                }, context))
+                try Self.check(natsOptions_SetDisconnectedCB(opts, { _, closure in
+                    closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.disconnected) }
+                }, context))
+                try Self.check(natsOptions_SetReconnectedCB(opts, { _, closure in
+                    closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.reconnected) }
+                }, context))
             } else {
                 try Self.check(natsOptions_SetAllowReconnect(opts, false))
             }
@@ -116,9 +137,9 @@ public final class NATSClient: @unchecked Sendable {
                 guard let closure else { return }
                 var text: UnsafePointer<CChar>?
                 _ = natsConnection_GetLastError(connection, &text)
-                let log = Unmanaged<ErrorLog>.fromOpaque(closure).takeUnretainedValue()
+                let log = Unmanaged<Callbacks>.fromOpaque(closure).takeUnretainedValue()
                 log.append(text.map { String(cString: $0) } ?? "unknown error")
-            }, Unmanaged.passUnretained(errorLog).toOpaque()))
+            }, Unmanaged.passUnretained(callbacks).toOpaque()))
             if let prefix = options.inboxPrefix { try Self.check(natsOptions_SetCustomInboxPrefix(opts, prefix)) }
             if let caFile = options.caFile {
                 try Self.check(natsOptions_SetSecure(opts, true))
@@ -319,12 +340,19 @@ extension NATSClient.Message {
 }
 
 /// Collects the errors nats.c reports from its own threads.
-final class ErrorLog: @unchecked Sendable {
+/// What nats.c's callbacks reach, kept alive by the client: asynchronous errors (the last 1,000; a
+/// persistent connection may report one per reconnect attempt for good) and the connection-event handler.
+final class Callbacks: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [String] = []
+    /// Set before the connection is made, read only after.
+    var onEvent: (@Sendable (NATSClient.ConnectionEvent) -> Void)?
+
+    static let keptErrors = 1000
 
     func append(_ text: String) {
         self.lock.lock()
+        if self.entries.count == Self.keptErrors { self.entries.removeFirst() }
         self.entries.append(text)
         self.lock.unlock()
     }
@@ -333,5 +361,9 @@ final class ErrorLog: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         return self.entries
+    }
+
+    func event(_ event: NATSClient.ConnectionEvent) {
+        self.onEvent?(event)
     }
 }

@@ -109,12 +109,13 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(log)
             var audit: AuditTrail?
             if self.auditEvents {
-                let client = try self.auditConnection(upstream: upstream)
+                let client = try self.auditConnection(upstream: upstream, logger: logger)
                 auditClient = client
                 audit = AuditTrail(
                     logger: logger,
                     publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
-                    flush: { _ = try? client.flush(timeoutMilliseconds: 2000) })
+                    flush: { _ = try? client.flush(timeoutMilliseconds: 2000) },
+                    connected: { client.isConnected })
                 services.append(audit!)
             }
             let server = try ProxyServer(
@@ -144,15 +145,31 @@ struct ServeCommand: AsyncParsableCommand {
     /// Warden's own NATS connection for audit events: its upstream identity, the upstream's CA, and
     /// the name or address it dials checked against nats-server's certificate. It connects in the
     /// background and reconnects for good, so nats-server need not be up yet.
-    func auditConnection(upstream: ProxyConfiguration.Upstream) throws -> NATSClient {
+    func auditConnection(upstream: ProxyConfiguration.Upstream, logger: Logger) throws -> NATSClient {
         let layout = self.certs.layout
         var options = NATSClient.Options(
             url: upstream.description, caFile: self.upstreamCA ?? layout.caCertificate,
             certificateFile: layout.upstreamCertificate, keyFile: layout.upstreamKey, name: "warden-audit")
         options.persistent = true
         options.expectedHostname = upstream.host
+        options.onConnectionEvent = { event in
+            switch event {
+            case .connected, .reconnected:
+                logger.info("audit events: connected to nats-server", metadata: ["upstream": "\(upstream)"])
+            case .disconnected:
+                logger.warning(
+                    "audit events: lost the connection to nats-server; reconnecting every second, events wait meanwhile",
+                    metadata: ["upstream": "\(upstream)"])
+            }
+        }
         do {
-            return try NATSClient(options)
+            let client = try NATSClient(options)
+            if !client.isConnected {
+                logger.warning(
+                    "audit events: nats-server not reachable yet; connecting in the background, events wait meanwhile",
+                    metadata: ["upstream": "\(upstream)"])
+            }
+            return client
         } catch {
             throw ServeError(description: "cannot set up the audit events' NATS connection to \(upstream): \(error)")
         }

@@ -32,6 +32,7 @@ public final class AuditTrail: Service, Sendable {
     public let capacity: Int
     private let publish: Publish
     private let flush: @Sendable () -> Void
+    private let connected: @Sendable () -> Bool
     private let logger: Logger
     /// 1 while events are queued or the thread must stop, 0 otherwise.
     private let wake = ConditionLock<Int>(value: 0)
@@ -43,13 +44,16 @@ public final class AuditTrail: Service, Sendable {
         "\(auditSubjectPrefix).deny.\(op.rawValue).\(service ?? "$unidentified")"
     }
 
-    /// `flush` is called at shutdown, after the last events, to push out what `publish` buffered.
+    /// `flush` is called at shutdown, after the last events, to push out what `publish` buffered;
+    /// `connected` tells whether the publisher's connection is up now (for metrics).
     public init(
-        capacity: Int = 4 << 20, logger: Logger, publish: @escaping Publish, flush: @escaping @Sendable () -> Void
+        capacity: Int = 4 << 20, logger: Logger, publish: @escaping Publish, flush: @escaping @Sendable () -> Void,
+        connected: @escaping @Sendable () -> Bool = { true }
     ) {
         self.capacity = capacity
         self.publish = publish
         self.flush = flush
+        self.connected = connected
         self.logger = logger
         let thread = Thread { [self] in
             Thread.current.name = "warden-audit"
@@ -63,6 +67,9 @@ public final class AuditTrail: Service, Sendable {
     public var counts: (published: Int, dropped: Int) {
         self.state.withLockedValue { ($0.published, $0.dropped) }
     }
+
+    /// Whether the publisher's connection to NATS is up now.
+    public var isConnected: Bool { self.connected() }
 
     /// Whether any of `records` is a denial, read in place (a copy of a record retains its strings).
     static func hasDenial(_ records: [DecisionRecord]) -> Bool {

@@ -71,7 +71,11 @@ public final class ProxyServer: Service, Sendable {
     public func metricsExposition() -> [UInt8] {
         self.env.metrics.exposition(
             openConnections: self.env.registry.countByService(), logWritten: self.env.log.bytesWritten,
-            logBacklog: self.env.log.backlog, audit: self.env.audit?.counts)
+            logBacklog: self.env.log.backlog,
+            audit: self.env.audit.map { audit in
+                let counts = audit.counts
+                return (counts.published, counts.dropped, audit.isConnected)
+            })
     }
 
     public func run() async throws {

@@ -20,6 +20,11 @@ final class WardenMetrics: Sendable {
             namespace: "warden", subsystem: "audit", metricName: "events_published", unitName: "total",
             helpText: "Denials published as audit events on NATS (warden.audit.deny.OP.SERVICE)."))
     }
+    private var auditConnected: Gauge {
+        self.registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "audit", metricName: "connected", unitName: "",
+            helpText: "1 while Warden's NATS connection for audit events is up, 0 while it is (re)connecting."))
+    }
     private var auditDropped: Counter {
         self.registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "warden", subsystem: "audit", metricName: "events_dropped", unitName: "total",
@@ -83,13 +88,15 @@ final class WardenMetrics: Sendable {
     /// open connections per service, the decision log's progress and, when Warden publishes them,
     /// the audit events'.
     func exposition(
-        openConnections: [String: Int], logWritten: Int, logBacklog: Int, audit: (published: Int, dropped: Int)? = nil
+        openConnections: [String: Int], logWritten: Int, logBacklog: Int,
+        audit: (published: Int, dropped: Int, connected: Bool)? = nil
     ) -> [UInt8] {
         self.sampled.withLockedValue { sampled in
             Self.advance(self.logWritten, from: &sampled.logWritten, to: logWritten)
             if let audit {
                 Self.advance(self.auditPublished, from: &sampled.auditPublished, to: audit.published)
                 Self.advance(self.auditDropped, from: &sampled.auditDropped, to: audit.dropped)
+                self.auditConnected.set(Int64(audit.connected ? 1 : 0))
             }
             self.logBacklog.set(Int64(logBacklog))
             // A service whose last connection closed keeps its series, at zero.

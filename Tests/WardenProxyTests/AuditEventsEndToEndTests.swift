@@ -1,6 +1,7 @@
 import Foundation
 import NATSClient
 import Testing
+import WardenPKI
 import WardenTestSupport
 
 /// Audit events end to end: Warden publishes each denial to nats-server over its own TLS connection,
@@ -145,6 +146,34 @@ struct AuditEventsEndToEndTests {
             #expect(watched.next(timeoutMilliseconds: 300) == nil)
             #expect(filtered.next(timeoutMilliseconds: 100) == nil)
             #expect(warden.audit?.counts.published == 1)
+        }
+    }
+
+    /// The audit connection outlives nats-server going away: metrics show it down, and it comes
+    /// back on its own, publishing again.
+    @Test func theAuditConnectionReconnectsAndMetricsShowItsState() async throws {
+        try await withWarden(acl: Self.acl, services: ["orders", "observer", "security"], auditEvents: true) { warden in
+            func connected() -> Double? {
+                String(decoding: warden.server.metricsExposition(), as: UTF8.self).split(separator: "\n")
+                    .first { $0.hasPrefix("warden_audit_connected ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            }
+            #expect(await eventually(timeout: .seconds(10)) { connected() == 1 })
+            let port = warden.nats.port
+            warden.nats.stop()
+            #expect(await eventually(timeout: .seconds(10)) { connected() == 0 })
+
+            let restarted = try NATSServerProcess(
+                config: NATSServerConfig.render(authority: warden.authority, host: "127.0.0.1", port: port), port: port,
+                directory: warden.directory)
+            defer { restarted.stop() }
+            #expect(await eventually(timeout: .seconds(10)) { connected() == 1 })
+            let security = try warden.client("security")
+            let subscription = try security.subscribe("warden.audit.>")
+            try security.flush()
+            let orders = try warden.client("orders")
+            try orders.publish("orders.internal.x", "denied after the restart")
+            try orders.flush()
+            #expect(subscription.next(timeoutMilliseconds: 5000)?.subject == "warden.audit.deny.pub.orders")
         }
     }
 

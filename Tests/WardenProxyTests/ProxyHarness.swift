@@ -93,7 +93,7 @@ final class ProxyHarness: @unchecked Sendable {
             self.auditClient = client
             self.audit = AuditTrail(
                 logger: logger, publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
-                flush: { _ = try? client.flush() })
+                flush: { _ = try? client.flush() }, connected: { client.isConnected })
         } else {
             self.auditClient = nil
             self.audit = nil
