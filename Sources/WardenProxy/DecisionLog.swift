@@ -30,6 +30,10 @@ public final class DecisionLog: Service, Sendable {
         var waiters: [(any EventLoop, @Sendable () -> Void)] = []
         var submitted: Int = 0
         var written: Int = 0
+        /// Set by `stop`: past it, records the file will not take are given up on.
+        var giveUpAt: NIODeadline?
+        /// Bytes given up on at shutdown because the file would not take them.
+        var lost: Int = 0
         /// Whether the writer has been woken and not yet taken `pending`: it mirrors the condition
         /// value (both change under its lock), which cannot be read while holding the lock.
         var writerWoken = false
@@ -47,6 +51,9 @@ public final class DecisionLog: Service, Sendable {
     public let wakeBytes: Int
     /// How much of the log's newest bytes stay in the page cache, per window (0: the kernel decides).
     public let cacheWindow: Int
+    /// How long `stop` keeps retrying writes the file refuses (a full or failed disk) before it gives
+    /// up on what is left, says how much, and lets Warden exit.
+    public let shutdownTimeout: TimeAmount
     private let logger: Logger
     private let descriptor: Int32
     // 0: nothing to do; 1: records pending or stop requested.
@@ -58,7 +65,7 @@ public final class DecisionLog: Service, Sendable {
     /// Opens (creating, mode 0640, with its folder) the log file for appending.
     public init(
         path: String, highWater: Int = 8 << 20, lowWater: Int = 1 << 20, interval: Duration = .milliseconds(2),
-        wakeBytes: Int = 64 << 10, cacheWindow: Int = 8 << 20, logger: Logger
+        wakeBytes: Int = 64 << 10, cacheWindow: Int = 8 << 20, shutdownTimeout: TimeAmount = .seconds(30), logger: Logger
     ) throws {
         self.path = path
         self.highWater = highWater
@@ -66,6 +73,7 @@ public final class DecisionLog: Service, Sendable {
         self.interval = interval
         self.wakeBytes = min(wakeBytes, highWater)
         self.cacheWindow = cacheWindow
+        self.shutdownTimeout = shutdownTimeout
         self.logger = logger
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
@@ -141,10 +149,20 @@ public final class DecisionLog: Service, Sendable {
         }
     }
 
+    /// Bytes of records given up on at shutdown (see `shutdownTimeout`); zero unless the file refused them.
+    public var lostBytes: Int { self.box.withLockedValue { $0.lost } }
+
     /// Runs until graceful shutdown, then writes every record still queued and stops the writer.
+    /// Throws when records had to be given up on, so that the process ends in failure.
     public func run() async throws {
         try? await gracefulShutdown()
         await self.stop()
+        let lost = self.lostBytes
+        if lost > 0 {
+            throw DecisionLogError(
+                "decision log: \(lost) bytes of records could not be written to \(self.path) within the "
+                    + "\(self.shutdownTimeout.nanoseconds / 1_000_000_000) s shutdown allows; everything before them is in the file")
+        }
     }
 
     /// Writes every queued record and stops the writer thread.
@@ -159,7 +177,10 @@ public final class DecisionLog: Service, Sendable {
                 return
             }
             self.state.lock()
-            self.box.withLockedValue { $0.stopping = true }
+            self.box.withLockedValue { state in
+                state.stopping = true
+                state.giveUpAt = state.giveUpAt ?? .now() + self.shutdownTimeout
+            }
             self.state.unlock(withValue: 1)
         }
     }
@@ -192,7 +213,19 @@ public final class DecisionLog: Service, Sendable {
                 return state.stopping
             }
             self.state.unlock(withValue: 0)
-            self.writeAll(batch)
+            let written = self.writeAll(batch)
+            if written < batch.count {
+                // Shutting down, and the file refuses the rest: give up on it and on what is queued.
+                self.box.withLockedValue { state in
+                    state.written += written
+                    state.lost += batch.count - written + state.pending.count
+                    state.pending.removeAll()
+                }
+                self.logger.error(
+                    "decision log: giving up on records the file refuses, to let Warden stop",
+                    metadata: ["path": "\(self.path)", "lost_bytes": "\(self.lostBytes)"])
+                break
+            }
             if let failure = writeBehind.wrote(batch.count, descriptor: self.descriptor) {
                 // The records are written; only the cache is left to the kernel from now on.
                 self.logger.warning(
@@ -221,7 +254,9 @@ public final class DecisionLog: Service, Sendable {
         continuation?.resume()
     }
 
-    private func writeAll(_ batch: [UInt8]) {
+    /// Writes `batch`, retrying what the file refuses; returns how much was written, which is less
+    /// than all only once shutdown's `shutdownTimeout` has passed.
+    private func writeAll(_ batch: [UInt8]) -> Int {
         var offset = 0
         var failures = 0
         while offset < batch.count {
@@ -242,8 +277,12 @@ public final class DecisionLog: Service, Sendable {
                     metadata: ["path": "\(self.path)", "error": "\(String(cString: strerror(errno)))"]
                 )
             }
+            if let giveUpAt = self.box.withLockedValue({ $0.giveUpAt }), NIODeadline.now() >= giveUpAt {
+                return offset
+            }
             Thread.sleep(forTimeInterval: 1)
         }
+        return offset
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 import Testing
 import WardenTestSupport
 @testable import WardenProxy
@@ -19,6 +20,33 @@ struct DecisionLogTests {
         #expect(lines.count == 10_000)
         #expect(lines.first == "{\"n\":0}" && lines.last == "{\"n\":9999}")
         #expect(try fileMode(path) == 0o640)
+    }
+
+    /// A disk that refuses every write (/dev/full: ENOSPC) must not keep Warden from stopping: the
+    /// writer retries for `shutdownTimeout`, then gives up, counts what it gave up on, and `run` fails.
+    @Test func stoppingGivesUpOnRecordsTheFileRefusesAfterTheShutdownTimeout() async throws {
+        let log = try DecisionLog(path: "/dev/full", shutdownTimeout: .seconds(1), logger: Logger(label: "test"))
+        let group = ServiceGroup(services: [log], logger: Logger(label: "test"))
+        // Awaited through a box, so that a writer that never gives up fails this test instead of hanging it.
+        let outcome = NIOLockedValueBox<(any Error)??>(nil)
+        Task {
+            do {
+                try await group.run()
+                outcome.withLockedValue { $0 = .some(nil) }
+            } catch {
+                outcome.withLockedValue { $0 = .some(error) }
+            }
+        }
+        let record = Array("{\"n\":1}\n".utf8)
+        for _ in 0..<3 { _ = log.submit(record) }
+        try await Task.sleep(for: .milliseconds(50))  // the writer is now retrying its first batch
+        for _ in 0..<2 { _ = log.submit(record) }
+        await group.triggerGracefulShutdown()
+        #expect(await eventually(timeout: .seconds(15)) { outcome.withLockedValue { $0 != nil } })
+        let error = try #require(outcome.withLockedValue { $0 ?? nil } as? DecisionLogError)
+        #expect(error.description.contains("\(5 * record.count) bytes of records could not be written to /dev/full"))
+        #expect(log.lostBytes == 5 * record.count)
+        #expect(log.bytesWritten == 0)
     }
 
     @Test func submitAsksForBackPressureOverTheHighWaterMarkAndResumesOnceDrained() async throws {
