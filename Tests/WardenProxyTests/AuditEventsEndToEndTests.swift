@@ -31,13 +31,20 @@ struct AuditEventsEndToEndTests {
         return events
     }
 
+    /// Once Warden's audit connection is up, the `security` service subscribes to every event,
+    /// through Warden (the subscription keeps its client open).
+    static func watch(_ warden: ProxyHarness) async throws -> NATSClient.Subscription {
+        let auditClient = try #require(warden.auditClient)
+        #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
+        let security = try warden.client("security")
+        let subscription = try security.subscribe("warden.audit.>")
+        try security.flush()
+        return subscription
+    }
+
     @Test func everyDenialIsPublishedOnTheAuditSubjectAsItsDecisionRecord() async throws {
         try await withWarden(acl: Self.acl, services: ["orders", "observer", "security"], auditEvents: true) { warden in
-            let auditClient = try #require(warden.auditClient)
-            #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
-            let security = try warden.client("security")
-            let subscription = try security.subscribe("warden.audit.>")
-            try security.flush()
+            let subscription = try await Self.watch(warden)
 
             let orders = try warden.client("orders")
             try orders.publish("orders.created", "allowed, so no event")
@@ -48,10 +55,7 @@ struct AuditEventsEndToEndTests {
             let observer = try warden.client("observer")
             try observer.publish("orders.created", "audit mode: let through, and an event")
             try observer.flush()
-            let raw = try RawConnection(port: warden.port)
-            _ = raw.receive(for: 1)
-            raw.send("CONNECT {}\r\n")
-            #expect(raw.receive(for: 2).closedByPeer)
+            #expect(try warden.connectWithoutTLS())
 
             let events = Self.events(subscription, count: 5)
             #expect(events.map(\.subject).sorted() == [
@@ -71,11 +75,7 @@ struct AuditEventsEndToEndTests {
 
     @Test func noServiceCanPublishOnTheAuditSubjectsWhateverItsACLOrMode() async throws {
         try await withWarden(acl: Self.acl, services: ["orders", "observer", "security"], auditEvents: true) { warden in
-            let auditClient = try #require(warden.auditClient)
-            #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
-            let security = try warden.client("security")
-            let subscription = try security.subscribe("warden.audit.>")
-            try security.flush()
+            let subscription = try await Self.watch(warden)
 
             let orders = try warden.client("orders")
             try orders.publish("warden.audit.deny.pub.payments", "forged")
@@ -120,11 +120,7 @@ struct AuditEventsEndToEndTests {
                   deny: ["warden.audit.deny.deliver.>"]
             """
         try await withWarden(acl: acl, services: ["orders", "payments", "security"], auditEvents: true) { warden in
-            let auditClient = try #require(warden.auditClient)
-            #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
-            let security = try warden.client("security")
-            let watched = try security.subscribe("warden.audit.>")
-            try security.flush()
+            let watched = try await Self.watch(warden)
             let orders = try warden.client("orders")
             // Kept: a subscription that is released unsubscribes.
             let filtered = try orders.subscribe("payments.>")

@@ -60,10 +60,7 @@ struct MetricsEndToEndTests {
                 try observer.publish("orders.created", "audit mode lets this through")
                 try observer.flush()
                 // A plaintext client is refused before it is identified.
-                let raw = try RawConnection(port: warden.port)
-                _ = raw.receive(for: 1)
-                raw.send("CONNECT {}\r\n")
-                #expect(raw.receive(for: 2).closedByPeer)
+                #expect(try warden.connectWithoutTLS())
 
                 #expect(await eventually(timeout: .seconds(5)) {
                     (try? Self.scrape(port))?[Self.decisions("", "connect", "deny")] == 1

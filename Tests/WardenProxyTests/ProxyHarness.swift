@@ -115,6 +115,15 @@ final class ProxyHarness: @unchecked Sendable {
 
     var url: String { "tls://127.0.0.1:\(self.port)" }
 
+    /// Connects without TLS and sends CONNECT, as a client that is not enrolled would; true when
+    /// Warden closed the connection (a `connect` deny record of an unidentified client).
+    func connectWithoutTLS() throws -> Bool {
+        let raw = try RawConnection(port: self.port)
+        _ = raw.receive(for: 1)
+        raw.send("CONNECT {}\r\n")
+        return raw.receive(for: 2).closedByPeer
+    }
+
     /// The options a service would use: Warden's URL, Warden's CA, its enrolled certificate.
     func options(_ service: String) -> NATSClient.Options {
         let folder = self.layout.serviceDirectory(service)
