@@ -126,7 +126,8 @@ public final class AuditTrail: Service, Sendable {
             if report { state.reportedFull = true }
             return (!state.queue.isEmpty, report)
         }
-        self.wake.unlock(withValue: wakeUp ? 1 : 0)
+        // Never lowers the value: a stop may be waiting for the thread to see it.
+        if wakeUp { self.wake.unlock(withValue: 1) } else { self.wake.unlock() }
         if report {
             self.logger.warning(
                 "audit events are being dropped: more than \(self.capacity) bytes wait for NATS",
