@@ -15,6 +15,8 @@ final class WardenMetrics: Sendable {
     let credentialCloses: Counter
     private let logWritten: Counter
     private let logBacklog: Gauge
+    // The audit events' metrics are registered by the first exposition that has audit counts, so a
+    // Warden run with --no-audit-events shows none (the registry returns the same metric after that).
     private var auditPublished: Counter {
         self.registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "warden", subsystem: "audit", metricName: "events_published", unitName: "total",
