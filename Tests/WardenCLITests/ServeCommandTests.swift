@@ -107,7 +107,10 @@ struct ServeCommandTests {
         #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
         let port = try Loopback.freePort(), metricsPort = try Loopback.freePort()
         let (process, _, stderr) = try Self.start(
-            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)"],
+            [
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
+                "--no-audit-events",
+            ],
             in: directory)
         defer { if process.isRunning { process.terminate() } }
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
@@ -129,6 +132,8 @@ struct ServeCommandTests {
         #expect(metrics.body.contains(#"warden_decisions_total{service="orders",op="pub",decision="allow",mode="enforce"} 1"#))
         #expect(metrics.body.contains(#"warden_decisions_total{service="orders",op="pub",decision="deny",mode="enforce"} 1"#))
         #expect(metrics.body.contains(#"warden_connections{service="orders"} 1"#))
+        // --no-audit-events: no audit connection, so no audit metrics.
+        #expect(!metrics.body.contains("warden_audit_"))
 
         // A second Warden whose metrics port is taken stops at once, with the reason, and leaves no
         // nats-server behind.
