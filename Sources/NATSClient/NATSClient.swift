@@ -339,7 +339,6 @@ extension NATSClient.Message {
     }
 }
 
-/// Collects the errors nats.c reports from its own threads.
 /// What nats.c's callbacks reach, kept alive by the client: asynchronous errors (the last 1,000; a
 /// persistent connection may report one per reconnect attempt for good) and the connection-event handler.
 final class Callbacks: @unchecked Sendable {
