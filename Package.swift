@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "WardenProxy",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "NATSProtocol", "CWardenSystem",
+                "WardenPolicy", "WardenACL", "WardenPKI", "NATSProtocol", "CWardenSystem", "NATSClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "NATSClient",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

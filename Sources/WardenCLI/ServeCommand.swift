@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Logging
-import NATSClient
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -102,22 +101,11 @@ struct ServeCommand: AsyncParsableCommand {
             listenHost: host, listenPort: port, upstream: upstream, upstreamCAFile: self.upstreamCA,
             certs: self.certs.layout)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        var auditClient: NATSClient?
-        defer { auditClient?.close() }
         do {
             let log = try DecisionLog(path: self.decisionLog, logger: logger)
             services.append(log)
-            var audit: AuditTrail?
-            if self.auditEvents {
-                let client = try self.auditConnection(upstream: upstream, logger: logger)
-                auditClient = client
-                audit = AuditTrail(
-                    logger: logger,
-                    publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
-                    flush: { _ = try? client.flush(timeoutMilliseconds: 2000) },
-                    connected: { client.isConnected })
-                services.append(audit!)
-            }
+            let audit = self.auditEvents ? try AuditTrail.overNATS(configuration: configuration, logger: logger) : nil
+            if let audit { services.append(audit) }
             let server = try ProxyServer(
                 configuration: configuration, credentials: credentials, policy: policy, log: log, audit: audit,
                 group: group, logger: logger)
@@ -141,41 +129,4 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await group.shutdownGracefully()
     }
-
-    /// Warden's own NATS connection for audit events: its upstream identity, the upstream's CA, and
-    /// the name or address it dials checked against nats-server's certificate. It connects in the
-    /// background and reconnects for good, so nats-server need not be up yet.
-    func auditConnection(upstream: ProxyConfiguration.Upstream, logger: Logger) throws -> NATSClient {
-        let layout = self.certs.layout
-        var options = NATSClient.Options(
-            url: upstream.description, caFile: self.upstreamCA ?? layout.caCertificate,
-            certificateFile: layout.upstreamCertificate, keyFile: layout.upstreamKey, name: "warden-audit")
-        options.persistent = true
-        options.expectedHostname = upstream.host
-        options.onConnectionEvent = { event in
-            switch event {
-            case .connected, .reconnected:
-                logger.info("audit events: connected to nats-server", metadata: ["upstream": "\(upstream)"])
-            case .disconnected:
-                logger.warning(
-                    "audit events: lost the connection to nats-server; reconnecting every second, events wait meanwhile",
-                    metadata: ["upstream": "\(upstream)"])
-            }
-        }
-        do {
-            let client = try NATSClient(options)
-            if !client.isConnected {
-                logger.warning(
-                    "audit events: nats-server not reachable yet; connecting in the background, events wait meanwhile",
-                    metadata: ["upstream": "\(upstream)"])
-            }
-            return client
-        } catch {
-            throw ServeError(description: "cannot set up the audit events' NATS connection to \(upstream): \(error)")
-        }
-    }
-}
-
-struct ServeError: Error, CustomStringConvertible {
-    let description: String
 }

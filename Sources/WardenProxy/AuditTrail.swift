@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NATSClient
 import NIOConcurrencyHelpers
 public import ServiceLifecycle
 import WardenPolicy
@@ -31,7 +32,7 @@ public final class AuditTrail: Service, Sendable {
 
     public let capacity: Int
     private let publish: Publish
-    private let flush: @Sendable () -> Void
+    private let finish: @Sendable () -> Void
     private let connected: @Sendable () -> Bool
     private let logger: Logger
     /// 1 while events are queued or the thread must stop, 0 otherwise.
@@ -44,15 +45,16 @@ public final class AuditTrail: Service, Sendable {
         "\(auditSubjectPrefix).deny.\(op.rawValue).\(service ?? "$unidentified")"
     }
 
-    /// `flush` is called at shutdown, after the last events, to push out what `publish` buffered;
-    /// `connected` tells whether the publisher's connection is up now (for metrics).
+    /// `finish` is called once at shutdown, after the last events, to push out what `publish`
+    /// buffered and close the connection; `connected` tells whether the publisher's connection is up
+    /// now (for metrics). `overNATS` makes the one `warden serve` uses.
     public init(
-        capacity: Int = 4 << 20, logger: Logger, publish: @escaping Publish, flush: @escaping @Sendable () -> Void,
+        capacity: Int = 4 << 20, logger: Logger, publish: @escaping Publish, finish: @escaping @Sendable () -> Void,
         connected: @escaping @Sendable () -> Bool = { true }
     ) {
         self.capacity = capacity
         self.publish = publish
-        self.flush = flush
+        self.finish = finish
         self.connected = connected
         self.logger = logger
         let thread = Thread { [self] in
@@ -140,7 +142,7 @@ public final class AuditTrail: Service, Sendable {
         await self.stop()
     }
 
-    /// Publishes what is queued, flushes, and stops the thread.
+    /// Publishes what is queued, finishes (flushes and closes the connection), and stops the thread.
     public func stop() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             self.wake.lock()
@@ -184,7 +186,7 @@ public final class AuditTrail: Service, Sendable {
                 state.dropped += refused
             }
             if stopping {
-                self.flush()
+                self.finish()
                 break
             }
         }
@@ -195,4 +197,55 @@ public final class AuditTrail: Service, Sendable {
         }
         for continuation in waiting { continuation.resume() }
     }
+}
+
+extension AuditTrail {
+    /// The audit trail of a Warden configured by `configuration`: events go over a nats.c connection
+    /// of Warden's own to the upstream, with its upstream identity, the upstream's CA (or
+    /// `--upstream-ca`) and the host it dials checked against nats-server's certificate, as on the
+    /// data path. The connection is made in the background and re-made for good, so nats-server need
+    /// not be up yet; the log says when it is lost and when it is back.
+    public static func overNATS(configuration: ProxyConfiguration, logger: Logger) throws -> AuditTrail {
+        let upstream = configuration.upstream
+        var options = NATSClient.Options(
+            url: upstream.description, caFile: configuration.upstreamCAFile ?? configuration.certs.caCertificate,
+            certificateFile: configuration.certs.upstreamCertificate, keyFile: configuration.certs.upstreamKey,
+            name: "warden-audit")
+        options.persistent = true
+        options.expectedHostname = upstream.host
+        options.onConnectionEvent = { event in
+            switch event {
+            case .connected, .reconnected:
+                logger.info("audit events: connected to nats-server", metadata: ["upstream": "\(upstream)"])
+            case .disconnected:
+                logger.warning(
+                    "audit events: lost the connection to nats-server; reconnecting every second, events wait meanwhile",
+                    metadata: ["upstream": "\(upstream)"])
+            }
+        }
+        let client: NATSClient
+        do {
+            client = try NATSClient(options)
+        } catch {
+            throw AuditTrailError(description: "cannot set up the audit events' NATS connection to \(upstream): \(error)")
+        }
+        if !client.isConnected {
+            logger.warning(
+                "audit events: nats-server not reachable yet; connecting in the background, events wait meanwhile",
+                metadata: ["upstream": "\(upstream)"])
+        }
+        return AuditTrail(
+            logger: logger,
+            publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
+            finish: {
+                _ = try? client.flush(timeoutMilliseconds: 2000)
+                client.close()
+            },
+            connected: { client.isConnected })
+    }
+}
+
+/// Why the audit trail could not be set up.
+public struct AuditTrailError: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -34,8 +34,8 @@ struct AuditEventsEndToEndTests {
     /// Once Warden's audit connection is up, the `security` service subscribes to every event,
     /// through Warden (the subscription keeps its client open).
     static func watch(_ warden: ProxyHarness) async throws -> NATSClient.Subscription {
-        let auditClient = try #require(warden.auditClient)
-        #expect(await eventually(timeout: .seconds(10)) { auditClient.isConnected })
+        let audit = try #require(warden.audit)
+        #expect(await eventually(timeout: .seconds(10)) { audit.isConnected })
         let security = try warden.client("security")
         let subscription = try security.subscribe("warden.audit.>")
         try security.flush()
@@ -183,8 +183,8 @@ struct AuditEventsEndToEndTests {
         async throws
     {
         try await withWarden(upstreamHost: upstreamHost, natsCertificateHosts: certificateHosts, auditEvents: true) { warden in
-            let auditClient = try #require(warden.auditClient)
-            let connected = await eventually(timeout: .seconds(connects ? 10 : 3)) { auditClient.isConnected }
+            let audit = try #require(warden.audit)
+            let connected = await eventually(timeout: .seconds(connects ? 10 : 3)) { audit.isConnected }
             #expect(connected == connects)
         }
     }

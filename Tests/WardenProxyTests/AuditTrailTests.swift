@@ -21,14 +21,14 @@ struct AuditTrailTests {
 
     @Test func onlyDenialsArePublishedEachAsItsOwnLineOnItsSubject() async throws {
         let published = NIOLockedValueBox<[(String, String)]>([])
-        let flushed = NIOLockedValueBox(0)
+        let finished = NIOLockedValueBox(0)
         let trail = AuditTrail(
             logger: Logger(label: "test"),
             publish: { subject, payload in
                 published.withLockedValue { $0.append((subject, String(decoding: payload, as: UTF8.self))) }
                 return true
             },
-            flush: { flushed.withLockedValue { $0 += 1 } })
+            finish: { finished.withLockedValue { $0 += 1 } })
         Self.offer([
             Self.record(.allow, .pub, "orders"), Self.record(.deny, .sub, "orders"), Self.record(.allow, .pub, "orders"),
             Self.record(.deny, .connect, nil),
@@ -39,7 +39,7 @@ struct AuditTrailTests {
         #expect(events.allSatisfy { $0.1.hasPrefix("{") && $0.1.hasSuffix("}") && $0.1.contains(#""decision":"deny""#) })
         #expect(events.first?.1.contains(#""op":"sub""#) == true)
         #expect(trail.counts.published == 2)
-        #expect(flushed.withLockedValue { $0 } == 1)
+        #expect(finished.withLockedValue { $0 } == 1)
         // After stopping, events are dropped and counted.
         Self.offer([Self.record(.deny, .pub, "orders")], to: trail)
         #expect(trail.counts.dropped == 1)
@@ -55,7 +55,7 @@ struct AuditTrailTests {
                 gate.unlock(withValue: 1)
                 return !subject.contains(".connect.")
             },
-            flush: {})
+            finish: {})
         Self.offer([Self.record(.deny, .pub, "a")], to: trail)
         // About 150 bytes each: four fit in 600 while the publisher is held, the rest are dropped.
         let burst = (0..<10).map { _ in Self.record(.deny, .pub, "b") }

@@ -22,9 +22,8 @@ final class ProxyHarness: @unchecked Sendable {
     let server: ProxyServer
     let port: Int
     let logPath: String
-    /// Warden's audit events and their NATS connection, when the harness publishes them.
+    /// Warden's audit events, when the harness publishes them.
     let audit: AuditTrail?
-    let auditClient: NATSClient?
 
     static let defaultACL = """
         defaults:
@@ -82,22 +81,8 @@ final class ProxyHarness: @unchecked Sendable {
         var configuration = ProxyConfiguration(
             listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort), certs: self.layout)
         configuration.revocationCheckInterval = .milliseconds(250)
-        if auditEvents {
-            // As `warden serve` connects for its audit events: Warden's identity, the dialled name checked.
-            var options = NATSClient.Options(
-                url: "tls://\(upstreamHost):\(natsPort)", caFile: self.layout.caCertificate,
-                certificateFile: self.layout.upstreamCertificate, keyFile: self.layout.upstreamKey, name: "warden-audit")
-            options.persistent = true
-            options.expectedHostname = upstreamHost
-            let client = try NATSClient(options)
-            self.auditClient = client
-            self.audit = AuditTrail(
-                logger: logger, publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
-                flush: { _ = try? client.flush() }, connected: { client.isConnected })
-        } else {
-            self.auditClient = nil
-            self.audit = nil
-        }
+        // As `warden serve` makes it.
+        self.audit = auditEvents ? try AuditTrail.overNATS(configuration: configuration, logger: logger) : nil
         self.server = try ProxyServer(
             configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy, log: self.log,
             audit: self.audit, group: Self.group, logger: logger)
@@ -108,7 +93,6 @@ final class ProxyHarness: @unchecked Sendable {
     func stop() async {
         await self.server.shutdown()
         await self.audit?.stop()
-        self.auditClient?.close()
         await self.log.stop()
         self.nats.stop()
     }
