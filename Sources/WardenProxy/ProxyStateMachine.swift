@@ -31,8 +31,8 @@ struct ProxyStateMachine {
 
     private var cache = PublishDecisionCache()
     private var responses: ResponseTracker?
-    /// Delivery filters of live subscriptions, by sid; only subscriptions that have one.
-    private var filters: [String: [Rule]] = [:]
+    /// The client's subscriptions and what their deliveries are checked against.
+    private var subscriptions = SubscriptionTable()
     /// Frames decided before the upstream connection was ready, in order, CONNECT first.
     private var queuedUpstream: [ByteBuffer] = []
     private(set) var queuedUpstreamBytes = 0
@@ -122,11 +122,7 @@ struct ProxyStateMachine {
             }
             out.records.append(self.record(.sub, decision.decision, subject: WireString(subject), queue: queue))
             if decision.decision.isPermitted {
-                if decision.deliveryFilter.isEmpty {
-                    self.filters[sid] = nil
-                } else {
-                    self.filters[sid] = decision.deliveryFilter
-                }
+                self.subscriptions.subscribed(sid: sid, .init(subject: subject, queue: queue), filter: decision.deliveryFilter)
                 self.toUpstream(frame.raw, into: &out)
                 if self.verbose { self.reply(Self.ok, into: &out) }
             } else if let queue {
@@ -136,7 +132,7 @@ struct ProxyStateMachine {
             }
 
         case .unsubscribe(let sid, let max):
-            if max == nil { self.filters[sid] = nil }
+            self.subscriptions.unsubscribed(sid: sid, max: max, pingsForwarded: self.pingsForwarded)
             self.toUpstream(frame.raw, into: &out)
             if self.verbose { self.reply(Self.ok, into: &out) }
 
@@ -177,8 +173,8 @@ struct ProxyStateMachine {
         switch frame.operation {
         case .message(let delivery):
             // Clients number their subscriptions, so as a `String` the sid needs no allocation.
-            if !self.filters.isEmpty, let filter = self.filters[delivery.sid.string], let policy = self.policy,
-                let denial = delivery.subject.withUnsafeBytes({ policy.decideDelivery(subjectBytes: $0, filter: filter) })
+            if self.subscriptions.needsChecks,
+                let denial = self.subscriptions.delivery(sid: delivery.sid.string, subject: delivery.subject, policy: self.policy)
             {
                 out.records.append(self.record(.deliver, denial, subject: delivery.subject, sid: delivery.sid))
                 guard denial.isPermitted else { return }
@@ -194,6 +190,7 @@ struct ProxyStateMachine {
         case .pong:
             out.client.append(frame.raw)
             self.pongsReturned += 1
+            self.subscriptions.pongReturned(self.pongsReturned)
             while let first = self.deferred.first, first.pings <= self.pongsReturned {
                 out.client.append(first.bytes)
                 self.deferred.removeFirst()

@@ -110,6 +110,50 @@ struct ProxyStateMachineTests {
         #expect(drop.op == .deliver && drop.decision == .deny && drop.subject == "orders.secret" && drop.sid == "9")
     }
 
+    @Test mutating func aRepeatedSidDoesNotLiftTheFirstSubscriptionsFilter() throws {
+        // nats-server keeps `orders.*` for sid 9 and ignores the second SUB; its filter must stay.
+        try self.client("CONNECT {\"verbose\":false}\r\nSUB orders.* 9\r\nSUB orders.open 9\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        try self.server("MSG orders.secret 9 2\r\nno\r\nMSG orders.open 9 3\r\nyes\r\n")
+        #expect(self.toClient == "MSG orders.open 9 3\r\nyes\r\n")
+        #expect(self.out.records.map(\.op) == [.deliver])
+    }
+
+    @Test mutating func deliveriesStillOnTheirWayAfterUNSUBAreFilteredUntilTheNextPONG() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\nSUB orders.* 9\r\nUNSUB 9\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        // Sent by nats-server before it had the UNSUB: the filter still applies.
+        try self.server("MSG orders.secret 9 2\r\nno\r\n")
+        #expect(self.toClient.isEmpty)
+        #expect(self.out.records.map(\.op) == [.deliver])
+        // A PING forwarded after the UNSUB, and its PONG: nats-server has nothing more for sid 9.
+        try self.client("PING\r\n")
+        try self.server("MSG orders.secret 9 2\r\nno\r\nPONG\r\n")
+        #expect(self.toClient == "PONG\r\n")
+        self.out.reset()
+        // The sid is free again: a new subscription with it has only its own filter.
+        try self.client("SUB orders.secret.> 9\r\n")
+        try self.server("MSG orders.secret.a 9 3\r\nyes\r\n")
+        #expect(self.toClient == "MSG orders.secret.a 9 3\r\nyes\r\n")
+    }
+
+    @Test func anAutoUnsubscribeEndsTheSubscriptionAfterItsLastDelivery() {
+        let policy = ProxyStateMachineTests.policy.policy(for: "orders")!
+        let filter = policy.decideSubscribe(subject: "orders.*").deliveryFilter
+        #expect(!filter.isEmpty)
+        var table = SubscriptionTable()
+        table.subscribed(sid: "1", .init(subject: "orders.*"), filter: filter)
+        table.unsubscribed(sid: "1", max: 2, pingsForwarded: 0)
+        #expect(table.delivery(sid: "1", subject: "orders.secret", policy: policy)?.verdict == .deny)
+        #expect(table.live["1"] != nil)
+        #expect(table.delivery(sid: "1", subject: "orders.a", policy: policy) == nil)
+        // That was the second: nats-server has ended it, and nothing is left to check.
+        #expect(table.live["1"] == nil)
+        #expect(!table.needsChecks)
+    }
+
     @Test func auditModeRecordsTheDenyAndLetsItThrough() throws {
         var test = ProxyStateMachineTests(service: "payments")
         try test.client("CONNECT {\"verbose\":false}\r\n")

@@ -111,4 +111,24 @@ struct WireProtocolTests {
             #expect(try await warden.records(op: "pub", subject: "orders.half").isEmpty)
         }
     }
+
+    @Test func repeatingALiveSidCannotLiftADeliveryFilter() async throws {
+        try await withWarden { warden in
+            let client = try await self.connect(warden, "orders")
+            // `payments.>` overlaps the deny entry `payments.secret`; nats-server keeps it for sid 1 and
+            // ignores the second SUB, so its deliveries must still be filtered.
+            try await client.send("CONNECT {\"verbose\":false}\r\nSUB payments.> 1\r\nSUB payments.open 1\r\nPING\r\n")
+            try await client.waitFor("PONG\r\n")
+            let payments = try warden.client("payments")
+            try payments.publish("payments.secret", "hidden")
+            try payments.publish("payments.open", "shown")
+            try payments.flush()
+            let text = try await client.waitFor("shown")
+            #expect(text.contains("MSG payments.open 1 5\r\nshown"))
+            #expect(!text.contains("hidden"))
+            let drops = try await warden.records(op: "deliver", subject: "payments.secret")
+            #expect(drops.count == 1 && drops.first?["decision"] as? String == "deny")
+            await client.close()
+        }
+    }
 }

@@ -1,0 +1,159 @@
+import NATSProtocol
+import WardenPolicy
+
+/// One connection's subscriptions as nats-server holds them, by sid: what each delivery is checked
+/// against, and what an ACL reload decides again.
+///
+/// Two things nats-server does make a sid an unreliable name for one subscription, and Warden errs
+/// towards dropping a delivery whenever it cannot tell which subscription a sid stands for:
+/// - nats-server keeps the first subscription made with a sid and ignores a later SUB that repeats it
+///   while it is live. Warden keeps both, and checks the sid's deliveries against both delivery filters.
+/// - After an UNSUB (the client's, or Warden's at a reload) deliveries nats-server sent before it may
+///   still arrive. The ended subscription's checks stay until the PONG of a PING forwarded after the
+///   UNSUB comes back: nats-server answers in order, so nothing of the old subscription follows it.
+///
+/// `UNSUB sid max` ends a subscription after `max` more deliveries, counted from the UNSUB (nats-server
+/// counts from the SUB, so Warden may believe a subscription live for longer than it is, never shorter).
+struct SubscriptionTable {
+    struct Subscription: Hashable {
+        var subject: String
+        var queue: String?
+    }
+
+    /// What deliveries to one sid are checked against. A sid whose deliveries need no check has none.
+    private struct Check {
+        /// Deny entries overlapping the live subscriptions with this sid.
+        var filter: [Rule] = []
+        /// Deliveries left before nats-server ends the live subscription (`UNSUB sid max`).
+        var remaining: Int?
+        /// Ended subscriptions with this sid that nats-server may still be delivering for.
+        var ending: [Ending] = []
+
+        var isEmpty: Bool { self.filter.isEmpty && self.remaining == nil && self.ending.isEmpty }
+    }
+
+    private struct Ending {
+        var filter: [Rule]
+        /// Set when Warden removed the subscription at an ACL reload: every delivery is dropped with it.
+        var removal: PolicyDecision?
+        /// Over once this many PONGs came back (the first PING forwarded after the UNSUB).
+        var untilPongs: Int
+    }
+
+    /// Live subscriptions by sid: usually one each, more only when a client repeated a live sid.
+    private(set) var live: [String: [Subscription]] = [:]
+    private var checks: [String: Check] = [:]
+    private var endingCount = 0
+
+    /// Whether any delivery needs a look at all: the per-message path asks this first.
+    var needsChecks: Bool { !self.checks.isEmpty }
+
+    /// The client subscribed with `sid` and the policy allowed it; `filter` is its delivery filter.
+    mutating func subscribed(sid: String, _ subscription: Subscription, filter: [Rule]) {
+        var check = self.checks[sid] ?? Check()
+        if self.live[sid] == nil {
+            self.live[sid] = [subscription]
+            check.filter = filter
+            check.remaining = nil
+        } else {
+            // nats-server keeps the first and ignores this one; which one delivers cannot be told apart.
+            self.live[sid]!.append(subscription)
+            check.filter.append(contentsOf: filter.filter { rule in !check.filter.contains { $0 === rule } })
+        }
+        self.store(check, sid)
+    }
+
+    /// The client unsubscribed `sid`, now or (`max`) after that many more deliveries. `pingsForwarded`
+    /// counts the PINGs forwarded upstream before this UNSUB.
+    mutating func unsubscribed(sid: String, max: Int?, pingsForwarded: Int) {
+        guard self.live[sid] != nil else { return }
+        if let max, max > 0 {
+            var check = self.checks[sid] ?? Check()
+            check.remaining = max
+            self.store(check, sid)
+        } else {
+            self.end(sid: sid, removal: nil, pingsForwarded: pingsForwarded)
+        }
+    }
+
+    /// Warden removed `sid`'s subscriptions (ACL reload) and sends nats-server an UNSUB: what is still
+    /// delivered for them is dropped with `decision`.
+    mutating func removed(sid: String, decision: PolicyDecision, pingsForwarded: Int) {
+        self.end(sid: sid, removal: decision, pingsForwarded: pingsForwarded)
+    }
+
+    /// The delivery filter of `sid`'s live subscriptions, decided again (ACL reload).
+    mutating func refiltered(sid: String, filter: [Rule]) {
+        guard self.live[sid] != nil else { return }
+        var check = self.checks[sid] ?? Check()
+        check.filter = filter
+        self.store(check, sid)
+    }
+
+    /// Whether a delivery to `sid` on `subject` is dropped: the decision that drops it, or nil. Counts
+    /// the delivery against an `UNSUB sid max`.
+    mutating func delivery(sid: String, subject: WireString, policy: ServicePolicy?) -> PolicyDecision? {
+        guard var check = self.checks[sid] else { return nil }
+        let denial = Self.denial(check, subject: subject, policy: policy)
+        if let remaining = check.remaining {
+            if remaining > 1 {
+                check.remaining = remaining - 1
+            } else {
+                // The last one: nats-server has ended the subscription.
+                self.live[sid] = nil
+                check.remaining = nil
+                check.filter = []
+            }
+            self.store(check, sid)
+        }
+        return denial
+    }
+
+    /// A PONG came back from nats-server, the `pongsReturned`-th: subscriptions ended before the PING
+    /// it answers get nothing more.
+    mutating func pongReturned(_ pongsReturned: Int) {
+        guard self.endingCount > 0 else { return }
+        for sid in Array(self.checks.keys) {
+            guard var check = self.checks[sid], !check.ending.isEmpty else { continue }
+            let before = check.ending.count
+            check.ending.removeAll { $0.untilPongs <= pongsReturned }
+            self.endingCount -= before - check.ending.count
+            self.store(check, sid)
+        }
+    }
+
+    private mutating func end(sid: String, removal: PolicyDecision?, pingsForwarded: Int) {
+        guard self.live[sid] != nil else { return }
+        self.live[sid] = nil
+        var check = self.checks[sid] ?? Check()
+        if removal != nil || !check.filter.isEmpty {
+            check.ending.append(Ending(filter: check.filter, removal: removal, untilPongs: pingsForwarded + 1))
+            self.endingCount += 1
+        }
+        check.filter = []
+        check.remaining = nil
+        self.store(check, sid)
+    }
+
+    private mutating func store(_ check: Check, _ sid: String) {
+        self.checks[sid] = check.isEmpty ? nil : check
+    }
+
+    private static func denial(_ check: Check, subject: WireString, policy: ServicePolicy?) -> PolicyDecision? {
+        for ending in check.ending {
+            if let removal = ending.removal { return removal }
+        }
+        if let denial = Self.denial(check.filter, subject: subject, policy: policy) { return denial }
+        for ending in check.ending {
+            if let denial = Self.denial(ending.filter, subject: subject, policy: policy) { return denial }
+        }
+        return nil
+    }
+
+    private static func denial(_ filter: [Rule], subject: WireString, policy: ServicePolicy?) -> PolicyDecision? {
+        guard !filter.isEmpty else { return nil }
+        // A session without a policy has no live subscriptions; a filter left over is enforced.
+        guard let policy else { return PolicySnapshot.unknownServiceDecision }
+        return subject.withUnsafeBytes { policy.decideDelivery(subjectBytes: $0, filter: filter) }
+    }
+}
