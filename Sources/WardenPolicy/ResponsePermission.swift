@@ -38,7 +38,7 @@ public struct ResponseTracker: Sendable {
     }
 
     private var grants: [ReplyKey: Grant] = [:]
-    public let permission: ResponsePermission
+    public private(set) var permission: ResponsePermission
     /// Past this many outstanding grants, expired ones are pruned; past it again, the oldest go first.
     public let limit: Int
 
@@ -58,10 +58,28 @@ public struct ResponseTracker: Sendable {
     /// `grant(_:now:)` for a reply subject given as the bytes it arrived as.
     public mutating func grant(replyBytes reply: UnsafeBufferPointer<UInt8>, now: UInt64) {
         let key = ReplyKey(reply)
-        let expires = self.permission.expires.components
-        let nanos = UInt64(max(0, expires.seconds)) &* 1_000_000_000 &+ UInt64(max(0, expires.attoseconds / 1_000_000_000))
+        let nanos = Self.nanoseconds(self.permission.expires)
         if self.grants.count >= self.limit, self.grants[key] == nil { self.prune(now: now) }
         self.grants[key] = Grant(remaining: self.permission.maxMessages, expiresAt: now &+ nanos)
+    }
+
+    /// Takes `permission` (reloaded ACLs) for the grants to come. Grants already made keep their
+    /// reply subjects, but never more than the new limits: at most its `maxMessages` responses
+    /// each, and its `expires` from `now` at the latest.
+    public mutating func adopt(_ permission: ResponsePermission, now: UInt64) {
+        let latest = now &+ Self.nanoseconds(permission.expires)
+        for key in Array(self.grants.keys) {
+            var grant = self.grants[key]!
+            grant.remaining = min(grant.remaining, permission.maxMessages)
+            grant.expiresAt = min(grant.expiresAt, latest)
+            self.grants[key] = grant.remaining > 0 ? grant : nil
+        }
+        self.permission = permission
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let parts = duration.components
+        return UInt64(max(0, parts.seconds)) &* 1_000_000_000 &+ UInt64(max(0, parts.attoseconds / 1_000_000_000))
     }
 
     /// Uses one response to `subject` if a live grant exists; false when none does.

@@ -174,7 +174,7 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
         // A client sends nothing more of TLS's after its Finished: its NATS traffic starts here.
         ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
         let env = self.attempt.env
-        let policy = env.policy.policy(for: service)
+        let policy = env.registry.policy.policy(for: service)
         self.attempt.admit(service: service, admission: admission, mode: policy?.mode ?? .enforce)
         self.attempt.logger[metadataKey: "service"] = "\(service)"
         self.attempt.logger.debug("client admitted", metadata: ["serial": "\(admission.serial)"])
@@ -187,7 +187,11 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
         let session = ProxySession(
             env: env, clientChannel: context.channel, logger: self.attempt.logger,
             machine: ProxyStateMachine(service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer))
-        env.registry.add(self.attempt.conn, .init(service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel))
+        let latest = env.registry.add(self.attempt.conn, .init(
+            service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel,
+            session: NIOLoopBound(session, eventLoop: context.eventLoop)))
+        // The ACLs were reloaded while this connection was being set up.
+        _ = session.policyChanged(latest)
         do {
             try context.pipeline.syncOperations.addHandler(
                 ClientProxyHandler(session: session), position: .after(self))

@@ -1,8 +1,14 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import WardenPolicy
 
-/// The client connections that passed admission, so that revocation and shutdown can reach them.
+/// The client connections that passed admission, so that revocation, ACL reloads and shutdown can
+/// reach them, and the ACLs they are decided by.
+///
+/// Both are kept under one lock, so that an ACL reload reaches every connection: one admitted
+/// before the new ACLs came in is among those the reload returns, and one admitted after sees them
+/// when it registers.
 final class ConnectionRegistry: Sendable {
     struct Entry: Sendable {
         var service: String?
@@ -10,32 +16,58 @@ final class ConnectionRegistry: Sendable {
         /// When the credential the connection was admitted with expires.
         var notAfter: Date
         var channel: any Channel
+        var session: NIOLoopBound<ProxySession>
     }
 
-    private let entries = NIOLockedValueBox<[UInt64: Entry]>([:])
-
-    func add(_ conn: UInt64, _ entry: Entry) {
-        self.entries.withLockedValue { $0[conn] = entry }
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var policy: PolicySnapshot
     }
 
-    func remove(_ conn: UInt64) {
-        self.entries.withLockedValue { $0[conn] = nil }
+    private let state: NIOLockedValueBox<State>
+
+    init(policy: PolicySnapshot) {
+        self.state = NIOLockedValueBox(State(policy: policy))
     }
 
-    var count: Int { self.entries.withLockedValue { $0.count } }
+    /// The ACLs new connections are decided by.
+    var policy: PolicySnapshot { self.state.withLockedValue { $0.policy } }
 
-    /// Open connections by service.
-    func countByService() -> [String: Int] {
-        self.entries.withLockedValue { entries in
-            entries.values.reduce(into: [:]) { counts, entry in counts[entry.service ?? "", default: 0] += 1 }
+    /// Registers an admitted connection; returns the ACLs as they are now, which the connection must
+    /// use if they are not the ones it was set up with.
+    func add(_ conn: UInt64, _ entry: Entry) -> PolicySnapshot {
+        self.state.withLockedValue { state in
+            state.entries[conn] = entry
+            return state.policy
         }
     }
 
-    /// Closes the connections whose entry fails `isLive`; returns the ids and entries closed.
+    func remove(_ conn: UInt64) {
+        self.state.withLockedValue { $0.entries[conn] = nil }
+    }
+
+    /// Makes `policy` the ACLs; returns the connections registered so far, which must be told.
+    func replacePolicy(_ policy: PolicySnapshot) -> [Entry] {
+        self.state.withLockedValue { state in
+            state.policy = policy
+            return Array(state.entries.values)
+        }
+    }
+
+    var count: Int { self.state.withLockedValue { $0.entries.count } }
+
+    /// Open connections by service.
+    func countByService() -> [String: Int] {
+        self.state.withLockedValue { state in
+            state.entries.values.reduce(into: [:]) { counts, entry in counts[entry.service ?? "", default: 0] += 1 }
+        }
+    }
+
+    /// Closes the connections `shouldClose` picks; returns the ids and entries closed.
     func closeAll(where shouldClose: (Entry) -> Bool) -> [(UInt64, Entry)] {
-        let victims = self.entries.withLockedValue { entries in
-            let victims = entries.filter { shouldClose($0.value) }
-            for (conn, _) in victims { entries[conn] = nil }
+        let victims = self.state.withLockedValue { state in
+            let victims = state.entries.filter { shouldClose($0.value) }
+            for (conn, _) in victims { state.entries[conn] = nil }
             return victims.map { ($0.key, $0.value) }
         }
         for (_, entry) in victims { entry.channel.close(promise: nil) }

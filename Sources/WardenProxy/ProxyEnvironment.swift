@@ -7,13 +7,12 @@ import WardenPKI
 import WardenPolicy
 
 /// What every connection of one running Warden shares: configuration, TLS contexts, credentials,
-/// policy, the decision log and the registry of live connections.
+/// the decision log and the registry of live connections with the ACLs they are decided by.
 final class ProxyEnvironment: Sendable {
     let configuration: ProxyConfiguration
     let credentials: CredentialStore
-    let policy: PolicySnapshot
     let log: DecisionLog
-    let registry = ConnectionRegistry()
+    let registry: ConnectionRegistry
     let metrics = WardenMetrics()
     let audit: AuditTrail?
     let listenerTLS: NIOSSLContext
@@ -36,16 +35,12 @@ final class ProxyEnvironment: Sendable {
     ) throws {
         self.configuration = configuration
         self.credentials = credentials
-        self.policy = policy
+        self.registry = ConnectionRegistry(policy: policy)
         self.log = log
         self.audit = audit
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
-        // Every service in the ACLs has its decision series from the start, at zero, so that a rate or
-        // an increase over them is right from its first decision.
-        for (service, servicePolicy) in policy.services {
-            _ = self.metrics.decisionCounters(service: service, mode: servicePolicy.mode)
-        }
+        self.metrics.addDecisionSeries(of: policy)
         self.upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
 
         let layout = configuration.certs

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
+import WardenACL
 public import WardenPolicy
 
 /// The broker: a TLS-only NATS listener that proxies every admitted client to nats-server through a
@@ -59,7 +60,7 @@ public final class ProxyServer: Service, Sendable {
         let address = channel.localAddress!
         env.logger.info("listening", metadata: [
             "address": "\(address)", "upstream": "\(env.configuration.upstream)",
-            "services": "\(env.policy.services.count)", "rules": "\(env.policy.ruleCount)",
+            "services": "\(env.registry.policy.services.count)", "rules": "\(env.registry.policy.ruleCount)",
         ])
         return address
     }
@@ -104,6 +105,43 @@ public final class ProxyServer: Service, Sendable {
                 "conn": "\(conn)", "service": "\(entry.service ?? "-")", "serial": "\(entry.serial)",
             ])
         }
+    }
+
+    /// Reads the ACL files in `directory` again and, when they are valid, decides every connection by
+    /// them from now on, the live ones included (`ProxyStateMachine.policyChanged`: subscriptions no
+    /// longer allowed are removed). When they are not valid, each problem is logged as
+    /// `file:line: message` and the ACLs in force stay. Returns whether the new ACLs are in force;
+    /// when it returns true, every connection is already decided by them.
+    @discardableResult
+    public func reloadACLs(directory: String) async -> Bool {
+        let policy: PolicySnapshot
+        do {
+            policy = try ACLLoader.load(directory: directory)
+        } catch {
+            for diagnostic in error.diagnostics {
+                self.env.logger.error("ACL reload: \(diagnostic.description)")
+            }
+            self.env.logger.error("ACL reload failed; the ACLs in force are kept", metadata: ["directory": "\(directory)"])
+            self.env.metrics.countReload(succeeded: false)
+            return false
+        }
+        self.env.metrics.addDecisionSeries(of: policy)
+        let connections = self.env.registry.replacePolicy(policy)
+        let told = connections.map { connection in
+            let session = connection.session
+            return session.eventLoop.submit { session.value.policyChanged(policy) }
+        }
+        var removed = 0
+        for connection in told {
+            // Fails only when the event loop has shut down: that connection is gone.
+            removed += (try? await connection.get()) ?? 0
+        }
+        self.env.metrics.countReload(succeeded: true)
+        self.env.logger.info("ACLs reloaded", metadata: [
+            "directory": "\(directory)", "services": "\(policy.services.count)", "rules": "\(policy.ruleCount)",
+            "connections": "\(connections.count)", "subscriptions_removed": "\(removed)",
+        ])
+        return true
     }
 
     /// Stops accepting, closes every client connection and waits for them to close.

@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import WardenPKI
+import WardenPolicy
 
 /// One client connection and its upstream connection, on one event loop. Carries out what the state
 /// machine decides: writes (flushed once per read cycle), decision records (handed to the log once
@@ -191,6 +192,25 @@ final class ProxySession {
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         if writable { self.resumeClient(.peerUnwritable) } else { self.pauseClient(.peerUnwritable) }
+    }
+
+    // MARK: ACL reload
+
+    /// The ACLs were reloaded: `snapshot` decides this connection from now on. Returns how many of its
+    /// subscriptions were removed because they are no longer allowed.
+    func policyChanged(_ snapshot: PolicySnapshot) -> Int {
+        guard !self.closing else { return 0 }
+        let service = self.core.machine.service
+        let policy = service.flatMap { snapshot.policy(for: $0) }
+        // Already told (a connection admitted while the ACLs were being replaced).
+        guard policy !== self.core.machine.policy else { return 0 }
+        let counters = self.env.metrics.decisionCounters(service: service, mode: policy?.mode ?? .enforce)
+        let removed = self.core.policyChanged(to: policy, counters: counters)
+        self.flushAll()
+        if removed > 0 {
+            self.logger.info("removed subscriptions the reloaded ACLs no longer allow", metadata: ["removed": "\(removed)"])
+        }
+        return removed
     }
 
     // MARK: Carrying out

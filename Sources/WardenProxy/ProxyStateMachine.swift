@@ -22,7 +22,8 @@ struct ProxyStateMachine {
     }
 
     let service: String?
-    let policy: ServicePolicy?
+    /// The service's policy; nil when no ACL file defines the service. Replaced at an ACL reload.
+    private(set) var policy: ServicePolicy?
     let conn: UInt64
     let peer: String
     private(set) var phase = Phase.awaitingConnect
@@ -84,10 +85,10 @@ struct ProxyStateMachine {
         case .publish(let publish):
             // Recorded like every publish, then refused the way nats-server refuses operations before
             // CONNECT on a server that requires authentication.
-            out.records.append(self.record(.pub, self.connectRequired, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
+            out.records.append(self.record(.pub, Self.connectRequired, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
             self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
         case .subscribe(let subject, let queue, _):
-            out.records.append(self.record(.sub, self.connectRequired, subject: WireString(subject), queue: queue))
+            out.records.append(self.record(.sub, Self.connectRequired, subject: WireString(subject), queue: queue))
             self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
         case .unsubscribe, .ping, .pong:
             self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
@@ -114,12 +115,7 @@ struct ProxyStateMachine {
             }
 
         case .subscribe(let subject, let queue, let sid):
-            let decision: SubscriptionDecision
-            if let policy = self.policy {
-                decision = policy.decideSubscribe(subject: subject, queue: queue)
-            } else {
-                decision = SubscriptionDecision(PolicySnapshot.unknownServiceDecision)
-            }
+            let decision = self.decideSubscribe(subject: subject, queue: queue)
             out.records.append(self.record(.sub, decision.decision, subject: WireString(subject), queue: queue))
             if decision.decision.isPermitted {
                 self.subscriptions.subscribed(sid: sid, .init(subject: subject, queue: queue), filter: decision.deliveryFilter)
@@ -145,6 +141,11 @@ struct ProxyStateMachine {
         }
     }
 
+    private func decideSubscribe(subject: String, queue: String?) -> SubscriptionDecision {
+        guard let policy = self.policy else { return SubscriptionDecision(PolicySnapshot.unknownServiceDecision) }
+        return policy.decideSubscribe(subject: subject, queue: queue)
+    }
+
     private mutating func decidePublish(_ publish: Publish, now: UInt64) -> PolicyDecision {
         guard let policy = self.policy else { return PolicySnapshot.unknownServiceDecision }
         return publish.subject.withUnsafeBytes { subject in
@@ -154,6 +155,72 @@ struct ProxyStateMachine {
             return policy.decidePublish(
                 subjectBytes: subject, replyIsReserved: replyIsReserved, ruleDecision: rules, responses: &self.responses, now: now)
         }
+    }
+
+    // MARK: ACL reload
+
+    /// What a decision record says about a subscription Warden removed because reloaded ACLs no
+    /// longer allow it.
+    static let reloadReason = "acl reload"
+
+    /// The ACLs were reloaded: from now on, decide with `policy` (nil when no ACL file defines the
+    /// service any more). Returns how many subscriptions were removed.
+    ///
+    /// As nats-server does at a config reload, every live subscription is decided again. One no longer
+    /// allowed is unsubscribed upstream (what nats-server still delivers for it is dropped) and the
+    /// client gets nats-server's `-ERR 'Permissions Violation for Subscription to "SUBJECT" (sid "SID")'`;
+    /// the connection stays open. Each is recorded as a `sub` deny with reason `acl reload` and its
+    /// sid, and so is a subscription an audit-mode service keeps although it is now denied. Publish
+    /// decisions cached for the connection are forgotten, and `allow_responses` grants already made
+    /// are held to the new limits.
+    @discardableResult
+    mutating func policyChanged(to policy: ServicePolicy?, now: UInt64, into out: inout ProxyOutput) -> Int {
+        self.policy = policy
+        self.cache.removeAll()
+        if let permission = policy?.allowResponses {
+            if self.responses == nil {
+                self.responses = ResponseTracker(permission: permission)
+            } else {
+                self.responses!.adopt(permission, now: now)
+            }
+        } else {
+            self.responses = nil
+        }
+        guard self.phase == .connected else { return 0 }
+        var removed = 0
+        for sid in self.subscriptions.live.keys.sorted(by: Self.sidOrder) {
+            var filter: [Rule] = []
+            var denial: PolicyDecision?
+            for subscription in self.subscriptions.live[sid]! {
+                let decision = self.decideSubscribe(subject: subscription.subject, queue: subscription.queue)
+                if decision.decision.verdict == .deny {
+                    out.records.append(self.record(
+                        .sub, decision.decision, subject: WireString(subscription.subject), queue: subscription.queue,
+                        sid: WireString(sid), reason: Self.reloadReason))
+                }
+                if decision.decision.isPermitted {
+                    filter.append(contentsOf: decision.deliveryFilter)
+                } else if denial == nil {
+                    denial = decision.decision
+                }
+            }
+            guard let denial else {
+                self.subscriptions.refiltered(sid: sid, filter: filter)
+                continue
+            }
+            removed += 1
+            // The subscription nats-server holds for the sid: the first made with it.
+            let subject = self.subscriptions.live[sid]![0].subject
+            out.client.append(Self.error("Permissions Violation for Subscription to \"\(subject)\" (sid \"\(sid)\")"))
+            self.subscriptions.removed(sid: sid, decision: denial, pingsForwarded: self.pingsForwarded)
+            self.toUpstream(ByteBuffer(string: "UNSUB \(sid)\r\n"), into: &out)
+        }
+        return removed
+    }
+
+    /// Numbers in numeric order (clients number their sids), then anything else.
+    private static func sidOrder(_ a: String, _ b: String) -> Bool {
+        a.utf8.count != b.utf8.count ? a.utf8.count < b.utf8.count : a < b
     }
 
     // MARK: Server to client
@@ -215,7 +282,7 @@ struct ProxyStateMachine {
         ByteBuffer(string: "-ERR '\(text)'\r\n")
     }
 
-    private var connectRequired: PolicyDecision { PolicyDecision(.deny, .defaultDeny, mode: .enforce) }
+    private static let connectRequired = PolicyDecision(.deny, .defaultDeny, mode: .enforce)
 
     private mutating func toUpstream(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
         if self.upstreamReady {
@@ -243,12 +310,12 @@ struct ProxyStateMachine {
 
     private func record(
         _ op: DecisionRecord.Op, _ decision: PolicyDecision, subject: WireString, queue: String? = nil,
-        reply: WireString? = nil, size: Int? = nil, sid: WireString? = nil
+        reply: WireString? = nil, size: Int? = nil, sid: WireString? = nil, reason: String? = nil
     ) -> DecisionRecord {
         DecisionRecord(
             decision: decision.verdict, op: op, service: self.service, conn: self.conn, peer: self.peer,
             mode: decision.mode, rule: decision.ruleDescription, subject: subject, queue: queue, reply: reply,
-            size: size, sid: sid)
+            size: size, reason: reason, sid: sid)
     }
 }
 

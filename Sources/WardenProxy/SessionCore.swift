@@ -1,5 +1,6 @@
 import NATSProtocol
 import NIOCore
+import WardenPolicy
 
 /// What a session does without a channel, as one value: reading frames from either side, the state
 /// machine, and encoding its decision records. A read is one call on it, so the session touches its
@@ -11,8 +12,8 @@ struct SessionCore {
     var out = ProxyOutput()
     /// Where the records are encoded, for the decision log: the event loop's batch.
     let records: RecordBatch
-    /// Where they are counted, for metrics.
-    private let counters: DecisionCounters
+    /// Where they are counted, for metrics: the service's counters in its mode.
+    private var counters: DecisionCounters
     /// Where denials go as events on NATS, when Warden publishes them.
     private let audit: AuditTrail?
     /// What this connection's records repeat, encoded once.
@@ -57,6 +58,15 @@ struct SessionCore {
     /// Bytes decided and queued for an upstream connection that is not ready yet.
     var bytesWaitingForUpstream: Int {
         self.machine.upstreamReady ? 0 : self.machine.queuedUpstreamBytes
+    }
+
+    /// The ACLs were reloaded (`ProxyStateMachine.policyChanged`); `counters` are the service's in
+    /// the new policy's mode. Returns how many subscriptions were removed.
+    mutating func policyChanged(to policy: ServicePolicy?, counters: DecisionCounters) -> Int {
+        self.counters = counters
+        let removed = self.machine.policyChanged(to: policy, now: self.clock.uptime, into: &self.out)
+        self.encodeRecords()
+        return removed
     }
 
     mutating func upstreamBecameReady() {

@@ -15,6 +15,9 @@ final class WardenMetrics: Sendable {
     let credentialCloses: Counter
     private let logWritten: Counter
     private let logBacklog: Gauge
+    private let reloadsSucceeded: Counter
+    private let reloadsFailed: Counter
+    private let lastReloadSucceeded: Gauge
     // The audit events' metrics are registered by the first exposition that has audit counts, so a
     // Warden run with --no-audit-events shows none (the registry returns the same metric after that).
     private var auditPublished: Counter {
@@ -68,6 +71,20 @@ final class WardenMetrics: Sendable {
         self.logBacklog = self.registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "warden", subsystem: "decision_log", metricName: "backlog", unitName: "bytes",
             helpText: "Bytes of decision records waiting to be written; clients are slowed down when it is high."))
+        let reloads = MetricNameDescriptor(
+            namespace: "warden", subsystem: "acl", metricName: "reloads", unitName: "total",
+            helpText: "ACL reloads (SIGHUP), by result: a failed one keeps the ACLs in force.")
+        self.reloadsSucceeded = self.registry.makeCounter(descriptor: reloads, labels: [("result", "success")])
+        self.reloadsFailed = self.registry.makeCounter(descriptor: reloads, labels: [("result", "failure")])
+        self.lastReloadSucceeded = self.registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "acl", metricName: "last_reload_successful", unitName: "",
+            helpText: "0 when the last ACL reload failed (the ACLs in force are older than the files), 1 otherwise."))
+        self.lastReloadSucceeded.set(Int64(1))
+    }
+
+    func countReload(succeeded: Bool) {
+        (succeeded ? self.reloadsSucceeded : self.reloadsFailed).increment()
+        self.lastReloadSucceeded.set(Int64(succeeded ? 1 : 0))
     }
 
     /// The counters a session of `service` uses for its records; `mode` is the service's.
@@ -78,6 +95,14 @@ final class WardenMetrics: Sendable {
             let made = DecisionCounters(key: key, registry: self.registry)
             counters[key] = made
             return made
+        }
+    }
+
+    /// Every service in `policy` gets its decision series now, at zero, so that a rate or an increase
+    /// over them is right from its first decision.
+    func addDecisionSeries(of policy: PolicySnapshot) {
+        for (service, servicePolicy) in policy.services {
+            _ = self.decisionCounters(service: service, mode: servicePolicy.mode)
         }
     }
 

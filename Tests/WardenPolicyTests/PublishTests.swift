@@ -107,6 +107,27 @@ import Testing
         #expect(inTime)
     }
 
+    @Test func reloadedLimitsApplyToGrantsAlreadyMadeAndToNewOnes() {
+        var tracker = ResponseTracker(permission: self.permission)
+        tracker.grant("a", now: 0)
+        tracker.grant("b", now: 0)
+        let tighter = ResponsePermission(maxMessages: 1, expires: .seconds(1), source: SourceLocation(file: "g", line: 1))
+        tracker.adopt(tighter, now: 5_000_000_000)
+        // At most one response each now, and none after 1 s from the reload (not 10 s from the request).
+        let first = tracker.consume("a", now: 5_500_000_000)
+        let second = tracker.consume("a", now: 5_600_000_000)
+        let late = tracker.consume("b", now: 6_000_000_001)
+        tracker.grant("c", now: 7_000_000_000)
+        let lateNew = tracker.consume("c", now: 8_000_000_001)
+        #expect(first && !second && !late && !lateNew)
+        // Looser limits do not lengthen a grant already made.
+        var loose = ResponseTracker(permission: self.permission)
+        loose.grant("d", now: 0)
+        loose.adopt(ResponsePermission(maxMessages: 5, expires: .seconds(60), source: SourceLocation(file: "g", line: 1)), now: 1)
+        let answers = (0..<3).map { loose.consume("d", now: 2 + UInt64($0)) }
+        #expect(answers == [true, true, false])
+    }
+
     @Test func anExplicitDenyBeatsAResponseGrant() throws {
         let policy = try makePolicy(publishDeny: ["_INBOX.>"], allowResponses: self.permission)
         var tracker: ResponseTracker? = ResponseTracker(permission: self.permission)

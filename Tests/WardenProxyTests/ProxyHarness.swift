@@ -99,6 +99,14 @@ final class ProxyHarness: @unchecked Sendable {
 
     var url: String { "tls://127.0.0.1:\(self.port)" }
 
+    var aclDirectory: String { self.directory.appending("acls") }
+
+    /// Rewrites the ACL file and reloads it, as SIGHUP does; true when the new ACLs are in force.
+    func reload(acl: String) async throws -> Bool {
+        try acl.write(toFile: self.aclDirectory + "/services.yaml", atomically: true, encoding: .utf8)
+        return await self.server.reloadACLs(directory: self.aclDirectory)
+    }
+
     /// Connects without TLS and sends CONNECT, as a client that is not enrolled would; true when
     /// Warden closed the connection (a `connect` deny record of an unidentified client).
     func connectWithoutTLS() throws -> Bool {

@@ -154,6 +154,54 @@ struct ProxyStateMachineTests {
         #expect(!table.needsChecks)
     }
 
+    static func reloaded(_ yaml: String, _ service: String) throws -> ServicePolicy? {
+        try ACLLoader.load(sources: [("acl.yaml", yaml)]).policy(for: service)
+    }
+
+    @Test mutating func aReloadRemovesSubscriptionsNoLongerAllowedAsNATSServerDoes() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\nSUB orders.* 4\r\nSUB orders.a.> q 5\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        let policy = try Self.reloaded("services:\n  orders:\n    subscribe:\n      allow: [\"orders.*\"]\n", "orders")
+        let removed = self.machine.policyChanged(to: policy, now: 0, into: &self.out)
+        #expect(removed == 1)
+        #expect(self.toUpstream == "UNSUB 5\r\n")
+        #expect(self.toClient == "-ERR 'Permissions Violation for Subscription to \"orders.a.>\" (sid \"5\")'\r\n")
+        let removal = try #require(self.out.records.first)
+        #expect(self.out.records.count == 1)
+        #expect(removal.op == .sub && removal.decision == .deny && removal.mode == .enforce)
+        #expect(removal.subject == "orders.a.>" && removal.queue == "q" && removal.sid == "5")
+        #expect(removal.reason == "acl reload" && removal.rule == "default deny")
+        self.out.reset()
+        // Sent by nats-server before it had the UNSUB: dropped. The kept subscription lost its filter
+        // (the new ACLs deny nothing), so orders.secret is delivered on it now.
+        try self.server("MSG orders.a.b 5 1\r\nx\r\nMSG orders.secret 4 1\r\nx\r\n")
+        #expect(self.toClient == "MSG orders.secret 4 1\r\nx\r\n")
+        #expect(self.out.records.map(\.op) == [.deliver])
+        #expect(self.out.records.first?.sid == "5")
+    }
+
+    @Test func aReloadRecordsWhatAnAuditModeServiceKeepsAlthoughItIsNowDenied() throws {
+        var test = ProxyStateMachineTests(service: "payments")
+        try test.client("CONNECT {\"verbose\":false}\r\nSUB payments.x 1\r\n")
+        test.machine.upstreamBecameReady(into: &test.out)
+        test.out.reset()
+        let policy = try Self.reloaded("services:\n  payments:\n    mode: audit\n", "payments")
+        let removed = test.machine.policyChanged(to: policy, now: 0, into: &test.out)
+        #expect(removed == 0)
+        #expect(test.toUpstream.isEmpty && test.toClient.isEmpty)
+        #expect(test.out.records.map(\.mode) == [.audit])
+        #expect(test.out.records.first?.reason == "acl reload")
+    }
+
+    @Test mutating func aReloadBeforeCONNECTOnlyChangesThePolicy() throws {
+        let policy = try Self.reloaded("services:\n  orders:\n    publish:\n      allow: [\"billing.>\"]\n", "orders")
+        let removed = self.machine.policyChanged(to: policy, now: 0, into: &self.out)
+        #expect(removed == 0)
+        try self.client("CONNECT {\"verbose\":false}\r\nPUB billing.x 1\r\nx\r\nPUB orders.a 1\r\nx\r\n")
+        #expect(self.out.records.map(\.decision) == [.allow, .deny])
+    }
+
     @Test func auditModeRecordsTheDenyAndLetsItThrough() throws {
         var test = ProxyStateMachineTests(service: "payments")
         try test.client("CONNECT {\"verbose\":false}\r\n")
