@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 import WardenACL
 import WardenPKI
 import WardenPolicy
@@ -18,8 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
             to --upstream over TLS with its own identity. Without --upstream, Warden starts a local nats-server \
             (from PATH) locked to its identity, for development. Every denial is also published on NATS, as its \
             decision record, to warden.audit.deny.OP.SERVICE (--no-audit-events turns this off). With --metrics, \
-            Prometheus metrics are served over plain HTTP at http://HOST:PORT/metrics. SIGTERM or SIGINT stops it \
-            gracefully.
+            Prometheus metrics are served over plain HTTP at http://HOST:PORT/metrics. SIGHUP reloads the ACL files: \
+            live connections are decided by the new ACLs from then on, subscriptions they no longer allow are removed, \
+            and ACLs with errors are reported and not loaded. SIGTERM or SIGINT stops it gracefully.
             """
     )
 
@@ -63,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "warden")
         OpenFileLimit.raiseToMaximum()
+        // Trapped first: until then, a SIGHUP would end the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
 
         let policy: PolicySnapshot
         do {
@@ -113,6 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
             // the audit trail publishes the last denials, the log writes the last records, then the local
             // nats-server stops.
             services.append(server)
+            services.append(ACLReloadOnHangup(hangups: hangups, server: server, directory: self.acls.directory, logger: logger))
             if let metrics = self.metrics, let (host, port) = parseHostPort(Substring(metrics)) {
                 services.append(MetricsServer(host: host, port: port, group: group, logger: logger) {
                     server.metricsExposition()
@@ -128,5 +133,20 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await group.shutdownGracefully()
+    }
+}
+
+/// Reloads the ACL files on SIGHUP, as nats-server reloads its configuration (`ProxyServer.reloadACLs`).
+struct ACLReloadOnHangup: Service {
+    let hangups: UnixSignalsSequence
+    let server: ProxyServer
+    let directory: String
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in self.hangups.cancelOnGracefulShutdown() {
+            self.logger.info("SIGHUP: reloading the ACLs", metadata: ["directory": "\(self.directory)"])
+            await self.server.reloadACLs(directory: self.directory)
+        }
     }
 }

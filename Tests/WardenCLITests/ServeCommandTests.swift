@@ -155,6 +155,61 @@ struct ServeCommandTests {
         #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
     }
 
+    @Test func SIGHUPReloadsTheACLsAndACLsWithErrorsAreReportedAndNotLoaded() async throws {
+        let directory = try TemporaryDirectory()
+        #expect(try warden(["init"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        let acls = directory.appending("acls")
+        try FileManager.default.createDirectory(atPath: acls, withIntermediateDirectories: true)
+        func write(_ file: String, publish: String) throws {
+            try "services:\n  orders:\n    publish:\n      allow: [\"\(publish)\"]\n"
+                .write(toFile: acls + "/" + file, atomically: true, encoding: .utf8)
+        }
+        try write("orders.yaml", publish: "orders.>")
+        let port = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            ["serve", "--acls", "acls", "--listen", "127.0.0.1:\(port)", "--no-audit-events"], in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+
+        let folder = directory.appending("certs/services/orders")
+        var options = NATSClient.Options(
+            url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
+            keyFile: folder + "/key.pem")
+        options.timeoutMilliseconds = 5000
+        let client = try NATSClient(options)
+        try client.publish("billing.due", "1")
+        try client.flush()
+
+        // A second file defining orders again: reported with its file:line, and nothing changes.
+        try write("again.yaml", publish: "billing.>")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("ACL reload failed") }, "\(Self.read(stderr))")
+        #expect(Self.read(stderr).contains(#"acls/orders.yaml:2: service "orders" is already defined at acls/again.yaml:2"#))
+        #expect(process.isRunning)
+        try client.publish("billing.due", "2")
+        try client.flush()
+
+        try FileManager.default.removeItem(atPath: acls + "/again.yaml")
+        try write("orders.yaml", publish: "billing.>")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("ACLs reloaded") }, "\(Self.read(stderr))")
+        // The same connection, decided by the new ACLs.
+        try client.publish("billing.due", "3")
+        try client.flush()
+
+        client.close()
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
+        let decisions = Self.read(directory.appending("logs/decisions.jsonl")).split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let billing = decisions.filter { $0["subject"] as? String == "billing.due" }
+        #expect(billing.map { $0["decision"] as? String } == ["deny", "deny", "allow"])
+        #expect((billing.last?["rule"] as? String)?.hasPrefix("acls/orders.yaml:4 ") == true)
+    }
+
     @Test func denialsSummarisesByServiceOpAndSubjectAndFollowsNewDenials() async throws {
         let directory = try TemporaryDirectory()
         func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil) -> String {
