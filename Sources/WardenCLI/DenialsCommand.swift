@@ -101,7 +101,9 @@ struct DecisionLine {
 
     var followLine: String {
         let audit = self.mode == "audit" ? " [audit: let through]" : ""
-        return "\(self.ts)  \(self.service ?? "(unidentified)")  \(self.op)  \(self.target)  \(self.rule)\(audit)"
+        // Why, when the record says more than the rule: a subscription removed at an ACL reload.
+        let why = self.subject != nil ? self.reason.map { " [\($0)]" } ?? "" : ""
+        return "\(self.ts)  \(self.service ?? "(unidentified)")  \(self.op)  \(self.target)  \(self.rule)\(why)\(audit)"
     }
 }
 

@@ -246,11 +246,13 @@ struct ServeCommandTests {
         let handle = try #require(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
         handle.write(Data(line("allow", "orders", "pub", "orders.b").utf8))
+        handle.write(Data(line("deny", "payments", "sub", "orders.>", reason: "acl reload").utf8))
         handle.write(Data(line("deny", "inventory", "pub", "live.subject").utf8))
         try handle.close()
         _ = await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("live.subject") }
         let followed = Self.read(stdout)
-        #expect(followed.contains("inventory  pub  live.subject  default deny"))
+        #expect(followed.contains("inventory  pub  live.subject  default deny\n"))
+        #expect(followed.contains("payments  sub  orders.>  default deny [acl reload]\n"))
         #expect(!followed.contains("orders.b"))
         follower.terminate()
     }
