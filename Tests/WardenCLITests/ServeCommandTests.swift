@@ -24,6 +24,16 @@ struct ServeCommandTests {
 
     static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
+    /// A nats.c client of `service`, enrolled in `directory`, connected to the Warden on `port`.
+    static func connect(_ service: String, port: Int, in directory: TemporaryDirectory) throws -> NATSClient {
+        let folder = directory.appending("certs/services/\(service)")
+        var options = NATSClient.Options(
+            url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
+            keyFile: folder + "/key.pem")
+        options.timeoutMilliseconds = 5000
+        return try NATSClient(options)
+    }
+
     @Test func serveWithoutUpstreamRunsALocalNATSServerEnforcesAndStopsCleanlyOnSIGTERM() async throws {
         let directory = try TemporaryDirectory()
         #expect(try warden(["init"], in: directory.path).status == 0)
@@ -35,14 +45,7 @@ struct ServeCommandTests {
         defer { if process.isRunning { process.terminate() } }
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
 
-        func connect(_ service: String) throws -> NATSClient {
-            let folder = directory.appending("certs/services/\(service)")
-            var options = NATSClient.Options(
-                url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
-                keyFile: folder + "/key.pem")
-            options.timeoutMilliseconds = 5000
-            return try NATSClient(options)
-        }
+        func connect(_ service: String) throws -> NATSClient { try Self.connect(service, port: port, in: directory) }
         // The shipped `security` service watches denials live, on the audit subjects.
         let security = try connect("security")
         let auditEvents = try security.subscribe("warden.audit.>")
@@ -116,12 +119,7 @@ struct ServeCommandTests {
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
         #expect(Loopback.waitUntilListening(port: metricsPort, timeout: 5), "\(Self.read(stderr))")
 
-        let folder = directory.appending("certs/services/orders")
-        var options = NATSClient.Options(
-            url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
-            keyFile: folder + "/key.pem")
-        options.timeoutMilliseconds = 5000
-        let client = try NATSClient(options)
+        let client = try Self.connect("orders", port: port, in: directory)
         try client.publish("orders.created", "ok")
         try client.publish("orders.internal.audit", "no")
         try client.flush()
@@ -172,12 +170,7 @@ struct ServeCommandTests {
         defer { if process.isRunning { process.terminate() } }
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
 
-        let folder = directory.appending("certs/services/orders")
-        var options = NATSClient.Options(
-            url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
-            keyFile: folder + "/key.pem")
-        options.timeoutMilliseconds = 5000
-        let client = try NATSClient(options)
+        let client = try Self.connect("orders", port: port, in: directory)
         try client.publish("billing.due", "1")
         try client.flush()
 
