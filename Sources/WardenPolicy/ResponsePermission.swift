@@ -68,11 +68,9 @@ public struct ResponseTracker: Sendable {
     /// each, and its `expires` from `now` at the latest.
     public mutating func adopt(_ permission: ResponsePermission, now: UInt64) {
         let latest = now &+ Self.nanoseconds(permission.expires)
-        for key in Array(self.grants.keys) {
-            var grant = self.grants[key]!
-            grant.remaining = min(grant.remaining, permission.maxMessages)
-            grant.expiresAt = min(grant.expiresAt, latest)
-            self.grants[key] = grant.remaining > 0 ? grant : nil
+        self.grants = self.grants.compactMapValues { grant in
+            let remaining = min(grant.remaining, permission.maxMessages)
+            return remaining > 0 ? Grant(remaining: remaining, expiresAt: min(grant.expiresAt, latest)) : nil
         }
         self.permission = permission
     }
