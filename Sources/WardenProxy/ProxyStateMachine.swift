@@ -10,7 +10,8 @@ import WardenPolicy
 /// PONG) relies on that. Every PING is forwarded upstream, so its PONG comes back after nats-server
 /// has handled everything before it. What Warden answers itself (`-ERR` for a denied operation, `+OK`
 /// in verbose mode) waits behind the PONGs of earlier PINGs, so the client sees the same order as
-/// it would from nats-server.
+/// it would from nats-server. Warden also sends PINGs of its own, to learn when nats-server can no
+/// longer deliver for an ended subscription; their PONGs never reach the client.
 struct ProxyStateMachine {
     enum Phase {
         /// Waiting for the client's CONNECT; nothing has been sent upstream.
@@ -37,9 +38,17 @@ struct ProxyStateMachine {
     /// Frames decided before the upstream connection was ready, in order, CONNECT first.
     private var queuedUpstream: [ByteBuffer] = []
     private(set) var queuedUpstreamBytes = 0
+    /// PINGs sent upstream, the client's and Warden's own, and the PONGs nats-server returned: it
+    /// answers them in order.
     private var pingsForwarded = 0
     private var pongsReturned = 0
-    /// Warden's own answers waiting for the PONG of an earlier PING: (pings forwarded before it, bytes).
+    /// The number (among `pingsForwarded`) of the PING Warden sent of its own, until its PONG returns.
+    private var ownPing: Int?
+    /// The client's PINGs forwarded and their PONGs returned to it.
+    private var clientPings = 0
+    private var clientPongs = 0
+    /// Warden's own answers waiting for the PONG of an earlier PING of the client's: (the client's
+    /// PINGs forwarded before it, bytes).
     private var deferred: [(pings: Int, bytes: ByteBuffer)] = []
 
     init(service: String?, policy: ServicePolicy?, conn: UInt64, peer: String) {
@@ -54,6 +63,9 @@ struct ProxyStateMachine {
 
     /// The service's mode; a connection without a policy is enforced.
     var mode: PolicyMode { self.policy?.mode ?? .enforce }
+
+    /// Ended subscriptions whose checks wait for a PONG (tests).
+    var endedSubscriptionsAwaitingPONG: Int { self.subscriptions.endingSubscriptions }
 
     // MARK: Client to server
 
@@ -130,10 +142,12 @@ struct ProxyStateMachine {
         case .unsubscribe(let sid, let max):
             self.subscriptions.unsubscribed(sid: sid, max: max, pingsForwarded: self.pingsForwarded)
             self.toUpstream(frame.raw, into: &out)
+            self.pingForEndedSubscriptions(into: &out)
             if self.verbose { self.reply(Self.ok, into: &out) }
 
         case .ping:
             self.pingsForwarded += 1
+            self.clientPings += 1
             self.toUpstream(frame.raw, into: &out)
 
         case .pong:
@@ -215,6 +229,7 @@ struct ProxyStateMachine {
             self.subscriptions.removed(sid: sid, decision: denial, pingsForwarded: self.pingsForwarded)
             self.toUpstream(ByteBuffer(string: "UNSUB \(sid)\r\n"), into: &out)
         }
+        self.pingForEndedSubscriptions(into: &out)
         return removed
     }
 
@@ -255,13 +270,19 @@ struct ProxyStateMachine {
                 out.client.append(ByteBuffer(string: line))
             }
         case .pong:
-            out.client.append(frame.raw)
             self.pongsReturned += 1
-            self.subscriptions.pongReturned(self.pongsReturned)
-            while let first = self.deferred.first, first.pings <= self.pongsReturned {
-                out.client.append(first.bytes)
-                self.deferred.removeFirst()
+            if self.ownPing == self.pongsReturned {
+                self.ownPing = nil
+            } else {
+                out.client.append(frame.raw)
+                self.clientPongs += 1
+                while let first = self.deferred.first, first.pings <= self.clientPongs {
+                    out.client.append(first.bytes)
+                    self.deferred.removeFirst()
+                }
             }
+            self.subscriptions.pongReturned(self.pongsReturned)
+            self.pingForEndedSubscriptions(into: &out)
         case .ping, .ok, .error:
             out.client.append(frame.raw)
         }
@@ -293,13 +314,27 @@ struct ProxyStateMachine {
         }
     }
 
-    /// An answer from Warden itself, placed after the PONGs still owed for earlier PINGs.
+    /// An answer from Warden itself, placed after the PONGs still owed to the client for its earlier
+    /// PINGs.
     private mutating func reply(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
-        if self.pingsForwarded == self.pongsReturned {
+        if self.clientPings == self.clientPongs {
             out.client.append(bytes)
         } else {
-            self.deferred.append((self.pingsForwarded, bytes))
+            self.deferred.append((self.clientPings, bytes))
         }
+    }
+
+    private static let ping = ByteBuffer(string: "PING\r\n")
+
+    /// An ended subscription's checks stay until the PONG of a PING sent after its UNSUB
+    /// (`SubscriptionTable`). When the client has sent none since, Warden sends one, so that the
+    /// checks of a client that never PINGs do not pile up for as long as it is connected. One at a
+    /// time: subscriptions that end while it is out wait for the next, sent when its PONG returns.
+    private mutating func pingForEndedSubscriptions(into out: inout ProxyOutput) {
+        guard self.ownPing == nil, self.subscriptions.needsPing(pingsForwarded: self.pingsForwarded) else { return }
+        self.pingsForwarded += 1
+        self.ownPing = self.pingsForwarded
+        self.toUpstream(Self.ping, into: &out)
     }
 
     private mutating func close(_ wireText: String?, reason: String, into out: inout ProxyOutput) {

@@ -9,8 +9,9 @@ import WardenPolicy
 /// - nats-server keeps the first subscription made with a sid and ignores a later SUB that repeats it
 ///   while it is live. Warden keeps both, and checks the sid's deliveries against both delivery filters.
 /// - After an UNSUB (the client's, or Warden's at a reload) deliveries nats-server sent before it may
-///   still arrive. The ended subscription's checks stay until the PONG of a PING forwarded after the
-///   UNSUB comes back: nats-server answers in order, so nothing of the old subscription follows it.
+///   still arrive. The ended subscription's checks stay until the PONG of a PING sent after the UNSUB
+///   comes back: nats-server answers in order, so nothing of the old subscription follows it. When
+///   the client sends no such PING, Warden sends one itself (`needsPing`).
 ///
 /// `UNSUB sid max` ends a subscription after `max` more deliveries, counted from the UNSUB (nats-server
 /// counts from the SUB, so Warden may believe a subscription live for longer than it is, never shorter).
@@ -44,9 +45,20 @@ struct SubscriptionTable {
     private(set) var live: [String: [Subscription]] = [:]
     private var checks: [String: Check] = [:]
     private var endingCount = 0
+    /// The PONG the latest ended subscription waits for.
+    private var lastEndingUntilPongs = 0
 
     /// Whether any delivery needs a look at all: the per-message path asks this first.
     var needsChecks: Bool { !self.checks.isEmpty }
+
+    /// Whether an ended subscription waits for a PING that has not been sent: none was sent upstream
+    /// after its UNSUB, and `pingsForwarded` have been so far.
+    func needsPing(pingsForwarded: Int) -> Bool {
+        self.endingCount > 0 && self.lastEndingUntilPongs > pingsForwarded
+    }
+
+    /// How many ended subscriptions still have their checks (tests).
+    var endingSubscriptions: Int { self.endingCount }
 
     /// The client subscribed with `sid` and the policy allowed it; `filter` is its delivery filter.
     mutating func subscribed(sid: String, _ subscription: Subscription, filter: [Rule]) {
@@ -64,7 +76,7 @@ struct SubscriptionTable {
     }
 
     /// The client unsubscribed `sid`, now or (`max`) after that many more deliveries. `pingsForwarded`
-    /// counts the PINGs forwarded upstream before this UNSUB.
+    /// counts the PINGs sent upstream before this UNSUB, the client's and Warden's.
     mutating func unsubscribed(sid: String, max: Int?, pingsForwarded: Int) {
         guard self.live[sid] != nil else { return }
         if let max, max > 0 {
@@ -129,6 +141,7 @@ struct SubscriptionTable {
         if removal != nil || !check.filter.isEmpty {
             check.ending.append(Ending(filter: check.filter, removal: removal, untilPongs: pingsForwarded + 1))
             self.endingCount += 1
+            self.lastEndingUntilPongs = pingsForwarded + 1
         }
         check.filter = []
         check.remaining = nil

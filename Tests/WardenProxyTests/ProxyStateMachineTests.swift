@@ -120,23 +120,101 @@ struct ProxyStateMachineTests {
         #expect(self.out.records.map(\.op) == [.deliver])
     }
 
-    @Test mutating func deliveriesStillOnTheirWayAfterUNSUBAreFilteredUntilTheNextPONG() throws {
+    @Test mutating func deliveriesStillOnTheirWayAfterUNSUBAreFilteredUntilThePONGOfWardensOwnPING() throws {
         try self.client("CONNECT {\"verbose\":false}\r\nSUB orders.* 9\r\nUNSUB 9\r\n")
         self.machine.upstreamBecameReady(into: &self.out)
+        // The client sent no PING after the UNSUB: Warden sends one of its own.
+        #expect(self.toUpstream.hasSuffix("\r\nSUB orders.* 9\r\nUNSUB 9\r\nPING\r\n"))
         self.out.reset()
         // Sent by nats-server before it had the UNSUB: the filter still applies.
         try self.server("MSG orders.secret 9 2\r\nno\r\n")
         #expect(self.toClient.isEmpty)
         #expect(self.out.records.map(\.op) == [.deliver])
-        // A PING forwarded after the UNSUB, and its PONG: nats-server has nothing more for sid 9.
-        try self.client("PING\r\n")
+        #expect(self.machine.endedSubscriptionsAwaitingPONG == 1)
+        // Its PONG: nats-server has nothing more for sid 9. The client never asked for it.
         try self.server("MSG orders.secret 9 2\r\nno\r\nPONG\r\n")
-        #expect(self.toClient == "PONG\r\n")
+        #expect(self.toClient.isEmpty)
+        #expect(self.machine.endedSubscriptionsAwaitingPONG == 0)
+        #expect(self.toUpstream.isEmpty)
         self.out.reset()
         // The sid is free again: a new subscription with it has only its own filter.
         try self.client("SUB orders.secret.> 9\r\n")
         try self.server("MSG orders.secret.a 9 3\r\nyes\r\n")
         #expect(self.toClient == "MSG orders.secret.a 9 3\r\nyes\r\n")
+    }
+
+    @Test mutating func wardensPINGsGoOneAtATimeAndOnlyTheClientsPONGsReachIt() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        try self.client("PING\r\nSUB orders.* 1\r\nUNSUB 1\r\nSUB orders.* 2\r\nUNSUB 2\r\nPUB billing.x 1\r\nx\r\n")
+        // The client's PING came before the UNSUBs, so Warden sends one after the first; sid 2 waits for it.
+        #expect(self.toUpstream == "PING\r\nSUB orders.* 1\r\nUNSUB 1\r\nPING\r\nSUB orders.* 2\r\nUNSUB 2\r\n")
+        // The -ERR waits for the client's PONG, not for Warden's.
+        #expect(self.toClient.isEmpty)
+        self.out.reset()
+        try self.server("PONG\r\n")
+        #expect(self.toClient == "PONG\r\n-ERR 'Permissions Violation for Publish to \"billing.x\"'\r\n")
+        #expect(self.toUpstream.isEmpty)
+        #expect(self.machine.endedSubscriptionsAwaitingPONG == 2)
+        self.out.reset()
+        // Warden's: sid 1 is over. Sid 2 ended after that PING was sent, so Warden sends another.
+        try self.server("PONG\r\n")
+        #expect(self.toClient.isEmpty)
+        #expect(self.toUpstream == "PING\r\n")
+        #expect(self.machine.endedSubscriptionsAwaitingPONG == 1)
+        self.out.reset()
+        try self.server("PONG\r\n")
+        #expect(self.toClient.isEmpty && self.toUpstream.isEmpty)
+        #expect(self.machine.endedSubscriptionsAwaitingPONG == 0)
+        // The client's own PINGs are answered as before.
+        try self.client("PING\r\n")
+        try self.server("PONG\r\n")
+        #expect(self.toClient == "PONG\r\n")
+    }
+
+    @Test mutating func aClientPINGAfterTheUNSUBIsEnoughAndAnUnfilteredSubscriptionNeedsNone() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        // orders.a overlaps no deny entry: nothing is checked for it, before or after its UNSUB.
+        try self.client("SUB orders.a 1\r\nUNSUB 1\r\n")
+        #expect(self.toUpstream == "SUB orders.a 1\r\nUNSUB 1\r\n")
+        self.out.reset()
+        try self.client("SUB orders.* 2\r\nUNSUB 2\r\nSUB orders.* 3\r\nUNSUB 3\r\nPING\r\n")
+        #expect(self.toUpstream == "SUB orders.* 2\r\nUNSUB 2\r\nPING\r\nSUB orders.* 3\r\nUNSUB 3\r\nPING\r\n")
+        self.out.reset()
+        // Warden's PONG, then the client's: its PING came after sid 3's UNSUB, so no third PING is needed.
+        try self.server("PONG\r\n")
+        #expect(self.toClient.isEmpty && self.toUpstream.isEmpty)
+        try self.server("PONG\r\n")
+        #expect(self.toClient == "PONG\r\n" && self.toUpstream.isEmpty)
+        #expect(self.machine.endedSubscriptionsAwaitingPONG == 0)
+    }
+
+    @Test mutating func endedSubscriptionsDoNotPileUpForAClientThatNeverPINGs() throws {
+        try self.client("CONNECT {\"verbose\":false}\r\n")
+        self.machine.upstreamBecameReady(into: &self.out)
+        self.out.reset()
+        var pingsUnanswered = 0
+        for sid in 1...1_000 {
+            try self.client("SUB orders.* \(sid)\r\nUNSUB \(sid)\r\n")
+            pingsUnanswered += self.toUpstream.components(separatedBy: "PING\r\n").count - 1
+            self.out.reset()
+            // nats-server answers each PING a little later: every tenth subscription.
+            if sid % 10 == 0 {
+                #expect(pingsUnanswered <= 1)
+                #expect(self.machine.endedSubscriptionsAwaitingPONG <= 10)
+                while pingsUnanswered > 0 {
+                    try self.server("PONG\r\n")
+                    pingsUnanswered -= 1
+                    pingsUnanswered += self.toUpstream.components(separatedBy: "PING\r\n").count - 1
+                    #expect(self.toClient.isEmpty)
+                    self.out.reset()
+                }
+                #expect(self.machine.endedSubscriptionsAwaitingPONG == 0)
+            }
+        }
     }
 
     @Test func anAutoUnsubscribeEndsTheSubscriptionAfterItsLastDelivery() {
@@ -165,7 +243,8 @@ struct ProxyStateMachineTests {
         let policy = try Self.reloaded("services:\n  orders:\n    subscribe:\n      allow: [\"orders.*\"]\n", "orders")
         let removed = self.machine.policyChanged(to: policy, now: 0, into: &self.out)
         #expect(removed == 1)
-        #expect(self.toUpstream == "UNSUB 5\r\n")
+        // Warden's own PING: its PONG says nothing more comes for sid 5.
+        #expect(self.toUpstream == "UNSUB 5\r\nPING\r\n")
         #expect(self.toClient == "-ERR 'Permissions Violation for Subscription to \"orders.a.>\" (sid \"5\")'\r\n")
         let removal = try #require(self.out.records.first)
         #expect(self.out.records.count == 1)

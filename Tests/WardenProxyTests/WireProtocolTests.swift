@@ -76,6 +76,32 @@ struct WireProtocolTests {
         }
     }
 
+    @Test func wardensOwnPINGsAfterAnUNSUBNeverAnswerTheClient() async throws {
+        try await withWarden { warden in
+            let client = try await self.connect(warden, "orders")
+            // `payments.>` has a delivery filter, so each UNSUB makes Warden PING nats-server itself.
+            try await client.send("CONNECT {\"verbose\":false}\r\nSUB payments.> 1\r\nUNSUB 1\r\nSUB payments.> 2\r\nUNSUB 2\r\nPING\r\n")
+            // nats-server answers in order: Warden's PONG came before this one.
+            try await client.waitFor("PONG\r\n")
+            try await client.send("SUB payments.> 3\r\nUNSUB 3\r\nPING\r\n")
+            let text = try await client.waitFor("PONG\r\nPONG\r\n")
+            #expect(text.components(separatedBy: "PONG\r\n").count - 1 == 2)
+            // The sid is free again and works as nats-server's.
+            try await client.send("SUB payments.> 1\r\nPING\r\n")
+            try await client.waitFor("PONG\r\nPONG\r\nPONG\r\n")
+            let payments = try warden.client("payments")
+            try payments.publish("payments.secret", "hidden")
+            try payments.publish("payments.open", "shown")
+            try payments.flush()
+            let delivered = try await client.waitFor("shown")
+            #expect(delivered.contains("MSG payments.open 1 5\r\nshown"))
+            #expect(!delivered.contains("hidden") && !delivered.contains("-ERR"))
+            #expect(delivered.components(separatedBy: "PONG\r\n").count - 1 == 3)
+            #expect(!client.isClosed)
+            await client.close()
+        }
+    }
+
     @Test func garbageOversizedPayloadsAndHalfMessagesCloseOnlyThatClient() async throws {
         try await withWarden { warden in
             let payments = try warden.client("payments")
