@@ -130,7 +130,7 @@ struct ProxyStateMachine {
             let decision = self.decideSubscribe(subject: subject, queue: queue)
             out.records.append(self.record(.sub, decision.decision, subject: WireString(subject), queue: queue))
             if decision.decision.isPermitted {
-                self.subscriptions.subscribed(sid: sid, .init(subject: subject, queue: queue), filter: decision.deliveryFilter)
+                self.subscriptions.subscribed(sid: sid, .init(subject: subject, queue: queue, filter: decision.deliveryFilter))
                 self.toUpstream(frame.raw, into: &out)
                 if self.verbose { self.reply(Self.ok, into: &out) }
             } else if let queue {
@@ -203,7 +203,7 @@ struct ProxyStateMachine {
         guard self.phase == .connected else { return 0 }
         var removed = 0
         for sid in self.subscriptions.live.keys.sorted(by: Self.sidOrder) {
-            var filter: [Rule] = []
+            var filters: [[Rule]] = []
             var denial: PolicyDecision?
             for subscription in self.subscriptions.live[sid]! {
                 let decision = self.decideSubscribe(subject: subscription.subject, queue: subscription.queue)
@@ -213,13 +213,13 @@ struct ProxyStateMachine {
                         sid: WireString(sid), reason: Self.reloadReason))
                 }
                 if decision.decision.isPermitted {
-                    filter.append(contentsOf: decision.deliveryFilter)
+                    filters.append(decision.deliveryFilter)
                 } else if denial == nil {
                     denial = decision.decision
                 }
             }
             guard let denial else {
-                self.subscriptions.refiltered(sid: sid, filter: filter)
+                self.subscriptions.refiltered(sid: sid, filters: filters)
                 continue
             }
             removed += 1

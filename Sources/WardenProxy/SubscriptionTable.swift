@@ -13,17 +13,22 @@ import WardenPolicy
 ///   comes back: nats-server answers in order, so nothing of the old subscription follows it. When
 ///   the client sends no such PING, Warden sends one itself (`needsPing`).
 ///
-/// `UNSUB sid max` ends a subscription after `max` more deliveries, counted from the UNSUB (nats-server
-/// counts from the SUB, so Warden may believe a subscription live for longer than it is, never shorter).
+/// `UNSUB sid max` ends a subscription after `max` more deliveries, counted from the UNSUB. nats-server
+/// counts from the SUB, so Warden may believe a subscription live for longer than it is, never shorter:
+/// nats-server may already have ended it, and a SUB repeating the sid may be a new subscription there.
+/// So the end of the count removes only the oldest subscription with the sid, and the others keep
+/// their filters.
 struct SubscriptionTable {
-    struct Subscription: Hashable {
+    struct Subscription {
         var subject: String
         var queue: String?
+        /// The deny entries it overlaps: what its deliveries are checked against.
+        var filter: [Rule] = []
     }
 
     /// What deliveries to one sid are checked against. A sid whose deliveries need no check has none.
     private struct Check {
-        /// Deny entries overlapping the live subscriptions with this sid.
+        /// The filters of the live subscriptions with this sid, together.
         var filter: [Rule] = []
         /// Deliveries left before nats-server ends the live subscription (`UNSUB sid max`).
         var remaining: Int?
@@ -60,18 +65,17 @@ struct SubscriptionTable {
     /// How many ended subscriptions still have their checks (tests).
     var endingSubscriptions: Int { self.endingCount }
 
-    /// The client subscribed with `sid` and the policy allowed it; `filter` is its delivery filter.
-    mutating func subscribed(sid: String, _ subscription: Subscription, filter: [Rule]) {
+    /// The client subscribed with `sid` and the policy allowed it.
+    mutating func subscribed(sid: String, _ subscription: Subscription) {
         var check = self.checks[sid] ?? Check()
         if self.live[sid] == nil {
-            self.live[sid] = [subscription]
-            check.filter = filter
+            check.filter = []
             check.remaining = nil
-        } else {
-            // nats-server keeps the first and ignores this one; which one delivers cannot be told apart.
-            self.live[sid]!.append(subscription)
-            check.filter.append(contentsOf: filter.filter { rule in !check.filter.contains { $0 === rule } })
         }
+        // A repeated sid: nats-server keeps the first and ignores this one, unless it has already
+        // ended the first (`UNSUB sid max`). Which one delivers cannot be told apart.
+        self.live[sid, default: []].append(subscription)
+        Self.merge(subscription.filter, into: &check.filter)
         self.store(check, sid)
     }
 
@@ -94,11 +98,14 @@ struct SubscriptionTable {
         self.end(sid: sid, removal: decision, pingsForwarded: pingsForwarded)
     }
 
-    /// The delivery filter of `sid`'s live subscriptions, decided again (ACL reload).
-    mutating func refiltered(sid: String, filter: [Rule]) {
-        guard self.live[sid] != nil else { return }
+    /// The delivery filters of `sid`'s live subscriptions, decided again (ACL reload): one for each, in
+    /// the order of `live[sid]`.
+    mutating func refiltered(sid: String, filters: [[Rule]]) {
+        guard var subscriptions = self.live[sid], subscriptions.count == filters.count else { return }
+        for index in subscriptions.indices { subscriptions[index].filter = filters[index] }
+        self.live[sid] = subscriptions
         var check = self.checks[sid] ?? Check()
-        check.filter = filter
+        check.filter = Self.union(subscriptions)
         self.store(check, sid)
     }
 
@@ -111,10 +118,13 @@ struct SubscriptionTable {
             if remaining > 1 {
                 check.remaining = remaining - 1
             } else {
-                // The last one: nats-server has ended the subscription.
-                self.live[sid] = nil
+                // The last one: nats-server has ended the subscription it held for the sid, the oldest.
+                // A later SUB with the sid may be live there (if the count ended earlier there), so it
+                // keeps its filter.
+                self.live[sid]?.removeFirst()
+                if self.live[sid]?.isEmpty == true { self.live[sid] = nil }
                 check.remaining = nil
-                check.filter = []
+                check.filter = Self.union(self.live[sid] ?? [])
             }
             self.store(check, sid)
         }
@@ -146,6 +156,18 @@ struct SubscriptionTable {
         check.filter = []
         check.remaining = nil
         self.store(check, sid)
+    }
+
+    /// The deny entries of `subscriptions`' filters, each once.
+    private static func union(_ subscriptions: [Subscription]) -> [Rule] {
+        var rules: [Rule] = []
+        for subscription in subscriptions { Self.merge(subscription.filter, into: &rules) }
+        return rules
+    }
+
+    /// Adds the entries of `filter` that `rules` lacks: a filter is a few of the policy's deny entries.
+    private static func merge(_ filter: [Rule], into rules: inout [Rule]) {
+        for rule in filter where !rules.contains(where: { $0 === rule }) { rules.append(rule) }
     }
 
     private mutating func store(_ check: Check, _ sid: String) {

@@ -222,7 +222,7 @@ struct ProxyStateMachineTests {
         let filter = policy.decideSubscribe(subject: "orders.*").deliveryFilter
         #expect(!filter.isEmpty)
         var table = SubscriptionTable()
-        table.subscribed(sid: "1", .init(subject: "orders.*"), filter: filter)
+        table.subscribed(sid: "1", .init(subject: "orders.*", filter: filter))
         table.unsubscribed(sid: "1", max: 2, pingsForwarded: 0)
         #expect(table.delivery(sid: "1", subject: "orders.secret", policy: policy)?.verdict == .deny)
         #expect(table.live["1"] != nil)
@@ -230,6 +230,21 @@ struct ProxyStateMachineTests {
         // That was the second: nats-server has ended it, and nothing is left to check.
         #expect(table.live["1"] == nil)
         #expect(!table.needsChecks)
+    }
+
+    @Test func theEndOfAnAutoUnsubscribeKeepsTheFilterOfALaterSubscriptionWithTheSid() {
+        let policy = ProxyStateMachineTests.policy.policy(for: "orders")!
+        var table = SubscriptionTable()
+        table.subscribed(sid: "1", .init(subject: "orders.a"))
+        // nats-server counts from the SUB: if orders.a had a delivery already, it ended here, and the
+        // next SUB is the subscription it holds for sid 1.
+        table.unsubscribed(sid: "1", max: 1, pingsForwarded: 0)
+        table.subscribed(sid: "1", .init(subject: "orders.*", filter: policy.decideSubscribe(subject: "orders.*").deliveryFilter))
+        // The delivery that ends Warden's count; orders.* stays, with its filter.
+        #expect(table.delivery(sid: "1", subject: "orders.a", policy: policy) == nil)
+        #expect(table.live["1"]?.map(\.subject) == ["orders.*"])
+        #expect(table.delivery(sid: "1", subject: "orders.secret", policy: policy)?.verdict == .deny)
+        #expect(table.delivery(sid: "1", subject: "orders.secret", policy: policy)?.verdict == .deny)
     }
 
     static func reloaded(_ yaml: String, _ service: String) throws -> ServicePolicy? {

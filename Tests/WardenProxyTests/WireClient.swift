@@ -65,12 +65,13 @@ final class WireClient: @unchecked Sendable {
         try await self.channel.writeAndFlush(ByteBuffer(string: text))
     }
 
-    /// Waits (bounded) until the received text contains `needle`; returns everything received.
+    /// Waits (bounded) until the received text contains `needle` (`times` times); returns everything
+    /// received.
     @discardableResult
-    func waitFor(_ needle: String, timeout: Duration = .seconds(5)) async throws -> String {
+    func waitFor(_ needle: String, times: Int = 1, timeout: Duration = .seconds(5)) async throws -> String {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        while !self.text.contains(needle) {
+        while self.text.components(separatedBy: needle).count - 1 < times {
             guard clock.now < deadline else { break }
             try await Task.sleep(for: .milliseconds(10))
         }

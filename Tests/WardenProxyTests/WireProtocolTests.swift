@@ -76,6 +76,32 @@ struct WireProtocolTests {
         }
     }
 
+    @Test func aSidFreedByAnAutoUnsubscribeCannotLiftTheNextSubscriptionsFilter() async throws {
+        try await withWarden { warden in
+            let client = try await self.connect(warden, "orders")
+            let payments = try warden.client("payments")
+            try await client.send("CONNECT {\"verbose\":false}\r\nSUB payments.open 1\r\nPING\r\n")
+            try await client.waitFor("PONG\r\n")
+            try payments.publish("payments.open", "first")
+            try payments.flush()
+            try await client.waitFor("first")
+            // Sid 1 has had its one delivery, so nats-server ends it at this UNSUB and the next SUB
+            // makes a new subscription with sid 1, filtered for `payments.secret`.
+            try await client.send("UNSUB 1 1\r\nSUB payments.> 1\r\nPING\r\n")
+            try await client.waitFor("PONG\r\n", times: 2)
+            try payments.publish("payments.open", "second")
+            try payments.publish("payments.secret", "hidden")
+            try payments.publish("payments.open", "last")
+            try payments.flush()
+            let text = try await client.waitFor("last")
+            #expect(text.contains("MSG payments.open 1 6\r\nsecond") && text.contains("MSG payments.open 1 4\r\nlast"))
+            #expect(!text.contains("hidden"))
+            let drops = try await warden.records(op: "deliver", subject: "payments.secret")
+            #expect(drops.count == 1 && drops.first?["decision"] as? String == "deny")
+            await client.close()
+        }
+    }
+
     @Test func wardensOwnPINGsAfterAnUNSUBNeverAnswerTheClient() async throws {
         try await withWarden { warden in
             let client = try await self.connect(warden, "orders")
@@ -84,11 +110,11 @@ struct WireProtocolTests {
             // nats-server answers in order: Warden's PONG came before this one.
             try await client.waitFor("PONG\r\n")
             try await client.send("SUB payments.> 3\r\nUNSUB 3\r\nPING\r\n")
-            let text = try await client.waitFor("PONG\r\nPONG\r\n")
+            let text = try await client.waitFor("PONG\r\n", times: 2)
             #expect(text.components(separatedBy: "PONG\r\n").count - 1 == 2)
             // The sid is free again and works as nats-server's.
             try await client.send("SUB payments.> 1\r\nPING\r\n")
-            try await client.waitFor("PONG\r\nPONG\r\nPONG\r\n")
+            try await client.waitFor("PONG\r\n", times: 3)
             let payments = try warden.client("payments")
             try payments.publish("payments.secret", "hidden")
             try payments.publish("payments.open", "shown")
