@@ -21,7 +21,8 @@ struct ServeCommand: AsyncParsableCommand {
             decision record, to warden.audit.deny.OP.SERVICE (--no-audit-events turns this off). With --metrics, \
             Prometheus metrics are served over plain HTTP at http://HOST:PORT/metrics. SIGHUP reloads the ACL files: \
             live connections are decided by the new ACLs from then on, subscriptions they no longer allow are removed, \
-            and ACLs with errors are reported and not loaded. SIGTERM or SIGINT stops it gracefully.
+            and ACLs with errors are reported and not loaded. SIGUSR1 reopens the decision log, for rotation: move the \
+            file away, then send SIGUSR1, and records go to a new file. SIGTERM or SIGINT stops it gracefully.
             """
     )
 
@@ -65,8 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "warden")
         OpenFileLimit.raiseToMaximum()
-        // Trapped first: until then, a SIGHUP would end the process.
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        // Trapped first: until then, a SIGHUP or SIGUSR1 would end the process.
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
 
         let policy: PolicySnapshot
         do {
@@ -117,7 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
             // the audit trail publishes the last denials, the log writes the last records, then the local
             // nats-server stops.
             services.append(server)
-            services.append(ACLReloadOnHangup(hangups: hangups, server: server, directory: self.acls.directory, logger: logger))
+            services.append(OperatorSignals(signals: signals, server: server, log: log, aclDirectory: self.acls.directory, logger: logger))
             if let metrics = self.metrics, let (host, port) = parseHostPort(Substring(metrics)) {
                 services.append(MetricsServer(host: host, port: port, group: group, logger: logger) {
                     server.metricsExposition()
@@ -136,17 +137,27 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// Reloads the ACL files on SIGHUP, as nats-server reloads its configuration (`ProxyServer.reloadACLs`).
-struct ACLReloadOnHangup: Service {
-    let hangups: UnixSignalsSequence
+/// What an operator asks of a running Warden by signal, as of nats-server (`nats-server --signal`):
+/// SIGHUP reloads the ACL files (`ProxyServer.reloadACLs`), SIGUSR1 reopens the decision log.
+struct OperatorSignals: Service {
+    let signals: UnixSignalsSequence
     let server: ProxyServer
-    let directory: String
+    let log: DecisionLog
+    let aclDirectory: String
     let logger: Logger
 
     func run() async throws {
-        for await _ in self.hangups.cancelOnGracefulShutdown() {
-            self.logger.info("SIGHUP: reloading the ACLs", metadata: ["directory": "\(self.directory)"])
-            await self.server.reloadACLs(directory: self.directory)
+        for await signal in self.signals.cancelOnGracefulShutdown() {
+            switch signal {
+            case .sighup:
+                self.logger.info("SIGHUP: reloading the ACLs", metadata: ["directory": "\(self.aclDirectory)"])
+                await self.server.reloadACLs(directory: self.aclDirectory)
+            case .sigusr1:
+                self.logger.info("SIGUSR1: reopening the decision log", metadata: ["path": "\(self.log.path)"])
+                self.log.reopen()
+            default:
+                break
+            }
         }
     }
 }

@@ -23,6 +23,9 @@ public import ServiceLifecycle
 /// Warden never reads the log back, so it keeps the log from filling the page cache (`WriteBehind`):
 /// every `cacheWindow` bytes it starts writing the newest window to disk and drops the one before
 /// from the cache, once that is on disk.
+///
+/// For rotation, `reopen` makes the writer open `path` again (a new file, once the old one was moved
+/// away) and write the records that follow there, as nats-server reopens its log on SIGUSR1.
 public final class DecisionLog: Service, Sendable {
     private struct State {
         var pending: [UInt8] = []
@@ -40,6 +43,11 @@ public final class DecisionLog: Service, Sendable {
         /// Whether the writer sleeps until woken (it found nothing to write), rather than for one
         /// `interval`: a submit must then wake it.
         var writerIdle = false
+        /// Set by `reopen`: the writer opens `path` again after writing what is queued.
+        var reopenRequested = false
+        /// Reopens done, and the last one's error (nil when it succeeded).
+        var reopens = 0
+        var reopenError: String?
     }
 
     public let path: String
@@ -55,7 +63,8 @@ public final class DecisionLog: Service, Sendable {
     /// up on what is left, says how much, and lets Warden exit.
     public let shutdownTimeout: TimeAmount
     private let logger: Logger
-    private let descriptor: Int32
+    /// The file as first opened; the writer thread owns it, and any it opens later (`reopen`).
+    private let initialDescriptor: Int32
     // 0: nothing to do; 1: records pending or stop requested.
     private let state = ConditionLock<Int>(value: 0)
     private let box = NIOLockedValueBox(State())
@@ -79,11 +88,7 @@ public final class DecisionLog: Service, Sendable {
         if !folder.isEmpty {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard descriptor >= 0 else {
-            throw DecisionLogError("cannot open decision log \(path): \(String(cString: strerror(errno)))")
-        }
-        self.descriptor = descriptor
+        self.initialDescriptor = try Self.openFile(path)
         let thread = Thread { [self] in
             // Named from inside: set before start, the name does not reach the thread on Linux, which
             // then shows its creator's (a Dispatch worker's). 15 bytes at most.
@@ -93,8 +98,12 @@ public final class DecisionLog: Service, Sendable {
         thread.start()
     }
 
-    deinit {
-        close(self.descriptor)
+    private static func openFile(_ path: String) throws(DecisionLogError) -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else {
+            throw DecisionLogError("cannot open decision log \(path): \(String(cString: strerror(errno)))")
+        }
+        return descriptor
     }
 
     /// Queues encoded records for writing. Returns false when the backlog is over `highWater`: the
@@ -137,6 +146,23 @@ public final class DecisionLog: Service, Sendable {
 
     /// Bytes written so far; for tests and metrics.
     public var bytesWritten: Int { self.box.withLockedValue { $0.written } }
+
+    /// Makes the writer open `path` again once it has written what is queued, for log rotation: after
+    /// the file was moved away, records go to a new file at `path`. If that cannot be opened, the
+    /// error is logged and records keep going to the file as it was.
+    public func reopen() {
+        self.state.lock()
+        self.box.withLockedValue { state in
+            state.reopenRequested = true
+            state.writerWoken = true
+        }
+        self.state.unlock(withValue: 1)
+    }
+
+    /// Reopens done so far, and the error of the last one (nil when it succeeded); for tests.
+    public var reopenStatus: (count: Int, error: String?) {
+        self.box.withLockedValue { ($0.reopens, $0.reopenError) }
+    }
 
     /// Bytes submitted and not written yet; for metrics.
     public var backlog: Int { self.box.withLockedValue { $0.submitted - $0.written } }
@@ -189,7 +215,8 @@ public final class DecisionLog: Service, Sendable {
         // Two buffers trade places: the writer empties one while the event loops fill the other, so
         // in a steady state no batch allocates (or faults in) fresh memory.
         var batch: [UInt8] = []
-        var writeBehind = WriteBehind(descriptor: self.descriptor, window: self.cacheWindow)
+        var descriptor = self.initialDescriptor
+        var writeBehind = WriteBehind(descriptor: descriptor, window: self.cacheWindow)
         let interval = Double(self.interval.components.seconds) + Double(self.interval.components.attoseconds) * 1e-18
         while true {
             if batch.isEmpty {
@@ -197,7 +224,7 @@ public final class DecisionLog: Service, Sendable {
                 // lock, with `pending` empty, is what keeps a record from waiting for the next one.
                 self.state.lock()
                 let idle = self.box.withLockedValue { state in
-                    state.writerIdle = state.pending.isEmpty && !state.stopping
+                    state.writerIdle = state.pending.isEmpty && !state.stopping && !state.reopenRequested
                     return state.writerIdle
                 }
                 self.state.unlock()
@@ -206,14 +233,15 @@ public final class DecisionLog: Service, Sendable {
                 self.state.lock()
             }
             batch.removeAll(keepingCapacity: true)
-            let stopping = self.box.withLockedValue { state in
+            let (stopping, reopen) = self.box.withLockedValue { state in
                 state.writerWoken = false
                 state.writerIdle = false
                 swap(&state.pending, &batch)
-                return state.stopping
+                defer { state.reopenRequested = false }
+                return (state.stopping, state.reopenRequested)
             }
             self.state.unlock(withValue: 0)
-            let written = self.writeAll(batch)
+            let written = self.writeAll(batch, to: descriptor)
             if written < batch.count {
                 // Shutting down, and the file refuses the rest: give up on it and on what is queued.
                 self.box.withLockedValue { state in
@@ -226,7 +254,7 @@ public final class DecisionLog: Service, Sendable {
                     metadata: ["path": "\(self.path)", "lost_bytes": "\(self.lostBytes)"])
                 break
             }
-            if let failure = writeBehind.wrote(batch.count, descriptor: self.descriptor) {
+            if let failure = writeBehind.wrote(batch.count, descriptor: descriptor) {
                 // The records are written; only the cache is left to the kernel from now on.
                 self.logger.warning(
                     "decision log: cannot manage its page cache; the kernel keeps it from now on",
@@ -241,9 +269,11 @@ public final class DecisionLog: Service, Sendable {
                 return waiters
             }
             for (eventLoop, body) in waiters { eventLoop.execute(body) }
+            if reopen { self.reopen(&descriptor, &writeBehind) }
             if stopping && self.box.withLockedValue({ $0.pending.isEmpty }) { break }
         }
-        fsync(self.descriptor)
+        fsync(descriptor)
+        close(descriptor)
         let continuation = self.threadExited.withLockedValue { exited in
             exited = true
             return self.finished.withLockedValue { continuation in
@@ -254,14 +284,36 @@ public final class DecisionLog: Service, Sendable {
         continuation?.resume()
     }
 
+    /// Opens `path` again, in place of `descriptor`, which is synced and closed. Keeps `descriptor`
+    /// when `path` cannot be opened.
+    private func reopen(_ descriptor: inout Int32, _ writeBehind: inout WriteBehind) {
+        var failure: String?
+        do throws(DecisionLogError) {
+            let reopened = try Self.openFile(self.path)
+            fsync(descriptor)
+            close(descriptor)
+            descriptor = reopened
+            writeBehind = WriteBehind(descriptor: reopened, window: self.cacheWindow)
+            self.logger.info("decision log reopened", metadata: ["path": "\(self.path)"])
+        } catch {
+            failure = error.description
+            self.logger.error(
+                "decision log: cannot reopen; records keep going to the file as it was", metadata: ["error": "\(error)"])
+        }
+        self.box.withLockedValue { state in
+            state.reopens += 1
+            state.reopenError = failure
+        }
+    }
+
     /// Writes `batch`, retrying what the file refuses; returns how much was written, which is less
     /// than all only once shutdown's `shutdownTimeout` has passed.
-    private func writeAll(_ batch: [UInt8]) -> Int {
+    private func writeAll(_ batch: [UInt8], to descriptor: Int32) -> Int {
         var offset = 0
         var failures = 0
         while offset < batch.count {
             let written = batch.withUnsafeBytes { buffer in
-                write(self.descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
             }
             if written >= 0 {
                 offset += written

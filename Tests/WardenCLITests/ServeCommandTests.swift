@@ -203,16 +203,56 @@ struct ServeCommandTests {
         #expect((billing.last?["rule"] as? String)?.hasPrefix("acls/orders.yaml:4 ") == true)
     }
 
+    @Test func SIGUSR1ReopensTheDecisionLogForRotation() async throws {
+        let directory = try TemporaryDirectory()
+        #expect(try warden(["init"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        let port = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--no-audit-events"], in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+        let path = directory.appending("logs/decisions.jsonl")
+        let rotated = directory.appending("logs/decisions.jsonl.1")
+
+        let client = try Self.connect("orders", port: port, in: directory)
+        try client.publish("orders.created", "before")
+        try client.flush()
+        #expect(await eventually(timeout: .seconds(10)) { Self.read(path).contains(#""subject":"orders.created""#) })
+        try FileManager.default.moveItem(atPath: path, toPath: rotated)
+        kill(process.processIdentifier, SIGUSR1)
+        #expect(await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("decision log reopened") }, "\(Self.read(stderr))")
+        #expect(process.isRunning)
+        // The same connection; its records now go to the new file.
+        try client.publish("orders.shipped", "after")
+        try client.flush()
+
+        client.close()
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
+        let before = Self.read(rotated)
+        let after = Self.read(path)
+        #expect(before.contains(#""subject":"orders.created""#) && !before.contains("orders.shipped"))
+        #expect(after.contains(#""subject":"orders.shipped""#) && !after.contains("orders.created"))
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o640)
+    }
+
+    /// A decision record as one line of the log.
+    static func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil) -> String {
+        var object: [String: Any] = [
+            "ts": "2026-11-22T10:00:00.000000Z", "decision": decision, "op": op, "service": service ?? NSNull(),
+            "conn": 1, "peer": "127.0.0.1:1", "mode": "enforce", "rule": "default deny",
+        ]
+        if let subject { object["subject"] = subject }
+        if let reason { object["reason"] = reason }
+        return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
+    }
+
     @Test func denialsSummarisesByServiceOpAndSubjectAndFollowsNewDenials() async throws {
         let directory = try TemporaryDirectory()
         func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil) -> String {
-            var object: [String: Any] = [
-                "ts": "2026-11-22T10:00:00.000000Z", "decision": decision, "op": op, "service": service ?? NSNull(),
-                "conn": 1, "peer": "127.0.0.1:1", "mode": "enforce", "rule": "default deny",
-            ]
-            if let subject { object["subject"] = subject }
-            if let reason { object["reason"] = reason }
-            return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
+            Self.line(decision, service, op, subject, reason: reason)
         }
         let path = directory.appending("d.jsonl")
         let initial = line("deny", "orders", "pub", "billing.x") + line("allow", "orders", "pub", "orders.a")

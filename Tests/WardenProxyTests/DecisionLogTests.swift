@@ -24,6 +24,51 @@ struct DecisionLogTests {
 
     /// A disk that refuses every write (/dev/full: ENOSPC) must not keep Warden from stopping: the
     /// writer retries for `shutdownTimeout`, then gives up, counts what it gave up on, and `run` fails.
+    /// Rotation: the file is moved away, `reopen` makes the writer open the path again, and the
+    /// records that follow go to a new file. Nothing is lost on the way.
+    @Test func reopenAfterTheFileWasMovedAwayWritesTheRecordsThatFollowToANewFile() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("decisions.jsonl")
+        let rotated = directory.appending("decisions.jsonl.1")
+        let log = try DecisionLog(path: path, logger: Logger(label: "test"))
+        for index in 0..<100 { _ = log.submit(Array("{\"n\":\(index)}\n".utf8)) }
+        await log.flush()
+        try FileManager.default.moveItem(atPath: path, toPath: rotated)
+        // Until the writer reopens, records follow the file it has open.
+        for index in 100..<200 { _ = log.submit(Array("{\"n\":\(index)}\n".utf8)) }
+        log.reopen()
+        #expect(await eventually(timeout: .seconds(10)) { log.reopenStatus.count == 1 })
+        #expect(log.reopenStatus.error == nil)
+        for index in 200..<300 { _ = log.submit(Array("{\"n\":\(index)}\n".utf8)) }
+        await log.stop()
+        let old = try String(contentsOfFile: rotated, encoding: .utf8).split(separator: "\n")
+        let new = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(old.count >= 200 && old.first == "{\"n\":0}")
+        #expect(new.last == "{\"n\":299}")
+        #expect((old + new).map(String.init) == (0..<300).map { "{\"n\":\($0)}" })
+        #expect(try fileMode(path) == 0o640)
+    }
+
+    /// A path that cannot be opened again (here a folder took its place) is reported, and the records
+    /// keep going to the file the writer has open.
+    @Test func aReopenThatFailsIsReportedAndRecordsKeepGoingToTheOpenFile() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("decisions.jsonl")
+        let rotated = directory.appending("decisions.jsonl.1")
+        let log = try DecisionLog(path: path, logger: Logger(label: "test"))
+        _ = log.submit(Array("{\"n\":0}\n".utf8))
+        await log.flush()
+        try FileManager.default.moveItem(atPath: path, toPath: rotated)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        log.reopen()
+        #expect(await eventually(timeout: .seconds(10)) { log.reopenStatus.count == 1 })
+        let error = try #require(log.reopenStatus.error)
+        #expect(error.contains("cannot open decision log \(path)"))
+        _ = log.submit(Array("{\"n\":1}\n".utf8))
+        await log.stop()
+        #expect(try String(contentsOfFile: rotated, encoding: .utf8) == "{\"n\":0}\n{\"n\":1}\n")
+    }
+
     @Test func stoppingGivesUpOnRecordsTheFileRefusesAfterTheShutdownTimeout() async throws {
         let log = try DecisionLog(path: "/dev/full", shutdownTimeout: .seconds(1), logger: Logger(label: "test"))
         let group = ServiceGroup(services: [log], logger: Logger(label: "test"))
