@@ -14,14 +14,11 @@ struct DenialsCommand: ParsableCommand {
 
     func run() throws {
         var summary = DenialSummary()
-        var offset: UInt64 = 0
-        if let handle = FileHandle(forReadingAtPath: self.decisionLog) {
-            let data = handle.readDataToEndOfFile()
-            try? handle.close()
-            // Only whole lines: a record being written right now is read by --follow.
-            let end = data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? data.startIndex
-            offset = UInt64(end - data.startIndex)
-            for line in data[data.startIndex..<end].split(separator: UInt8(ascii: "\n")) { summary.add(line: line) }
+        var lines = LogLines(path: self.decisionLog)
+        if lines != nil {
+            // Read in chunks, never the whole log at once: a production log runs to gigabytes.
+            lines!.read { summary.add(line: $0) }
+            summary.malformed += lines!.overlong
         } else if !self.follow {
             printError("error: cannot read the decision log \(self.decisionLog): does it exist? (see `warden serve --decision-log`)")
             throw ExitCode(1)
@@ -31,38 +28,117 @@ struct DenialsCommand: ParsableCommand {
         guard self.follow else { return }
         print("following \(self.decisionLog) (Ctrl-C to stop)")
         fflush(nil)
-        self.followLog(from: offset)
-    }
-
-    private func followLog(from start: UInt64) {
-        var offset = start
-        var partial = Data()
+        // A record being written right now is a partial line: it is printed once whole.
         while true {
-            if let handle = FileHandle(forReadingAtPath: self.decisionLog) {
-                let size = (try? handle.seekToEnd()) ?? 0
-                if size < offset {
-                    // Rotated or truncated: start again from the beginning.
-                    offset = 0
-                    partial.removeAll()
+            if lines == nil { lines = LogLines(path: self.decisionLog) }
+            if var open = lines {
+                open.read(Self.printDenial)
+                switch open.change(path: self.decisionLog) {
+                case .none:
+                    lines = open
+                case .truncated:
+                    open.rewind()
+                    lines = open
+                case .replaced:
+                    // Rotated: the old file's last records first, then the new file from its start.
+                    open.read(Self.printDenial)
+                    open.close()
+                    lines = LogLines(path: self.decisionLog)
+                    continue
                 }
-                if size > offset {
-                    try? handle.seek(toOffset: offset)
-                    let data = handle.readData(ofLength: Int(size - offset))
-                    offset += UInt64(data.count)
-                    partial.append(data)
-                    while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
-                        let line = partial[partial.startIndex..<newline]
-                        if let record = DecisionLine(line), record.decision == "deny" {
-                            print(record.followLine)
-                        }
-                        partial.removeSubrange(partial.startIndex...newline)
-                    }
-                    fflush(nil)
-                }
-                try? handle.close()
+                fflush(nil)
             }
             usleep(200_000)
         }
+    }
+
+    private static func printDenial(_ line: UnsafeRawBufferPointer) {
+        guard !DenialSummary.isAllowRecord(line), let record = DecisionLine(line), record.decision == "deny" else { return }
+        print(record.followLine)
+    }
+}
+
+/// A decision log's whole lines, read in chunks: from the start, then whatever was appended since.
+struct LogLines {
+    enum Change {
+        case none
+        /// The file is shorter than what was read of it (a copy-and-truncate rotation).
+        case truncated
+        /// The path names another file now (the log was moved away, and Warden writes a new one).
+        case replaced
+    }
+
+    /// Longer lines are no decision records (those are a few KiB at most): skipped, and counted.
+    static let maxLine = 1 << 20
+
+    private var descriptor: Int32
+    private var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    /// Bytes read after the last whole line.
+    private var partial: [UInt8] = []
+    /// Whether the bytes up to the next newline are skipped, as part of a line over `maxLine`.
+    private var skipping = false
+    /// Lines skipped for being over `maxLine`.
+    private(set) var overlong = 0
+    /// Bytes read from the file so far.
+    private var offset = 0
+
+    /// nil when the file cannot be opened.
+    init?(path: String) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        self.descriptor = descriptor
+    }
+
+    /// Reads to the end of the file as it is now, calling `body` with each whole line (without its
+    /// newline) as it goes.
+    mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) {
+        while true {
+            let count = self.chunk.withUnsafeMutableBytes { Glibc.read(self.descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }
+            self.offset += count
+            self.partial.append(contentsOf: self.chunk[0..<count])
+            let consumed = self.partial.withUnsafeBytes { bytes -> Int in
+                var start = 0
+                while start < bytes.count, let newline = memchr(bytes.baseAddress! + start, 0x0A, bytes.count - start) {
+                    let end = bytes.baseAddress!.distance(to: UnsafeRawPointer(newline))
+                    if self.skipping {
+                        self.skipping = false
+                    } else {
+                        body(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                    }
+                    start = end + 1
+                }
+                return start
+            }
+            self.partial.removeFirst(consumed)
+            if self.partial.count > Self.maxLine || (self.skipping && !self.partial.isEmpty) {
+                if !self.skipping { self.overlong += 1 }
+                self.skipping = true
+                self.partial.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// What happened to the file at `path` since it was opened.
+    func change(path: String) -> Change {
+        var open = stat()
+        var named = stat()
+        guard fstat(self.descriptor, &open) == 0 else { return .none }
+        if stat(path, &named) == 0 && (named.st_ino != open.st_ino || named.st_dev != open.st_dev) { return .replaced }
+        return Int(open.st_size) < self.offset ? .truncated : .none
+    }
+
+    /// Starts again from the beginning of the file.
+    mutating func rewind() {
+        lseek(self.descriptor, 0, SEEK_SET)
+        self.offset = 0
+        self.partial.removeAll()
+        self.skipping = false
+    }
+
+    func close() {
+        Glibc.close(self.descriptor)
     }
 }
 
@@ -117,10 +193,14 @@ struct DenialSummary {
 
     private(set) var counts: [Key: (count: Int, last: String, rule: String)] = [:]
     private(set) var decisions = 0
-    private(set) var malformed = 0
+    var malformed = 0
 
-    mutating func add(line: some DataProtocol) {
+    mutating func add(line: UnsafeRawBufferPointer) {
         guard !line.isEmpty else { return }
+        if Self.isAllowRecord(line) {
+            self.decisions += 1
+            return
+        }
         guard let record = DecisionLine(line) else {
             self.malformed += 1
             return
@@ -133,6 +213,24 @@ struct DenialSummary {
         entry.last = max(entry.last, record.ts)
         entry.rule = record.rule
         self.counts[key] = entry
+    }
+
+    private static let allowField = Array(#""decision":"allow""#.utf8)
+
+    /// Whether `line` is an allow record as `warden serve` writes it: told without parsing the JSON,
+    /// since nearly every record is one. A string value cannot hold the field's unescaped quotes.
+    static func isAllowRecord(_ line: UnsafeRawBufferPointer) -> Bool {
+        guard line.first == UInt8(ascii: "{"), line.last == UInt8(ascii: "}") else { return false }
+        return Self.allowField.withUnsafeBytes { field in
+            let base = line.baseAddress!
+            var start = 0
+            while line.count - start >= field.count, let quote = memchr(base + start, 0x22, line.count - start - field.count + 1) {
+                let at = base.distance(to: UnsafeRawPointer(quote))
+                if memcmp(quote, field.baseAddress!, field.count) == 0 { return true }
+                start = at + 1
+            }
+            return false
+        }
     }
 
     func render(path: String) -> String {
