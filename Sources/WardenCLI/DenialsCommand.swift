@@ -15,10 +15,10 @@ struct DenialsCommand: ParsableCommand {
     func run() throws {
         var summary = DenialSummary()
         var lines = LogLines(path: self.decisionLog)
-        if lines != nil {
+        if let lines {
             // Read in chunks, never the whole log at once: a production log runs to gigabytes.
-            lines!.read { summary.add(line: $0) }
-            summary.malformed += lines!.overlong
+            lines.read { summary.add(line: $0) }
+            summary.malformed += lines.overlong
         } else if !self.follow {
             printError("error: cannot read the decision log \(self.decisionLog): does it exist? (see `warden serve --decision-log`)")
             throw ExitCode(1)
@@ -31,18 +31,16 @@ struct DenialsCommand: ParsableCommand {
         // A record being written right now is a partial line: it is printed once whole.
         while true {
             if lines == nil { lines = LogLines(path: self.decisionLog) }
-            if var open = lines {
+            if let open = lines {
                 open.read(Self.printDenial)
                 switch open.change(path: self.decisionLog) {
                 case .none:
-                    lines = open
+                    break
                 case .truncated:
                     open.rewind()
-                    lines = open
                 case .replaced:
                     // Rotated: the old file's last records first, then the new file from its start.
                     open.read(Self.printDenial)
-                    open.close()
                     lines = LogLines(path: self.decisionLog)
                     continue
                 }
@@ -59,7 +57,10 @@ struct DenialsCommand: ParsableCommand {
 }
 
 /// A decision log's whole lines, read in chunks: from the start, then whatever was appended since.
-struct LogLines {
+///
+/// A class: it owns an open file, closed when the last reference goes, and a 1 MiB read buffer that
+/// a copy of a struct would duplicate at its next read.
+final class LogLines {
     enum Change {
         case none
         /// The file is shorter than what was read of it (a copy-and-truncate rotation).
@@ -71,7 +72,7 @@ struct LogLines {
     /// Longer lines are no decision records (those are a few KiB at most): skipped, and counted.
     static let maxLine = 1 << 20
 
-    private var descriptor: Int32
+    private let descriptor: Int32
     private var chunk = [UInt8](repeating: 0, count: 1 << 20)
     /// Bytes read after the last whole line.
     private var partial: [UInt8] = []
@@ -91,7 +92,7 @@ struct LogLines {
 
     /// Reads to the end of the file as it is now, calling `body` with each whole line (without its
     /// newline) as it goes.
-    mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) {
+    func read(_ body: (UnsafeRawBufferPointer) -> Void) {
         while true {
             let count = self.chunk.withUnsafeMutableBytes { Glibc.read(self.descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
@@ -130,15 +131,15 @@ struct LogLines {
     }
 
     /// Starts again from the beginning of the file.
-    mutating func rewind() {
+    func rewind() {
         lseek(self.descriptor, 0, SEEK_SET)
         self.offset = 0
         self.partial.removeAll()
         self.skipping = false
     }
 
-    func close() {
-        Glibc.close(self.descriptor)
+    deinit {
+        close(self.descriptor)
     }
 }
 
