@@ -56,7 +56,7 @@ public struct CredentialVerifier: Sendable {
             return .failure(Failure(code: .notYetValid, reason: "certificate not valid before \(certificate.notValidBefore)"))
         }
         guard now <= certificate.notValidAfter else {
-            return .failure(Failure(code: .expired, reason: "certificate expired at \(certificate.notValidAfter); re-enroll the service"))
+            return .failure(.expired(at: certificate.notValidAfter))
         }
         let isClient = (try? certificate.extensions.extendedKeyUsage)??.contains(.clientAuth) ?? false
         let isCA = (try? certificate.extensions.basicConstraints).flatMap { $0 }.map {
@@ -74,14 +74,37 @@ public struct CredentialVerifier: Sendable {
         }
         let serial = CertificateAuthority.hex(certificate.serialNumber)
         guard let entry = inventory.entry(serial: serial) else {
-            return .failure(Failure(code: .unknownCertificate, reason: "certificate serial \(serial) is not in the inventory"))
+            return .failure(.notInInventory(serial: serial))
         }
         if case .service(let name) = identity, entry.service != name {
             return .failure(Failure(code: .unknownCertificate, reason: "certificate serial \(serial) was not issued to \(name)"))
         }
         guard !entry.revoked else {
-            return .failure(Failure(code: .revoked, reason: "certificate serial \(serial) was revoked"))
+            return .failure(.revoked(serial: serial))
         }
         return .success(identity)
+    }
+
+    /// Why a credential that was verified earlier may no longer be used at `now`, by `inventory`:
+    /// it left the inventory, was revoked or expired. Nil while it may still be used.
+    public static func withdrawal(serial: String, notAfter: Date, inventory: Inventory, now: Date = Date()) -> Failure? {
+        guard let entry = inventory.entry(serial: serial) else { return .notInInventory(serial: serial) }
+        if entry.revoked { return .revoked(serial: serial) }
+        if now > notAfter { return .expired(at: notAfter) }
+        return nil
+    }
+}
+
+extension CredentialVerifier.Failure {
+    static func expired(at notAfter: Date) -> Self {
+        Self(code: .expired, reason: "certificate expired at \(notAfter); re-enroll the service")
+    }
+
+    static func notInInventory(serial: String) -> Self {
+        Self(code: .unknownCertificate, reason: "certificate serial \(serial) is not in the inventory")
+    }
+
+    static func revoked(serial: String) -> Self {
+        Self(code: .revoked, reason: "certificate serial \(serial) was revoked")
     }
 }

@@ -63,14 +63,24 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Closes the connections `shouldClose` picks; returns the ids and entries closed.
-    func closeAll(where shouldClose: (Entry) -> Bool) -> [(UInt64, Entry)] {
-        let victims = self.state.withLockedValue { state in
-            let victims = state.entries.filter { shouldClose($0.value) }
-            for (conn, _) in victims { state.entries[conn] = nil }
-            return victims.map { ($0.key, $0.value) }
+    /// Takes out the connections for which `select` gives a reason, and returns them with it; what
+    /// happens to them then is the caller's.
+    func remove<Reason>(where select: (Entry) -> Reason?) -> [(entry: Entry, reason: Reason)] {
+        self.state.withLockedValue { state in
+            var removed: [(entry: Entry, reason: Reason)] = []
+            for (conn, entry) in state.entries {
+                guard let reason = select(entry) else { continue }
+                state.entries[conn] = nil
+                removed.append((entry, reason))
+            }
+            return removed
         }
-        for (_, entry) in victims { entry.channel.close(promise: nil) }
-        return victims
+    }
+
+    /// Closes every connection; returns the entries closed.
+    func closeAll() -> [Entry] {
+        let open = self.remove { _ in () }.map(\.entry)
+        for entry in open { entry.channel.close(promise: nil) }
+        return open
     }
 }

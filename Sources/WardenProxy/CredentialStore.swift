@@ -52,10 +52,10 @@ public final class CredentialStore: Sendable {
         }
     }
 
-    /// Whether the credential with `serial` may still be used at `now`: known, not revoked, not expired.
-    public func isLive(serial: String, now: Date = Date()) -> Bool {
-        guard let entry = self.inventory.entry(serial: serial) else { return false }
-        return !entry.revoked && now <= entry.notAfter
+    /// Why the credential with `serial`, valid until `notAfter`, may no longer be used at `now` by the
+    /// current inventory (`CredentialVerifier.withdrawal`); nil while it may.
+    public func withdrawal(serial: String, notAfter: Date, now: Date = Date()) -> CredentialVerifier.Failure? {
+        CredentialVerifier.withdrawal(serial: serial, notAfter: notAfter, inventory: self.inventory, now: now)
     }
 
     /// Reloads the inventory when its file changed. Returns true when it did. A file that cannot be

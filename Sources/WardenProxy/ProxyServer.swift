@@ -5,6 +5,7 @@ public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import WardenACL
+import WardenPKI
 public import WardenPolicy
 
 /// The broker: a TLS-only NATS listener that proxies every admitted client to nats-server through a
@@ -85,8 +86,9 @@ public final class ProxyServer: Service, Sendable {
         await self.shutdown()
     }
 
-    /// Closes live connections whose credential was revoked or expired since they connected. Runs
-    /// every `revocationCheckInterval` once started.
+    /// Closes live connections whose credential was revoked or expired since they connected, or left
+    /// the inventory; each is told why and recorded (`ProxySession.credentialWithdrawn`). Runs every
+    /// `revocationCheckInterval` once started.
     public func checkCredentials() {
         var changed = false
         do {
@@ -96,14 +98,13 @@ public final class ProxyServer: Service, Sendable {
         }
         let now = Date()
         // Each connection is looked up in the inventory only when it changed; expiry needs only a date.
-        let closed = self.env.registry.closeAll {
-            changed ? !self.env.credentials.isLive(serial: $0.serial, now: now) : now > $0.notAfter
+        let withdrawn = self.env.registry.remove { entry -> CredentialVerifier.Failure? in
+            guard changed || now > entry.notAfter else { return nil }
+            return self.env.credentials.withdrawal(serial: entry.serial, notAfter: entry.notAfter, now: now)
         }
-        self.env.metrics.credentialCloses.increment(by: Int64(closed.count))
-        for (conn, entry) in closed {
-            self.env.logger.warning("closed connection: credential revoked or expired", metadata: [
-                "conn": "\(conn)", "service": "\(entry.service ?? "-")", "serial": "\(entry.serial)",
-            ])
+        for (entry, failure) in withdrawn {
+            let session = entry.session
+            session.eventLoop.execute { session.value.credentialWithdrawn(failure, serial: entry.serial) }
         }
     }
 
@@ -155,8 +156,8 @@ public final class ProxyServer: Service, Sendable {
             return channel
         }
         try? await channel?.close()
-        let open = self.env.registry.closeAll { _ in true }
-        for (_, entry) in open { try? await entry.channel.closeFuture.get() }
+        let open = self.env.registry.closeAll()
+        for entry in open { try? await entry.channel.closeFuture.get() }
         self.env.logger.info("stopped", metadata: ["closed_connections": "\(open.count)"])
     }
 }

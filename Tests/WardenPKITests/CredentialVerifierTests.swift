@@ -76,6 +76,27 @@ import X509
         #expect(stranger.verify(certificate, inventory: try self.inventory()).failureCode == .noIdentity)
     }
 
+    @Test func aLiveConnectionsCredentialIsWithdrawnWhenRevokedExpiredOrGoneFromTheInventory() throws {
+        let entry = try self.authority.enroll(service: "orders", lifetime: .seconds(3600))
+        func withdrawal(now: Date = Date(), inventory: Inventory? = nil) throws -> CredentialVerifier.Failure? {
+            CredentialVerifier.withdrawal(
+                serial: entry.serial, notAfter: entry.notAfter, inventory: try inventory ?? self.inventory(), now: now)
+        }
+        #expect(try withdrawal() == nil)
+        let expired = try #require(try withdrawal(now: entry.notAfter.addingTimeInterval(1)))
+        #expect(expired.code == .expired)
+        #expect(expired.reason.hasPrefix("certificate expired at "))
+        let gone = try #require(try withdrawal(inventory: Inventory(trustDomain: "td.test")))
+        #expect(gone.code == .unknownCertificate)
+        #expect(gone.reason == "certificate serial \(entry.serial) is not in the inventory")
+        try self.authority.revoke(service: "orders")
+        let revoked = try #require(try withdrawal())
+        #expect(revoked.code == .revoked)
+        #expect(revoked.reason == "certificate serial \(entry.serial) was revoked")
+        // Revoked and expired: the revocation is what the operator did, so it is what is said.
+        #expect(try withdrawal(now: entry.notAfter.addingTimeInterval(1))?.code == .revoked)
+    }
+
     func failure(_ certificate: Certificate, now: Date = Date()) -> CredentialVerifier.Failure.Code? {
         (try? self.verifier.verify(certificate, inventory: self.inventory(), now: now))?.failureCode
     }

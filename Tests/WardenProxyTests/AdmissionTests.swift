@@ -62,10 +62,11 @@ struct AdmissionTests {
         }
     }
 
-    @Test func aRevokedCertificateIsRefusedAndALiveConnectionIsClosedWithinFiveSeconds() async throws {
+    @Test func aRevokedCertificateIsRefusedAndALiveConnectionIsToldAndClosedWithinFiveSeconds() async throws {
         try await withWarden { warden in
             let live = try warden.client("orders")
             try live.flush()
+            let admitted = try #require(try await warden.records(op: "connect").first { $0["service"] as? String == "orders" })
             let payments = try warden.client("payments")
             try warden.authority.revoke(service: "orders")
 
@@ -74,13 +75,50 @@ struct AdmissionTests {
             while !live.isClosed && clock.now - start < .seconds(6) { try await Task.sleep(for: .milliseconds(50)) }
             #expect(live.isClosed)
             #expect(clock.now - start < .seconds(5))
+            // As nats-server tells a user whose credential was revoked: clients know not to retry.
+            #expect(live.lastError?.contains("User Authentication Revoked") == true)
 
             #expect(throws: NATSClient.Failure.self) { try warden.client("orders") }
-            let refused = try #require(try await self.refusals(warden, count: 1).first)
+            let refusals = try await self.refusals(warden, count: 2)
+            #expect(refusals.count == 2)
+            // The live connection's withdrawal is a record of its own, under the connection's id.
+            let withdrawn = try #require(refusals.first { $0["conn"] as? Int == admitted["conn"] as? Int })
+            let serial = try #require(admitted["serial"] as? String)
+            #expect(withdrawn["reason"] as? String == "revoked: certificate serial \(serial) was revoked")
+            #expect(withdrawn["service"] as? String == "orders")
+            #expect(withdrawn["serial"] as? String == serial)
+            #expect(withdrawn["identity"] as? String == "spiffe://test.warden/service/orders")
+            #expect(withdrawn["rule"] as? String == "mtls")
+            #expect(withdrawn["mode"] as? String == "enforce")
+            #expect(withdrawn["peer"] as? String == admitted["peer"] as? String)
+            // The new attempt is refused at the handshake.
+            let refused = try #require(refusals.first { $0["conn"] as? Int != admitted["conn"] as? Int })
             #expect((refused["reason"] as? String)?.hasPrefix("revoked") == true)
             // Other services are unaffected.
             try payments.publish("payments.completed", "still here")
             try payments.flush()
+        }
+    }
+
+    @Test func aLiveConnectionWhoseCredentialExpiresIsToldAndClosed() async throws {
+        try await withWarden { warden in
+            // The shortest credential Warden issues lives a minute: this one was issued 57 s ago.
+            let entry = try warden.authority.enroll(service: "payments", lifetime: .seconds(60), now: Date() - 57)
+            // Warden takes in the new credential now rather than at its next check.
+            warden.server.checkCredentials()
+            let live = try warden.client("payments")
+            try live.flush()
+            let observer = try warden.client("orders")
+            #expect(await eventually(timeout: .seconds(8)) { live.isClosed })
+            // Not before the certificate's end of validity, which is in whole seconds.
+            #expect(Date().timeIntervalSince1970 > entry.notAfter.timeIntervalSince1970.rounded(.down))
+            #expect(live.lastError?.contains("User Authentication Expired") == true)
+
+            let withdrawn = try #require(try await self.refusals(warden, count: 1).first)
+            #expect(withdrawn["service"] as? String == "payments")
+            #expect(withdrawn["serial"] as? String == entry.serial)
+            #expect((withdrawn["reason"] as? String)?.hasPrefix("expired: certificate expired at ") == true)
+            #expect(!observer.isClosed)
         }
     }
 
