@@ -24,6 +24,12 @@ if ! command -v nats-server >/dev/null 2>&1 || ! nats-server --version | grep -E
     hash -r
 fi
 
+# nats.py, a NATS client other than nats.c, which the tests run against Warden unmodified (Tests/Clients).
+if ! python3 -c 'import nats' >/dev/null 2>&1; then
+    echo "setup: installing nats.py from PyPI (nats-py)"
+    python3 -m pip install --quiet --disable-pip-version-check 'nats-py>=2.7,<3'
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH; install Swift 6.1 or newer (https://swift.org/install)" >&2
     exit 1

@@ -1,0 +1,113 @@
+"""A NATS client other than nats.c, unmodified, against Warden: nats.py (PyPI's nats-py).
+
+Run by Tests/WardenProxyTests/OtherClientsTests.swift against a Warden with ProxyHarness's ACLs:
+    python3 nats_py_scenario.py URL CERTS_DIR
+It does what a service does with nats.py and prints one JSON object of what it observed; the Swift test
+asserts on it. Every wait is bounded, and the whole run stops itself after 20 s.
+"""
+
+import asyncio
+import json
+import ssl
+import sys
+
+import nats
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NATSTimeout
+
+
+def tls_for(certs, service):
+    folder = f"{certs}/services/{service}"
+    context = ssl.create_default_context(cafile=f"{folder}/ca.pem")
+    context.load_cert_chain(f"{folder}/cert.pem", f"{folder}/key.pem")
+    return context
+
+
+async def connect(url, certs, service, errors, **options):
+    async def on_error(error):
+        errors.append(str(error))
+
+    return await nats.connect(
+        url, tls=tls_for(certs, service), inbox_prefix=f"_INBOX.{service}".encode(), name=f"nats-py-{service}",
+        error_cb=on_error, allow_reconnect=False, connect_timeout=5, **options)
+
+
+async def settle(client):
+    """A flush, then a moment for asynchronous -ERRs to reach the error callback."""
+    await client.flush(timeout=5)
+    await asyncio.sleep(0.2)
+
+
+async def scenario(url, certs):
+    seen = {}
+    order_errors, payment_errors = [], []
+    # The usual NATS order (INFO in plain text, then TLS) and handshake_first.
+    orders = await connect(url, certs, "orders", order_errors)
+    payments = await connect(url, certs, "payments", payment_errors, tls_handshake_first=True)
+    info = orders._server_info
+    seen["info"] = {key: info.get(key) for key in ("headers", "max_payload", "tls_required", "connect_urls")}
+
+    # Request/reply with headers: payments answers rpc.> (allow_responses: one reply per request).
+    answered = []
+
+    async def respond(message):
+        answered.append(message.headers or {})
+        await message.respond(b"sum=" + message.data)
+        await message.respond(b"second reply")  # over allow_responses' max: denied
+
+    await payments.subscribe("rpc.>", cb=respond)
+    await payments.flush(timeout=5)
+    reply = await orders.request("rpc.add", b"1+2", timeout=5, headers={"Trace-Id": "t-1"})
+    seen["reply"] = reply.data.decode()
+    await settle(payments)
+    seen["responder_headers"] = answered[0].get("Trace-Id") if answered else None
+    seen["payment_errors"] = list(payment_errors)
+
+    # No responders, as nats-server answers it (a 503 status message).
+    try:
+        await orders.request("orders.nobody", b"?", timeout=3)
+        seen["no_responders"] = "reply"
+    except NoRespondersError:
+        seen["no_responders"] = "no responders"
+    except NATSTimeout:
+        seen["no_responders"] = "timeout"
+
+    # A wildcard subscription overlapping a deny entry: messages on the denied subject are dropped.
+    received = []
+
+    async def collect(message):
+        received.append(message.subject)
+
+    await orders.subscribe("payments.>", cb=collect)
+    await orders.flush(timeout=5)
+    for subject in ("payments.secret", "payments.done"):
+        await payments.publish(subject, b"x")
+    await payments.flush(timeout=5)
+    await settle(orders)
+    seen["received"] = received
+
+    # Denials: the connection stays open and keeps working.
+    await orders.publish("orders.internal.audit", b"secret")
+    await orders.subscribe("bar.>")
+    await orders.subscribe("jobs.a", queue="other")
+    await orders.subscribe("jobs.a", queue="workers")
+    await settle(orders)
+    seen["order_errors"] = list(order_errors)
+    seen["still_connected"] = orders.is_connected and payments.is_connected
+    await orders.publish("orders.created", b"after the denials")
+    await orders.flush(timeout=5)
+
+    await orders.drain()
+    await payments.drain()
+    seen["closed_cleanly"] = orders.is_closed and payments.is_closed
+    return seen
+
+
+def main():
+    url, certs = sys.argv[1], sys.argv[2]
+    seen = asyncio.run(asyncio.wait_for(scenario(url, certs), timeout=20))
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    main()
