@@ -18,7 +18,9 @@ struct ServeCommand: AsyncParsableCommand {
             Services connect to --listen over TLS with the certificate `warden enroll` gave them. Warden connects \
             to --upstream over TLS with its own identity. Without --upstream, Warden starts a local nats-server \
             (from PATH) locked to its identity, for development. Every denial is also published on NATS, as its \
-            decision record, to warden.audit.deny.OP.SERVICE (--no-audit-events turns this off). With --metrics, \
+            decision record, to warden.audit.deny.OP.SERVICE (--no-audit-events turns this off), up to --audit-rate \
+            events a second per service; past that they are counted and summarised on warden.audit.suppressed.SERVICE, \
+            and the decision log still has every record. With --metrics, \
             Prometheus metrics are served over plain HTTP at http://HOST:PORT/metrics. SIGHUP reloads the ACL files: \
             live connections are decided by the new ACLs from then on, subscriptions they no longer allow are removed, \
             and ACLs with errors are reported and not loaded. SIGUSR1 reopens the decision log, for rotation: move the \
@@ -37,6 +39,10 @@ struct ServeCommand: AsyncParsableCommand {
     var decisionLog: String = "logs/decisions.jsonl"
     @Flag(inversion: .prefixedNo, help: "Publish every denial on NATS to warden.audit.deny.OP.SERVICE.")
     var auditEvents = true
+    @Option(
+        name: .customLong("audit-rate"),
+        help: "Audit events each service's denials may publish per second, in bursts of up to ten times as many.")
+    var auditRate: Int = AuditBudget.Limit.standard.perSecond
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: bind it to loopback or a management network).")
     var metrics: String?
     @Option(name: .customLong("log-level"), help: "Level of Warden's own log on standard error: debug, info, warning, error.")
@@ -51,6 +57,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let upstream, ProxyConfiguration.Upstream(url: upstream) == nil {
             throw ValidationError("--upstream must be tls://HOST:PORT, e.g. tls://nats.internal:4222")
+        }
+        guard (1...1_000_000).contains(self.auditRate) else {
+            throw ValidationError("--audit-rate must be a whole number of events a second from 1 to 1000000, e.g. 100")
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -109,7 +118,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let log = try DecisionLog(path: self.decisionLog, logger: logger)
             services.append(log)
-            let audit = self.auditEvents ? try AuditTrail.overNATS(configuration: configuration, logger: logger) : nil
+            let budget = AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10)
+            let audit = self.auditEvents
+                ? try AuditTrail.overNATS(configuration: configuration, budget: budget, logger: logger) : nil
             if let audit { services.append(audit) }
             let server = try ProxyServer(
                 configuration: configuration, credentials: credentials, policy: policy, log: log, audit: audit,

@@ -13,16 +13,26 @@ import WardenPolicy
 /// unreachable NATS never holds a client up. When more than `capacity` bytes are queued, new events
 /// are dropped and counted (`dropped`, and `warden_audit_events_dropped_total`) rather than slow
 /// clients down.
+///
+/// Each service's events are held to a budget (`AuditBudget`): past it they are suppressed and counted
+/// (`suppressed`, `warden_audit_events_suppressed_total`), and at most once a second per service a
+/// summary on `warden.audit.suppressed.SERVICE` says how many, so one service's flood of denials is
+/// neither amplified onto NATS nor able to crowd out the events of the others.
 public final class AuditTrail: Service, Sendable {
     /// Publishes one event; returns false when it was not taken (the connection is gone and its
     /// buffer is full).
     public typealias Publish = @Sendable (_ subject: String, _ payload: [UInt8]) -> Bool
 
+    /// What an event counts for once it is queued: a denial's record, or a summary of suppressed ones.
+    private typealias Event = (subject: String, payload: [UInt8], isDenial: Bool)
+
     private struct State {
-        var queue: [(subject: String, payload: [UInt8])] = []
+        var queue: [Event] = []
         var queuedBytes = 0
         var published = 0
         var dropped = 0
+        var suppressed = 0
+        var budget: AuditBudget
         /// Set when the queue overflowed and it was logged; cleared once the thread catches up.
         var reportedFull = false
         var stopping = false
@@ -31,13 +41,14 @@ public final class AuditTrail: Service, Sendable {
     }
 
     public let capacity: Int
+    public let budget: AuditBudget.Limit
     private let publish: Publish
     private let finish: @Sendable () -> Void
     private let connected: @Sendable () -> Bool
     private let logger: Logger
     /// 1 while events are queued or the thread must stop, 0 otherwise.
     private let wake = ConditionLock<Int>(value: 0)
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     /// The subject an event for `op` by `service` goes to; `$unidentified` (never a service name)
     /// for clients refused before they were identified.
@@ -45,14 +56,21 @@ public final class AuditTrail: Service, Sendable {
         "\(auditSubjectPrefix).deny.\(op.rawValue).\(service ?? "$unidentified")"
     }
 
+    /// The subject of the summaries of `service`'s suppressed events.
+    public static func suppressedSubject(service: String?) -> String {
+        "\(auditSubjectPrefix).suppressed.\(service ?? "$unidentified")"
+    }
+
     /// `finish` is called once at shutdown, after the last events, to push out what `publish`
     /// buffered and close the connection; `connected` tells whether the publisher's connection is up
     /// now (for metrics). `overNATS` makes the one `warden serve` uses.
     public init(
-        capacity: Int = 4 << 20, logger: Logger, publish: @escaping Publish, finish: @escaping @Sendable () -> Void,
-        connected: @escaping @Sendable () -> Bool = { true }
+        capacity: Int = 4 << 20, budget: AuditBudget.Limit = .standard, logger: Logger, publish: @escaping Publish,
+        finish: @escaping @Sendable () -> Void, connected: @escaping @Sendable () -> Bool = { true }
     ) {
         self.capacity = capacity
+        self.budget = budget
+        self.state = NIOLockedValueBox(State(budget: AuditBudget(limit: budget)))
         self.publish = publish
         self.finish = finish
         self.connected = connected
@@ -64,10 +82,10 @@ public final class AuditTrail: Service, Sendable {
         thread.start()
     }
 
-    /// Events handed to the publisher, and events dropped because the queue was full or the
-    /// publisher refused them.
-    public var counts: (published: Int, dropped: Int) {
-        self.state.withLockedValue { ($0.published, $0.dropped) }
+    /// Denials handed to the publisher as events, those dropped because the queue was full or the
+    /// publisher refused them, and those suppressed because their service was over its budget.
+    public var counts: (published: Int, dropped: Int, suppressed: Int) {
+        self.state.withLockedValue { ($0.published, $0.dropped, $0.suppressed) }
     }
 
     /// Whether the publisher's connection to NATS is up now.
@@ -82,7 +100,7 @@ public final class AuditTrail: Service, Sendable {
     /// Queues an event for each denial among `records`, whose encoded lines are `encoded`, one line
     /// per record in order.
     func offerDenials(_ records: [DecisionRecord], encoded: UnsafeRawBufferPointer) {
-        var events: [(subject: String, payload: [UInt8])] = []
+        var events: [(service: String?, event: Event)] = []
         var lineStart = 0
         for index in records.indices {
             guard let end = encoded[lineStart...].firstIndex(of: UInt8(ascii: "\n")) else {
@@ -90,9 +108,9 @@ public final class AuditTrail: Service, Sendable {
                 break
             }
             if records[index].decision == .deny && !Self.isDroppedEvent(records[index]) {
-                events.append((
-                    Self.subject(op: records[index].op, service: records[index].service),
-                    Array(encoded[lineStart..<end])))
+                let service = records[index].service
+                let subject = Self.subject(op: records[index].op, service: service)
+                events.append((service, (subject, Array(encoded[lineStart..<end]), true)))
             }
             lineStart = end + 1
         }
@@ -106,17 +124,22 @@ public final class AuditTrail: Service, Sendable {
         record.op == .deliver && record.subject?.withUnsafeBytes(ServicePolicy.isAuditSubject) == true
     }
 
-    private func enqueue(_ events: [(subject: String, payload: [UInt8])]) {
+    private func enqueue(_ events: [(service: String?, event: Event)]) {
         guard !events.isEmpty else { return }
+        let now = Self.uptime()
         self.wake.lock()
-        let (wakeUp, report) = self.state.withLockedValue { state -> (Bool, Bool) in
+        let (wakeUp, report, overBudget) = self.state.withLockedValue { state -> (Bool, Bool, [String?]) in
             guard !state.stopping else {
                 state.dropped += events.count
-                return (false, false)
+                return (false, false, [])
             }
             var overflowed = false
-            for event in events {
-                if state.queuedBytes + event.payload.count > self.capacity {
+            var overBudget: [String?] = []
+            for (service, event) in events {
+                if case .suppress(let startsStreak) = state.budget.admit(service: service, now: now) {
+                    state.suppressed += 1
+                    if startsStreak { overBudget.append(service) }
+                } else if state.queuedBytes + event.payload.count > self.capacity {
                     state.dropped += 1
                     overflowed = true
                 } else {
@@ -126,7 +149,7 @@ public final class AuditTrail: Service, Sendable {
             }
             let report = overflowed && !state.reportedFull
             if report { state.reportedFull = true }
-            return (!state.queue.isEmpty, report)
+            return (!state.queue.isEmpty, report, overBudget)
         }
         // Never lowers the value: a stop may be waiting for the thread to see it.
         if wakeUp { self.wake.unlock(withValue: 1) } else { self.wake.unlock() }
@@ -135,6 +158,28 @@ public final class AuditTrail: Service, Sendable {
                 "audit events are being dropped: more than \(self.capacity) bytes wait for NATS",
                 metadata: ["hint": "the decision log has every record; see warden_audit_events_dropped_total"])
         }
+        for service in overBudget {
+            self.logger.warning(
+                "audit events of a service over its budget are being suppressed",
+                metadata: [
+                    "service": "\(service ?? "$unidentified")",
+                    "budget": "\(self.budget.perSecond)/s, \(self.budget.burst) at once",
+                    "summaries": "\(Self.suppressedSubject(service: service))",
+                    "hint": "the decision log has every record; see warden_audit_events_suppressed_total",
+                ])
+        }
+    }
+
+    private static func uptime() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// The summary event of `suppressed` events of `service` left out of the feed.
+    private func summary(service: String?, suppressed: Int) -> Event {
+        // Service names are letters, digits, '-' and '_': nothing in them needs escaping.
+        let name = service.map { "\"\($0)\"" } ?? "null"
+        let ts = RFC3339.string(microseconds: RFC3339.nowMicroseconds())
+        let json = #"{"ts":"\#(ts)","service":\#(name),"suppressed":\#(suppressed),"#
+            + #""per_second":\#(self.budget.perSecond),"burst":\#(self.budget.burst)}"#
+        return (Self.suppressedSubject(service: service), Array(json.utf8), false)
     }
 
     public func run() async throws {
@@ -156,23 +201,37 @@ public final class AuditTrail: Service, Sendable {
         }
     }
 
+    /// How long the thread waits for events before it looks for summaries that fell due.
+    private static let summaryCheckSeconds = 1.0
+
     private func publishLoop() {
         var reportedRefusal = false
         // Two arrays trade places, as in the decision log: the thread empties one while the event
         // loops fill the other.
-        var batch: [(subject: String, payload: [UInt8])] = []
+        var batch: [Event] = []
         while true {
             batch.removeAll(keepingCapacity: true)
-            self.wake.lock(whenValue: 1)
-            let stopping = self.state.withLockedValue { state in
-                swap(&state.queue, &batch)
-                state.queuedBytes = 0
-                state.reportedFull = false
-                return state.stopping
+            // Woken by events or a stop; otherwise once a second, for summaries of suppressed events.
+            let woken = self.wake.lock(whenValue: 1, timeoutSeconds: Self.summaryCheckSeconds)
+            let now = Self.uptime()
+            let (stopping, due) = self.state.withLockedValue { state in
+                if woken {
+                    swap(&state.queue, &batch)
+                    state.queuedBytes = 0
+                    state.reportedFull = false
+                }
+                let stopping = woken && state.stopping
+                // At a stop, every summary left: no later turn would publish it.
+                return (stopping, state.budget.dueSummaries(now: now, all: stopping))
             }
-            self.wake.unlock(withValue: stopping ? 1 : 0)
+            if woken { self.wake.unlock(withValue: stopping ? 1 : 0) }
+            for (service, suppressed) in due { batch.append(self.summary(service: service, suppressed: suppressed)) }
             var refused = 0
-            for event in batch where !self.publish(event.subject, event.payload) { refused += 1 }
+            var refusedDenials = 0
+            for event in batch where !self.publish(event.subject, event.payload) {
+                refused += 1
+                if event.isDenial { refusedDenials += 1 }
+            }
             if refused > 0 && !reportedRefusal {
                 reportedRefusal = true
                 self.logger.warning(
@@ -181,9 +240,10 @@ public final class AuditTrail: Service, Sendable {
             } else if refused == 0 && !batch.isEmpty {
                 reportedRefusal = false
             }
+            let denials = batch.count { $0.isDenial }
             self.state.withLockedValue { state in
-                state.published += batch.count - refused
-                state.dropped += refused
+                state.published += denials - refusedDenials
+                state.dropped += refusedDenials
             }
             if stopping {
                 self.finish()
@@ -205,7 +265,9 @@ extension AuditTrail {
     /// `--upstream-ca`) and the host it dials checked against nats-server's certificate, as on the
     /// data path. The connection is made in the background and re-made for good, so nats-server need
     /// not be up yet; the log says when it is lost and when it is back.
-    public static func overNATS(configuration: ProxyConfiguration, logger: Logger) throws -> AuditTrail {
+    public static func overNATS(
+        configuration: ProxyConfiguration, budget: AuditBudget.Limit = .standard, logger: Logger
+    ) throws -> AuditTrail {
         let upstream = configuration.upstream
         var options = NATSClient.Options(
             url: upstream.description, caFile: configuration.upstreamCAFile ?? configuration.certs.caCertificate,
@@ -235,7 +297,7 @@ extension AuditTrail {
                 metadata: ["upstream": "\(upstream)"])
         }
         return AuditTrail(
-            logger: logger,
+            budget: budget, logger: logger,
             publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
             finish: {
                 _ = try? client.flush(timeoutMilliseconds: 2000)

@@ -76,7 +76,7 @@ public final class ProxyServer: Service, Sendable {
             logBacklog: self.env.log.backlog,
             audit: self.env.audit.map { audit in
                 let counts = audit.counts
-                return (counts.published, counts.dropped, audit.isConnected)
+                return (counts.published, counts.dropped, counts.suppressed, audit.isConnected)
             })
     }
 

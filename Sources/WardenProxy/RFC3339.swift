@@ -48,6 +48,17 @@ enum RFC3339 {
         cursor.writeDigits(secondOfDay % 60, count: 2)
     }
 
+    /// The timestamp for `microseconds` since the epoch, as text: for the few lines Warden writes outside
+    /// a record batch.
+    static func string(microseconds: Int64) -> String {
+        var cache = SecondCache()
+        return String(unsafeUninitializedCapacity: 27) { buffer in
+            var cursor = RecordCursor(UnsafeMutableRawBufferPointer(buffer))
+            cache.write(microseconds: microseconds, to: &cursor)
+            return cursor.written
+        }
+    }
+
     /// Remembers the date and time of day of the last second it formatted: records come many to a
     /// second, and only their fraction differs.
     struct SecondCache {

@@ -35,6 +35,11 @@ final class WardenMetrics: Sendable {
             namespace: "warden", subsystem: "audit", metricName: "events_dropped", unitName: "total",
             helpText: "Audit events not published: the queue was full or NATS unreachable for too long. The decision log has them."))
     }
+    private var auditSuppressed: Counter {
+        self.registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "warden", subsystem: "audit", metricName: "events_suppressed", unitName: "total",
+            helpText: "Denials not published as audit events because their service was over its audit budget. The decision log has them."))
+    }
     /// What the last exposition read, so the next one adds only what happened since.
     private let sampled = NIOLockedValueBox(Sampled())
 
@@ -43,6 +48,7 @@ final class WardenMetrics: Sendable {
         var connections: [String: Gauge] = [:]
         var auditPublished = 0
         var auditDropped = 0
+        var auditSuppressed = 0
     }
 
     // Descriptors of the labelled families, which are added to as services appear. Computed: the
@@ -116,13 +122,14 @@ final class WardenMetrics: Sendable {
     /// the audit events'.
     func exposition(
         openConnections: [String: Int], logWritten: Int, logBacklog: Int,
-        audit: (published: Int, dropped: Int, connected: Bool)? = nil
+        audit: (published: Int, dropped: Int, suppressed: Int, connected: Bool)? = nil
     ) -> [UInt8] {
         self.sampled.withLockedValue { sampled in
             Self.advance(self.logWritten, from: &sampled.logWritten, to: logWritten)
             if let audit {
                 Self.advance(self.auditPublished, from: &sampled.auditPublished, to: audit.published)
                 Self.advance(self.auditDropped, from: &sampled.auditDropped, to: audit.dropped)
+                Self.advance(self.auditSuppressed, from: &sampled.auditSuppressed, to: audit.suppressed)
                 self.auditConnected.set(Int64(audit.connected ? 1 : 0))
             }
             self.logBacklog.set(Int64(logBacklog))

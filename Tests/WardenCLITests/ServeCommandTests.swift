@@ -102,6 +102,12 @@ struct ServeCommandTests {
         let badMetrics = try warden(["serve", "--metrics", "9464"], in: directory.path)
         #expect(badMetrics.status != 0)
         #expect(badMetrics.stderr.contains("--metrics must be HOST:PORT"))
+
+        for rate in ["0", "-5", "99999999999", "fast"] {
+            let badRate = try warden(["serve", "--audit-rate", rate], in: directory.path)
+            #expect(badRate.status != 0)
+            #expect(badRate.stderr.contains("--audit-rate"))
+        }
     }
 
     @Test func serveWithMetricsServesPrometheusTextAndStopsWhenItsPortIsTaken() async throws {

@@ -102,6 +102,56 @@ struct AuditEventsEndToEndTests {
         }
     }
 
+    /// A service that floods denials gets its burst of events and then a summary of how many were
+    /// left out, while another service's event still arrives; the decision log has every record.
+    @Test func aServiceFloodingDenialsIsHeldToItsAuditBudgetAndCannotCrowdOthersOut() async throws {
+        try await withWarden(
+            acl: Self.acl, services: ["orders", "observer", "security"], auditEvents: true,
+            auditBudget: .init(perSecond: 1, burst: 5)
+        ) { warden in
+            let subscription = try await Self.watch(warden)
+            let orders = try warden.client("orders")
+            let flood = 300
+            for index in 0..<flood { try orders.publish("orders.internal.\(index)", "denied") }
+            try orders.flush()
+            let observer = try warden.client("observer")
+            try observer.publish("orders.created", "audit mode: an event of its own")
+            try observer.flush()
+
+            // Until every denial of orders is accounted for: an event each, or counted in a summary.
+            var events: [NATSClient.Message] = []
+            var summarised = 0
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(15)
+            // Summaries come at most once a second: a wait of 3 s for the next event outlasts that.
+            while clock.now < deadline, let event = subscription.next(timeoutMilliseconds: 3000) {
+                events.append(event)
+                if event.subject == "warden.audit.suppressed.orders" {
+                    let summary = try #require(try JSONSerialization.jsonObject(with: Data(event.payload)) as? [String: Any])
+                    #expect(summary["service"] as? String == "orders")
+                    #expect(summary["per_second"] as? Int == 1)
+                    #expect(summary["burst"] as? Int == 5)
+                    summarised += try #require(summary["suppressed"] as? Int)
+                }
+                let published = events.filter { $0.subject == "warden.audit.deny.pub.orders" }.count
+                if published + summarised == flood && events.contains(where: { $0.subject.hasSuffix(".observer") }) { break }
+            }
+            let published = events.filter { $0.subject == "warden.audit.deny.pub.orders" }.count
+            // The burst, and at most what the budget gave back while the flood and the wait went on.
+            #expect(published >= 5 && published <= 5 + 16)
+            #expect(published + summarised == flood)
+            #expect(events.contains { $0.subject == "warden.audit.deny.pub.observer" })
+            #expect(warden.audit?.counts.suppressed == summarised)
+            #expect(warden.audit?.counts.dropped == 0)
+            let metrics = String(decoding: warden.server.metricsExposition(), as: UTF8.self).split(separator: "\n")
+            #expect(metrics.contains("warden_audit_events_suppressed_total \(summarised)"))
+            let denials = try await warden.records(op: "pub").filter {
+                $0["service"] as? String == "orders" && $0["decision"] as? String == "deny"
+            }
+            #expect(denials.count == flood)
+        }
+    }
+
     /// A watcher whose delivery filter drops some audit events: each drop is logged, and publishes
     /// nothing, or the event about the drop would be dropped in turn, for ever.
     @Test func aDroppedAuditEventIsLoggedButNotPublishedAgain() async throws {

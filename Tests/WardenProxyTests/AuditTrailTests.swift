@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import Testing
@@ -64,9 +65,38 @@ struct AuditTrailTests {
         gate.unlock(withValue: 1)
         Self.offer([Self.record(.deny, .connect, nil)], to: trail)
         await trail.stop()
-        let (published, dropped) = trail.counts
+        let (published, dropped, _) = trail.counts
         #expect(dropped > 1)
         #expect(published + dropped == 12)
         #expect(published >= 2)
+    }
+
+    @Test func eventsOverAServicesBudgetAreSuppressedAndSummarisedAndOtherServicesAreNotHeldBack() async throws {
+        let published = NIOLockedValueBox<[(String, String)]>([])
+        let trail = AuditTrail(
+            budget: .init(perSecond: 1, burst: 2), logger: Logger(label: "test"),
+            publish: { subject, payload in
+                published.withLockedValue { $0.append((subject, String(decoding: payload, as: UTF8.self))) }
+                return true
+            },
+            finish: {})
+        Self.offer((0..<10).map { _ in Self.record(.deny, .pub, "flood") }, to: trail)
+        Self.offer([Self.record(.deny, .sub, "quiet")], to: trail)
+        await trail.stop()
+        let events = published.withLockedValue { $0 }
+        #expect(events.filter { $0.0 == "warden.audit.deny.pub.flood" }.count == 2)
+        #expect(events.filter { $0.0 == "warden.audit.deny.sub.quiet" }.count == 1)
+        #expect(trail.counts.published == 3)
+        #expect(trail.counts.suppressed == 8)
+        #expect(trail.counts.dropped == 0)
+        // The summary: published at the latest when the trail stops, with the count and the budget.
+        let summaries = events.filter { $0.0 == "warden.audit.suppressed.flood" }
+        #expect(summaries.count == 1)
+        let summary = try #require(summaries.first?.1)
+        #expect(summary.hasPrefix(#"{"ts":""#))
+        #expect(summary.contains(#"Z","service":"flood","suppressed":8,"per_second":1,"burst":2}"#))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+        #expect(object["suppressed"] as? Int == 8)
+        #expect((object["ts"] as? String)?.count == 27)
     }
 }

@@ -57,7 +57,7 @@ final class ProxyHarness: @unchecked Sendable {
     init(
         acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
         upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"], logHighWater: Int = 8 << 20,
-        auditEvents: Bool = false
+        auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard
     ) async throws {
         self.directory = try TemporaryDirectory()
         self.layout = CertsLayout(root: self.directory.appending("certs"))
@@ -82,7 +82,7 @@ final class ProxyHarness: @unchecked Sendable {
             listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort), certs: self.layout)
         configuration.revocationCheckInterval = .milliseconds(250)
         // As `warden serve` makes it.
-        self.audit = auditEvents ? try AuditTrail.overNATS(configuration: configuration, logger: logger) : nil
+        self.audit = auditEvents ? try AuditTrail.overNATS(configuration: configuration, budget: auditBudget, logger: logger) : nil
         self.server = try ProxyServer(
             configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy, log: self.log,
             audit: self.audit, group: Self.group, logger: logger)
@@ -166,11 +166,12 @@ final class ProxyHarness: @unchecked Sendable {
 /// Runs `body` against a fresh Warden and always stops it.
 func withWarden(
     acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"], upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
-    logHighWater: Int = 8 << 20, auditEvents: Bool = false, _ body: (ProxyHarness) async throws -> Void
+    logHighWater: Int = 8 << 20, auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard,
+    _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let warden = try await ProxyHarness(
         acl: acl, services: services, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts, logHighWater: logHighWater,
-        auditEvents: auditEvents)
+        auditEvents: auditEvents, auditBudget: auditBudget)
     do {
         try await body(warden)
     } catch {
