@@ -10,13 +10,13 @@ struct InitCommand: ParsableCommand {
     @OptionGroup var certs: CertsOptions
     @Option(help: "Trust domain of every identity (spiffe://TRUST-DOMAIN/...).")
     var trustDomain: String = CertificateAuthority.defaultTrustDomain
-    @Option(name: .customLong("san"), help: "DNS name or IP address for Warden's listener certificate (repeatable; default localhost and 127.0.0.1).")
+    @Option(name: .customLong("san"), help: "DNS name or IP address for Warden's listener certificate (repeatable; default localhost, 127.0.0.1 and ::1).")
     var sans: [String] = []
     @Flag(help: "Replace an existing CA. Every credential it issued stops working.")
     var force = false
 
     func run() throws {
-        let sans = self.sans.isEmpty ? ["localhost", "127.0.0.1"] : self.sans
+        let sans = self.sans.isEmpty ? CertificateAuthority.defaultListenerNames : self.sans
         let authority = try runPKI { () throws(PKIError) in
             try CertificateAuthority.initialize(layout: self.certs.layout, trustDomain: self.trustDomain, sans: sans, force: self.force)
         }

@@ -19,11 +19,15 @@ public struct CertificateAuthority: Sendable {
 
     // MARK: Creating and loading
 
+    /// The names Warden's listener certificate has unless others are given: this host's loopback, over
+    /// IPv4 and IPv6, which is where `warden serve` listens by default.
+    public static let defaultListenerNames = ["localhost", "127.0.0.1", "::1"]
+
     /// Creates the CA, Warden's server certificate (for `sans`) and Warden's upstream client identity.
     /// Refuses to replace an existing CA unless `force`.
     @discardableResult
     public static func initialize(
-        layout: CertsLayout, trustDomain: String = defaultTrustDomain, sans: [String] = ["localhost", "127.0.0.1"],
+        layout: CertsLayout, trustDomain: String = defaultTrustDomain, sans: [String] = defaultListenerNames,
         force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> CertificateAuthority {
         try Self.validateTrustDomain(trustDomain)

@@ -28,6 +28,7 @@ import X509
         #expect(server.contains("TLS Web Server Authentication"))
         #expect(server.contains("DNS:localhost"))
         #expect(server.contains("IP Address:127.0.0.1"))
+        #expect(server.contains("IP Address:0:0:0:0:0:0:0:1"))
         #expect(!server.contains("TLS Web Client Authentication"))
 
         let client = try OpenSSL.text(of: self.layout.upstreamCertificate)
