@@ -32,10 +32,12 @@ async def connect(url, certs, service, errors, **options):
         error_cb=on_error, allow_reconnect=False, connect_timeout=5, **options)
 
 
-async def settle(client):
-    """A flush, then a moment for asynchronous -ERRs to reach the error callback."""
-    await client.flush(timeout=5)
-    await asyncio.sleep(0.2)
+async def until(condition, timeout=5):
+    """Waits (bounded) for nats.py's callbacks, which run in tasks of their own, to make `condition` true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
 
 
 async def scenario(url, certs):
@@ -59,7 +61,9 @@ async def scenario(url, certs):
     await payments.flush(timeout=5)
     reply = await orders.request("rpc.add", b"1+2", timeout=5, headers={"Trace-Id": "t-1"})
     seen["reply"] = reply.data.decode()
-    await settle(payments)
+    await payments.flush(timeout=5)
+    await until(lambda: payment_errors)
+    await asyncio.sleep(0.2)  # time for a second error, were there one
     seen["responder_headers"] = answered[0].get("Trace-Id") if answered else None
     seen["payment_errors"] = list(payment_errors)
 
@@ -83,7 +87,9 @@ async def scenario(url, certs):
     for subject in ("payments.secret", "payments.done"):
         await payments.publish(subject, b"x")
     await payments.flush(timeout=5)
-    await settle(orders)
+    await orders.flush(timeout=5)
+    await until(lambda: "payments.done" in received)
+    await asyncio.sleep(0.1)  # payments.secret, were it let through, would have come first
     seen["received"] = received
 
     # Denials: the connection stays open and keeps working.
@@ -91,7 +97,9 @@ async def scenario(url, certs):
     await orders.subscribe("bar.>")
     await orders.subscribe("jobs.a", queue="other")
     await orders.subscribe("jobs.a", queue="workers")
-    await settle(orders)
+    await orders.flush(timeout=5)
+    await until(lambda: len(order_errors) >= 3)
+    await asyncio.sleep(0.2)  # time for a fourth error, were there one
     seen["order_errors"] = list(order_errors)
     seen["still_connected"] = orders.is_connected and payments.is_connected
     await orders.publish("orders.created", b"after the denials")
