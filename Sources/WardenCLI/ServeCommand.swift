@@ -23,7 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
             and the decision log still has every record. With --metrics, \
             Prometheus metrics are served over plain HTTP at http://HOST:PORT/metrics. SIGHUP reloads the ACL files: \
             live connections are decided by the new ACLs from then on, subscriptions they no longer allow are removed, \
-            and ACLs with errors are reported and not loaded. SIGUSR1 reopens the decision log, for rotation: move the \
+            and ACLs with errors are reported and not loaded; it also reloads Warden's own certificates (after \
+            `warden renew`) for new connections. SIGUSR1 reopens the decision log, for rotation: move the \
             file away, then send SIGUSR1, and records go to a new file. SIGTERM or SIGINT stops it gracefully.
             """
     )
@@ -149,7 +150,8 @@ struct ServeCommand: AsyncParsableCommand {
 }
 
 /// What an operator asks of a running Warden by signal, as of nats-server (`nats-server --signal`):
-/// SIGHUP reloads the ACL files (`ProxyServer.reloadACLs`), SIGUSR1 reopens the decision log.
+/// SIGHUP reloads the ACL files (`ProxyServer.reloadACLs`) and Warden's own certificates
+/// (`ProxyServer.reloadCertificates`, after `warden renew`), SIGUSR1 reopens the decision log.
 struct OperatorSignals: Service {
     let signals: UnixSignalsSequence
     let server: ProxyServer
@@ -161,8 +163,9 @@ struct OperatorSignals: Service {
         for await signal in self.signals.cancelOnGracefulShutdown() {
             switch signal {
             case .sighup:
-                self.logger.info("SIGHUP: reloading the ACLs", metadata: ["directory": "\(self.aclDirectory)"])
+                self.logger.info("SIGHUP: reloading the ACLs and Warden's certificates", metadata: ["directory": "\(self.aclDirectory)"])
                 await self.server.reloadACLs(directory: self.aclDirectory)
+                self.server.reloadCertificates()
             case .sigusr1:
                 self.logger.info("SIGUSR1: reopening the decision log", metadata: ["path": "\(self.log.path)"])
                 self.log.reopen()

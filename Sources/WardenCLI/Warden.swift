@@ -7,7 +7,7 @@ struct Warden: AsyncParsableCommand {
         commandName: "warden",
         abstract: "Message-bus security broker: mutual TLS, subject ACLs and a decision log in front of NATS.",
         subcommands: [
-            InitCommand.self, EnrollCommand.self, RevokeCommand.self, NATSConfigCommand.self,
+            InitCommand.self, EnrollCommand.self, RevokeCommand.self, RenewCommand.self, NATSConfigCommand.self,
             CheckCommand.self, ExplainCommand.self, ServeCommand.self, DenialsCommand.self,
         ]
     )

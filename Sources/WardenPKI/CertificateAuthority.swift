@@ -70,16 +70,64 @@ public struct CertificateAuthority: Sendable {
         try Inventory(trustDomain: trustDomain).save(to: layout.inventory)
 
         let authority = CertificateAuthority(layout: layout, certificate: certificate, trustDomain: trustDomain, privateKey: caKey)
-        try SecureFile.makeDirectory(layout.wardenDirectory, mode: 0o700)
-        try authority.issue(
-            kind: .wardenServer, commonName: "warden", names: names, usage: .serverAuth,
-            lifetime: Self.wardenLifetime, certificatePath: layout.serverCertificate, keyPath: layout.serverKey, now: now)
-        try authority.issue(
-            kind: .wardenClient, commonName: "warden", names: [.uniformResourceIdentifier(Identity.warden.uri(trustDomain: trustDomain))],
-            usage: .clientAuth, lifetime: Self.wardenLifetime, certificatePath: layout.upstreamCertificate,
-            keyPath: layout.upstreamKey, now: now)
+        try authority.issueWardenCertificates(names: names, now: now)
         return authority
     }
+
+    /// Issues Warden's own certificates again, each with a new key: its listener's, for `sans` or, when
+    /// nil, the names the current one has, and its upstream identity. Services' credentials and the
+    /// CA stay as they are; the old certificates stay valid until they expire. Returns the listener's
+    /// names and the new certificates' inventory entries.
+    @discardableResult
+    public func renewWardenCertificates(
+        sans: [String]? = nil, now: Date = Date()
+    ) throws(PKIError) -> (names: [String], listener: Inventory.Entry, upstream: Inventory.Entry) {
+        let texts: [String]
+        if let sans { texts = sans } else { texts = try Self.names(ofCertificateAt: self.layout.serverCertificate) }
+        guard !texts.isEmpty else { throw PKIError(.invalidName, "give at least one --san for Warden's server certificate") }
+        let names = try texts.map { (san) throws(PKIError) -> GeneralName in try Self.generalName(san) }
+        let (listener, upstream) = try self.issueWardenCertificates(names: names, now: now)
+        return (texts, listener, upstream)
+    }
+
+    /// Warden's listener certificate for `names` and its upstream identity, into `warden/`.
+    @discardableResult
+    private func issueWardenCertificates(
+        names: [GeneralName], now: Date
+    ) throws(PKIError) -> (listener: Inventory.Entry, upstream: Inventory.Entry) {
+        try SecureFile.makeDirectory(self.layout.wardenDirectory, mode: 0o700)
+        let listener = try self.issue(
+            kind: .wardenServer, commonName: "warden", names: names, usage: .serverAuth,
+            lifetime: Self.wardenLifetime, certificatePath: self.layout.serverCertificate, keyPath: self.layout.serverKey,
+            now: now)
+        let upstream = try self.issue(
+            kind: .wardenClient, commonName: "warden",
+            names: [.uniformResourceIdentifier(Identity.warden.uri(trustDomain: self.trustDomain))],
+            usage: .clientAuth, lifetime: Self.wardenLifetime, certificatePath: self.layout.upstreamCertificate,
+            keyPath: self.layout.upstreamKey, now: now)
+        return (listener, upstream)
+    }
+
+    /// The DNS names and IP addresses a certificate file names, as `--san` takes them.
+    static func names(ofCertificateAt path: String) throws(PKIError) -> [String] {
+        let pem = try SecureFile.read(path, what: "Warden's listener certificate")
+        let names: SubjectAlternativeNames?
+        do {
+            names = try Certificate(pemEncoded: pem).extensions.subjectAlternativeNames
+        } catch {
+            throw PKIError(.corrupt, "the names of \(path) cannot be read (give them with --san): \(error)")
+        }
+        var texts: [String] = []
+        for name in names ?? SubjectAlternativeNames() {
+            switch name {
+            case .dnsName(let text): texts.append(text)
+            case .ipAddress(let octets): if let text = IPAddressBytes(Array(octets.bytes))?.text { texts.append(text) }
+            default: continue
+            }
+        }
+        return texts
+    }
+
 
     /// Loads the CA from `layout`, checking that its key and certificate belong together.
     public static func load(layout: CertsLayout) throws(PKIError) -> CertificateAuthority {

@@ -15,8 +15,15 @@ final class ProxyEnvironment: Sendable {
     let registry: ConnectionRegistry
     let metrics = WardenMetrics()
     let audit: AuditTrail?
-    let listenerTLS: NIOSSLContext
-    let upstreamTLS: NIOSSLContext
+    /// Warden's TLS, for its listener and its upstream connections: replaced when Warden's certificates
+    /// are reloaded (`reloadTLS`); a connection keeps the one it started with.
+    private let tls: NIOLockedValueBox<TLSContexts>
+    var listenerTLS: NIOSSLContext { self.tls.withLockedValue { $0.listener } }
+    var upstreamTLS: NIOSSLContext { self.tls.withLockedValue { $0.upstream } }
+    /// When Warden's certificates in use expire: the listener's and the upstream identity's.
+    var certificatesNotAfter: (listener: Date, upstream: Date) {
+        self.tls.withLockedValue { ($0.listenerNotAfter, $0.upstreamNotAfter) }
+    }
     /// The upstream's address when `--upstream` names an IP address: parsed once, so connecting needs no
     /// resolver. A host name is resolved for every connection, as NATS clients do, so that a change
     /// in DNS takes effect.
@@ -43,29 +50,14 @@ final class ProxyEnvironment: Sendable {
         self.metrics.addDecisionSeries(of: policy)
         self.upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
 
-        let layout = configuration.certs
-        let ca = try NIOSSLCertificate.fromPEMFile(layout.caCertificate)
-        // Listener: TLS 1.2 or newer, and a client certificate is required (checked in full by the
-        // verification callback against the CA and the inventory).
-        var listener = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(layout.serverCertificate).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: layout.serverKey, format: .pem)))
-        listener.minimumTLSVersion = .tlsv12
-        listener.certificateVerification = .noHostnameVerification
-        listener.trustRoots = .certificates(ca)
-        listener.sendCANameList = true
-        self.listenerTLS = try NIOSSLContext(configuration: listener)
+        self.tls = NIOLockedValueBox(try TLSContexts(configuration: configuration))
+    }
 
-        // Upstream: Warden's own identity; nats-server must present a certificate from Warden's CA
-        // (or --upstream-ca) naming the host Warden dials.
-        var upstream = TLSConfiguration.makeClientConfiguration()
-        upstream.minimumTLSVersion = .tlsv12
-        upstream.certificateVerification = .fullVerification
-        upstream.trustRoots = .certificates(
-            try NIOSSLCertificate.fromPEMFile(configuration.upstreamCAFile ?? layout.caCertificate))
-        upstream.certificateChain = try NIOSSLCertificate.fromPEMFile(layout.upstreamCertificate).map { .certificate($0) }
-        upstream.privateKey = .privateKey(try NIOSSLPrivateKey(file: layout.upstreamKey, format: .pem))
-        self.upstreamTLS = try NIOSSLContext(configuration: upstream)
+    /// Reads Warden's certificates, keys and trust roots again, for the connections made from now on.
+    /// Throws, and keeps the contexts in use, when they cannot be loaded.
+    func reloadTLS() throws {
+        let contexts = try TLSContexts(configuration: self.configuration)
+        self.tls.withLockedValue { $0 = contexts }
     }
 
     func newConnectionID() -> UInt64 {
@@ -93,5 +85,46 @@ extension SocketAddress {
     var peerDescription: String {
         guard let ip = self.ipAddress, let port = self.port else { return "unknown" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// Warden's two TLS contexts, made from the files in `configuration.certs`.
+struct TLSContexts: Sendable {
+    let listener: NIOSSLContext
+    let upstream: NIOSSLContext
+    let listenerNotAfter: Date
+    let upstreamNotAfter: Date
+
+    init(configuration: ProxyConfiguration) throws {
+        let layout = configuration.certs
+        let ca = try NIOSSLCertificate.fromPEMFile(layout.caCertificate)
+        let listenerChain = try NIOSSLCertificate.fromPEMFile(layout.serverCertificate)
+        let upstreamChain = try NIOSSLCertificate.fromPEMFile(layout.upstreamCertificate)
+        guard let listenerLeaf = listenerChain.first, let upstreamLeaf = upstreamChain.first else {
+            throw NIOSSLError.failedToLoadCertificate
+        }
+        self.listenerNotAfter = Date(timeIntervalSince1970: TimeInterval(listenerLeaf.notValidAfter))
+        self.upstreamNotAfter = Date(timeIntervalSince1970: TimeInterval(upstreamLeaf.notValidAfter))
+        // Listener: TLS 1.2 or newer, and a client certificate is required (checked in full by the
+        // verification callback against the CA and the inventory).
+        var listener = TLSConfiguration.makeServerConfiguration(
+            certificateChain: listenerChain.map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: layout.serverKey, format: .pem)))
+        listener.minimumTLSVersion = .tlsv12
+        listener.certificateVerification = .noHostnameVerification
+        listener.trustRoots = .certificates(ca)
+        listener.sendCANameList = true
+        self.listener = try NIOSSLContext(configuration: listener)
+
+        // Upstream: Warden's own identity; nats-server must present a certificate from Warden's CA
+        // (or --upstream-ca) naming the host Warden dials.
+        var upstream = TLSConfiguration.makeClientConfiguration()
+        upstream.minimumTLSVersion = .tlsv12
+        upstream.certificateVerification = .fullVerification
+        upstream.trustRoots = .certificates(
+            try NIOSSLCertificate.fromPEMFile(configuration.upstreamCAFile ?? layout.caCertificate))
+        upstream.certificateChain = upstreamChain.map { .certificate($0) }
+        upstream.privateKey = .privateKey(try NIOSSLPrivateKey(file: layout.upstreamKey, format: .pem))
+        self.upstream = try NIOSSLContext(configuration: upstream)
     }
 }

@@ -19,7 +19,10 @@ public final class ProxyServer: Service, Sendable {
     private let env: ProxyEnvironment
     private let group: any EventLoopGroup
     private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
-    private let watcher = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let watchers = NIOLockedValueBox<[RepeatedTask]>([])
+
+    /// How long before one of Warden's own certificates expires its log starts warning, once a day.
+    static let certificateWarning: TimeInterval = 30 * 86400
 
     /// With `audit`, every denial is also published as an event on NATS.
     public init(
@@ -54,10 +57,15 @@ public final class ProxyServer: Service, Sendable {
             .get()
         self.serverChannel.withLockedValue { $0 = channel }
         let interval = env.configuration.revocationCheckInterval
-        let task = self.group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
+        let loop = self.group.next()
+        let revocations = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             self.checkCredentials()
         }
-        self.watcher.withLockedValue { $0 = task }
+        self.checkCertificates()
+        let expiry = loop.scheduleRepeatedTask(initialDelay: .hours(24), delay: .hours(24)) { [self] _ in
+            self.checkCertificates()
+        }
+        self.watchers.withLockedValue { $0 = [revocations, expiry] }
         let address = channel.localAddress!
         env.logger.info("listening", metadata: [
             "address": "\(address)", "upstream": "\(env.configuration.upstream)",
@@ -108,6 +116,39 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// Reads Warden's own certificates and keys again (after `warden renew`), as nats-server does at a
+    /// reload: connections made from now on use them, live ones keep their TLS sessions. When they
+    /// cannot be loaded (a missing file, a key that is not its certificate's), logs why and keeps the
+    /// ones in use. Returns whether the files were loaded.
+    @discardableResult
+    public func reloadCertificates() -> Bool {
+        do {
+            try self.env.reloadTLS()
+        } catch {
+            self.env.logger.error(
+                "cannot reload Warden's certificates; the ones in use are kept",
+                metadata: ["directory": "\(self.env.configuration.certs.wardenDirectory)", "error": "\(error)"])
+            return false
+        }
+        self.env.logger.info("Warden's certificates reloaded; new connections use them")
+        self.checkCertificates()
+        return true
+    }
+
+    /// Publishes when Warden's certificates in use expire (metrics), and warns when that is soon.
+    private func checkCertificates() {
+        let (listener, upstream) = self.env.certificatesNotAfter
+        self.env.metrics.certificatesInUse(listenerNotAfter: listener, upstreamNotAfter: upstream)
+        let layout = self.env.configuration.certs
+        for (what, path, notAfter) in [
+            ("listener", layout.serverCertificate, listener), ("upstream", layout.upstreamCertificate, upstream),
+        ] where notAfter.timeIntervalSinceNow < Self.certificateWarning {
+            self.env.logger.warning(
+                "Warden's \(what) certificate expires soon: run `warden renew`, then send warden serve a SIGHUP",
+                metadata: ["certificate": "\(path)", "not_after": "\(notAfter)"])
+        }
+    }
+
     /// Reads the ACL files in `directory` again and, when they are valid, decides every connection by
     /// them from now on, the live ones included (`ProxyStateMachine.policyChanged`: subscriptions no
     /// longer allowed are removed). When they are not valid, each problem is logged as
@@ -147,9 +188,9 @@ public final class ProxyServer: Service, Sendable {
 
     /// Stops accepting, closes every client connection and waits for them to close.
     public func shutdown() async {
-        self.watcher.withLockedValue { task in
-            task?.cancel()
-            task = nil
+        self.watchers.withLockedValue { tasks in
+            for task in tasks { task.cancel() }
+            tasks = []
         }
         let channel = self.serverChannel.withLockedValue { channel in
             defer { channel = nil }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import Prometheus
 import WardenPolicy
@@ -18,6 +19,8 @@ final class WardenMetrics: Sendable {
     private let reloadsSucceeded: Counter
     private let reloadsFailed: Counter
     private let lastReloadSucceeded: Gauge
+    private let listenerNotAfter: Gauge
+    private let upstreamNotAfter: Gauge
     // The audit events' metrics are registered by the first exposition that has audit counts, so a
     // Warden run with --no-audit-events shows none (the registry returns the same metric after that).
     private var auditPublished: Counter {
@@ -86,6 +89,17 @@ final class WardenMetrics: Sendable {
             namespace: "warden", subsystem: "acl", metricName: "last_reload_successful", unitName: "",
             helpText: "0 when the last ACL reload failed (the ACLs in force are older than the files), 1 otherwise."))
         self.lastReloadSucceeded.set(Int64(1))
+        let notAfter = MetricNameDescriptor(
+            namespace: "warden", subsystem: "certificate", metricName: "not_after", unitName: "timestamp_seconds",
+            helpText: "When Warden's own certificate in use expires (Unix time), by certificate: renew with `warden renew`.")
+        self.listenerNotAfter = self.registry.makeGauge(descriptor: notAfter, labels: [("certificate", "listener")])
+        self.upstreamNotAfter = self.registry.makeGauge(descriptor: notAfter, labels: [("certificate", "upstream")])
+    }
+
+    /// The ends of validity of Warden's own certificates now in use.
+    func certificatesInUse(listenerNotAfter: Date, upstreamNotAfter: Date) {
+        self.listenerNotAfter.set(Int64(listenerNotAfter.timeIntervalSince1970))
+        self.upstreamNotAfter.set(Int64(upstreamNotAfter.timeIntervalSince1970))
     }
 
     func countReload(succeeded: Bool) {

@@ -159,6 +159,46 @@ struct ServeCommandTests {
         #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
     }
 
+    @Test func renewThenSIGHUPGivesNewConnectionsTheRenewedCertificates() async throws {
+        let directory = try TemporaryDirectory()
+        let uninitialized = try warden(["renew"], in: directory.path)
+        #expect(uninitialized.status == 1)
+        #expect(uninitialized.stderr.contains("warden init"))
+
+        #expect(try warden(["init"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        let port = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--no-audit-events"], in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+        let live = try Self.connect("orders", port: port, in: directory)
+        try live.flush()
+
+        let before = Self.read(directory.appending("certs/warden/server.pem"))
+        let renewed = try warden(["renew"], in: directory.path)
+        #expect(renewed.status == 0, "\(renewed.stderr)")
+        #expect(renewed.stdout.contains("(for localhost, 127.0.0.1, ::1)"))
+        #expect(renewed.stdout.contains("SIGHUP"))
+        #expect(!renewed.stdout.contains("PRIVATE KEY"))
+        #expect(Self.read(directory.appending("certs/warden/server.pem")) != before)
+
+        kill(process.processIdentifier, SIGHUP)
+        #expect(await eventually(timeout: .seconds(10)) {
+            Self.read(stderr).contains("Warden's certificates reloaded")
+        }, "\(Self.read(stderr))")
+        let fresh = try Self.connect("orders", port: port, in: directory)
+        try fresh.publish("orders.created", "after the renewal")
+        try fresh.flush()
+        try live.publish("orders.created", "the connection from before")
+        try live.flush()
+        fresh.close()
+        live.close()
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
+    }
+
     @Test func SIGHUPReloadsTheACLsAndACLsWithErrorsAreReportedAndNotLoaded() async throws {
         let directory = try TemporaryDirectory()
         #expect(try warden(["init"], in: directory.path).status == 0)

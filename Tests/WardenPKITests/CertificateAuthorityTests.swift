@@ -55,6 +55,40 @@ import X509
         #expect(!text.contains("DNS:localhost"))
     }
 
+    @Test func renewingReissuesWardensCertificatesWithNewKeysAndKeepsTheListenersNames() throws {
+        let other = CertsLayout(root: self.directory.appending("renewed"))
+        let authority = try CertificateAuthority.initialize(layout: other, sans: ["warden.internal", "10.0.0.7", "::1"])
+        let files = [other.serverCertificate, other.serverKey, other.upstreamCertificate, other.upstreamKey]
+        let before = try files.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        let renewed = try authority.renewWardenCertificates()
+        #expect(renewed.names == ["warden.internal", "10.0.0.7", "::1"])
+        let after = try files.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        for (file, (old, new)) in zip(files, zip(before, after)) { #expect(old != new, "\(file)") }
+        #expect(try fileMode(other.serverKey) == 0o600)
+        #expect(try fileMode(other.upstreamKey) == 0o600)
+
+        let server = try OpenSSL.text(of: other.serverCertificate)
+        #expect(try OpenSSL.verify(other.serverCertificate, caFile: other.caCertificate).ok)
+        #expect(server.contains("DNS:warden.internal"))
+        #expect(server.contains("IP Address:10.0.0.7"))
+        #expect(server.contains("IP Address:0:0:0:0:0:0:0:1"))
+        let client = try OpenSSL.text(of: other.upstreamCertificate)
+        #expect(try OpenSSL.verify(other.upstreamCertificate, caFile: other.caCertificate).ok)
+        #expect(client.contains("URI:spiffe://\(CertificateAuthority.defaultTrustDomain)/warden"))
+        // Both old and new are in the inventory: the old ones stay valid until they expire.
+        let inventory = try Inventory.load(from: other.inventory)
+        #expect(inventory.certificates.filter { $0.kind == .wardenServer }.count == 2)
+        #expect(inventory.entry(serial: renewed.listener.serial)?.kind == .wardenServer)
+        #expect(inventory.entry(serial: renewed.upstream.serial)?.kind == .wardenClient)
+
+        // Other names, when given; names that are neither are refused before anything is written.
+        try authority.renewWardenCertificates(sans: ["warden.prod"])
+        #expect(try OpenSSL.text(of: other.serverCertificate).contains("DNS:warden.prod"))
+        let current = try String(contentsOfFile: other.serverCertificate, encoding: .utf8)
+        #expect(throws: PKIError(.invalidName, "")) { try authority.renewWardenCertificates(sans: ["bad name"]) }
+        #expect(try String(contentsOfFile: other.serverCertificate, encoding: .utf8) == current)
+    }
+
     @Test func enrollIssuesAServiceCredential() throws {
         let entry = try self.authority.enroll(service: "orders", lifetime: .seconds(3600))
         let folder = self.layout.serviceDirectory("orders")

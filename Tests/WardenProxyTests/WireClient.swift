@@ -78,6 +78,14 @@ final class WireClient: @unchecked Sendable {
         return self.text
     }
 
+    /// The certificate the server presented in the TLS handshake, DER-encoded.
+    func serverCertificate() async throws -> [UInt8] {
+        try await self.channel.eventLoop.submit { [channel] in
+            let handler = try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
+            return try handler.peerCertificate?.toDERBytes() ?? []
+        }.get()
+    }
+
     /// Waits (bounded) until the server closed the connection.
     func waitUntilClosed(timeout: Duration = .seconds(5)) async throws -> Bool {
         await eventually(timeout: timeout) { !self.channel.isActive }
