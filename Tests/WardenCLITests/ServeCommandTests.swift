@@ -24,6 +24,18 @@ struct ServeCommandTests {
 
     static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
+    /// `warden init` and `warden enroll orders` in `directory`, then `warden serve` of the shipped ACLs,
+    /// without audit events, on a free port; returns once it listens (the caller stops it).
+    static func startEnrolledServe(in directory: TemporaryDirectory) throws -> (process: Process, port: Int, stderr: String) {
+        #expect(try warden(["init"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        let port = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--no-audit-events"], in: directory)
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+        return (process, port, stderr)
+    }
+
     /// A nats.c client of `service`, enrolled in `directory`, connected to the Warden on `port`.
     static func connect(_ service: String, port: Int, in directory: TemporaryDirectory) throws -> NATSClient {
         let folder = directory.appending("certs/services/\(service)")
@@ -165,13 +177,8 @@ struct ServeCommandTests {
         #expect(uninitialized.status == 1)
         #expect(uninitialized.stderr.contains("warden init"))
 
-        #expect(try warden(["init"], in: directory.path).status == 0)
-        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
-        let port = try Loopback.freePort()
-        let (process, _, stderr) = try Self.start(
-            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--no-audit-events"], in: directory)
+        let (process, port, stderr) = try Self.startEnrolledServe(in: directory)
         defer { if process.isRunning { process.terminate() } }
-        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
         let live = try Self.connect("orders", port: port, in: directory)
         try live.flush()
 
@@ -251,13 +258,8 @@ struct ServeCommandTests {
 
     @Test func SIGUSR1ReopensTheDecisionLogForRotation() async throws {
         let directory = try TemporaryDirectory()
-        #expect(try warden(["init"], in: directory.path).status == 0)
-        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
-        let port = try Loopback.freePort()
-        let (process, _, stderr) = try Self.start(
-            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--no-audit-events"], in: directory)
+        let (process, port, stderr) = try Self.startEnrolledServe(in: directory)
         defer { if process.isRunning { process.terminate() } }
-        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
         let path = directory.appending("logs/decisions.jsonl")
         let rotated = directory.appending("logs/decisions.jsonl.1")
 
