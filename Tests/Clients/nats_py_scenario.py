@@ -32,6 +32,18 @@ async def connect(url, certs, service, errors, **options):
         error_cb=on_error, allow_reconnect=False, connect_timeout=5, **options)
 
 
+async def barrier(client):
+    """Returns once the server has handled everything `client` sent before.
+
+    nats.py writes a flush's PING at once, ahead of commands its flusher task has not written yet, so
+    the PONG of the first flush after a subscribe can come back before the server saw the SUB (with
+    nats-server alone just as through Warden). By the time that PONG is back the flusher has run, so
+    the second flush's PING follows the SUB.
+    """
+    await client.flush(timeout=5)
+    await client.flush(timeout=5)
+
+
 async def until(condition, timeout=5):
     """Waits (bounded) for nats.py's callbacks, which run in tasks of their own, to make `condition` true."""
     loop = asyncio.get_running_loop()
@@ -58,7 +70,7 @@ async def scenario(url, certs):
         await message.respond(b"second reply")  # over allow_responses' max: denied
 
     await payments.subscribe("rpc.>", cb=respond)
-    await payments.flush(timeout=5)
+    await barrier(payments)
     reply = await orders.request("rpc.add", b"1+2", timeout=5, headers={"Trace-Id": "t-1"})
     seen["reply"] = reply.data.decode()
     await payments.flush(timeout=5)
@@ -83,7 +95,7 @@ async def scenario(url, certs):
         received.append(message.subject)
 
     await orders.subscribe("payments.>", cb=collect)
-    await orders.flush(timeout=5)
+    await barrier(orders)
     for subject in ("payments.secret", "payments.done"):
         await payments.publish(subject, b"x")
     await payments.flush(timeout=5)
