@@ -128,7 +128,6 @@ public struct CertificateAuthority: Sendable {
         return texts
     }
 
-
     /// Loads the CA from `layout`, checking that its key and certificate belong together.
     public static func load(layout: CertsLayout) throws(PKIError) -> CertificateAuthority {
         let certificatePEM = try SecureFile.read(layout.caCertificate, what: "the CA certificate")
