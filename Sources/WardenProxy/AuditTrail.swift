@@ -36,6 +36,8 @@ public final class AuditTrail: Service, Sendable {
         /// Set when the queue overflowed and it was logged; cleared once the thread catches up.
         var reportedFull = false
         var stopping = false
+        /// Set by `renewIdentity`, cleared by the thread once it has renewed the publisher.
+        var renewing = false
         var exited = false
         var waiting: [CheckedContinuation<Void, Never>] = []
     }
@@ -45,6 +47,7 @@ public final class AuditTrail: Service, Sendable {
     private let publish: Publish
     private let finish: @Sendable () -> Void
     private let connected: @Sendable () -> Bool
+    private let renew: @Sendable () -> Void
     private let logger: Logger
     /// 1 while events are queued or the thread must stop, 0 otherwise.
     private let wake = ConditionLock<Int>(value: 0)
@@ -63,10 +66,13 @@ public final class AuditTrail: Service, Sendable {
 
     /// `finish` is called once at shutdown, after the last events, to push out what `publish`
     /// buffered and close the connection; `connected` tells whether the publisher's connection is up
-    /// now (for metrics). `overNATS` makes the one `warden serve` uses.
+    /// now (for metrics); `renew` makes the publisher use Warden's identity as its files now have it
+    /// (`renewIdentity`). `publish`, `finish` and `renew` run on the trail's own thread, one at a time.
+    /// `overNATS` makes the one `warden serve` uses.
     public init(
         capacity: Int = 4 << 20, budget: AuditBudget.Limit = .standard, logger: Logger, publish: @escaping Publish,
-        finish: @escaping @Sendable () -> Void, connected: @escaping @Sendable () -> Bool = { true }
+        finish: @escaping @Sendable () -> Void, connected: @escaping @Sendable () -> Bool = { true },
+        renew: @escaping @Sendable () -> Void = {}
     ) {
         self.capacity = capacity
         self.budget = budget
@@ -74,6 +80,7 @@ public final class AuditTrail: Service, Sendable {
         self.publish = publish
         self.finish = finish
         self.connected = connected
+        self.renew = renew
         self.logger = logger
         let thread = Thread { [self] in
             Thread.current.name = "warden-audit"
@@ -182,6 +189,14 @@ public final class AuditTrail: Service, Sendable {
         return (Self.suppressedSubject(service: service), Array(json.utf8), false)
     }
 
+    /// Warden's certificates were renewed and reloaded: the publisher connects again with them. Done
+    /// on the trail's thread, between batches, so no event goes to a connection being closed.
+    public func renewIdentity() {
+        self.wake.lock()
+        self.state.withLockedValue { $0.renewing = true }
+        self.wake.unlock(withValue: 1)
+    }
+
     public func run() async throws {
         try? await gracefulShutdown()
         await self.stop()
@@ -214,17 +229,20 @@ public final class AuditTrail: Service, Sendable {
             // Woken by events or a stop; otherwise once a second, for summaries of suppressed events.
             let woken = self.wake.lock(whenValue: 1, timeoutSeconds: Self.summaryCheckSeconds)
             let now = Self.uptime()
-            let (stopping, due) = self.state.withLockedValue { state in
+            let (stopping, renewing, due) = self.state.withLockedValue { state in
+                let renewing = woken && state.renewing
                 if woken {
                     swap(&state.queue, &batch)
                     state.queuedBytes = 0
                     state.reportedFull = false
+                    state.renewing = false
                 }
                 let stopping = woken && state.stopping
                 // At a stop, every summary left: no later turn would publish it.
-                return (stopping, state.budget.dueSummaries(now: now, all: stopping))
+                return (stopping, renewing, state.budget.dueSummaries(now: now, all: stopping))
             }
             if woken { self.wake.unlock(withValue: stopping ? 1 : 0) }
+            if renewing && !stopping { self.renew() }
             for (service, suppressed) in due { batch.append(self.summary(service: service, suppressed: suppressed)) }
             var refused = 0
             var refusedDenials = 0
@@ -296,14 +314,37 @@ extension AuditTrail {
                 "audit events: nats-server not reachable yet; connecting in the background, events wait meanwhile",
                 metadata: ["upstream": "\(upstream)"])
         }
+        // Replaced when Warden's identity is renewed; read by the metrics too.
+        let current = NIOLockedValueBox(client)
+        let settings = options
         return AuditTrail(
             budget: budget, logger: logger,
-            publish: { subject, payload in (try? client.publish(subject, payload)) != nil },
+            publish: { subject, payload in (try? current.withLockedValue { $0 }.publish(subject, payload)) != nil },
             finish: {
+                let client = current.withLockedValue { $0 }
                 _ = try? client.flush(timeoutMilliseconds: 2000)
                 client.close()
             },
-            connected: { client.isConnected })
+            connected: { current.withLockedValue { $0 }.isConnected },
+            renew: {
+                // nats.c reads the certificate files once, when the connection is set up: a new one reads them again.
+                let renewed: NATSClient
+                do {
+                    renewed = try NATSClient(settings)
+                } catch {
+                    logger.error(
+                        "audit events: cannot connect with Warden's renewed identity; the connection in use is kept",
+                        metadata: ["error": "\(error)"])
+                    return
+                }
+                let old = current.withLockedValue { client in
+                    defer { client = renewed }
+                    return client
+                }
+                _ = try? old.flush(timeoutMilliseconds: 2000)
+                old.close()
+                logger.info("audit events: connected with Warden's renewed identity", metadata: ["upstream": "\(upstream)"])
+            })
     }
 }
 

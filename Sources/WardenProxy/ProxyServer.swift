@@ -117,7 +117,8 @@ public final class ProxyServer: Service, Sendable {
     }
 
     /// Reads Warden's own certificates and keys again (after `warden renew`), as nats-server does at a
-    /// reload: connections made from now on use them, live ones keep their TLS sessions. When they
+    /// reload: connections made from now on use them, live ones keep their TLS sessions, and the audit
+    /// events' connection is made again with them (`AuditTrail.renewIdentity`). When they
     /// cannot be loaded (a missing file, a key that is not its certificate's), logs why and keeps the
     /// ones in use. Returns whether the files were loaded.
     @discardableResult
@@ -131,6 +132,7 @@ public final class ProxyServer: Service, Sendable {
             return false
         }
         self.env.logger.info("Warden's certificates reloaded; new connections use them")
+        self.env.audit?.renewIdentity()
         self.checkCertificates()
         return true
     }

@@ -83,4 +83,41 @@ struct CertificateRenewalTests {
             try client.flush()
         }
     }
+
+    /// The hex SHA-256 of the certificate's public key (its DER SubjectPublicKeyInfo), as nats-server's
+    /// `pinned_certs` takes it; computed by the openssl command line, independently of Warden.
+    func publicKeyPin(_ certificate: String, in directory: TemporaryDirectory) throws -> String {
+        let spki = directory.appending("spki-\(UUID().uuidString).der")
+        let key = try NIOSSLCertificate.fromPEMFile(certificate)[0].extractPublicKey()
+        try Data(try key.toSPKIBytes()).write(to: URL(fileURLWithPath: spki))
+        let digest = try OpenSSL.run(["dgst", "-sha256", "-r", spki])
+        #expect(digest.status == 0, "\(digest.output)")
+        return String(digest.output.prefix { $0 != " " })
+    }
+
+    /// nats-server restarted to admit only the renewed upstream identity (pinned by its public key):
+    /// Warden's audit events' connection and its data path both come back, so both took it up.
+    @Test func theAuditEventsConnectionAndTheDataPathTakeUpTheRenewedIdentity() async throws {
+        try await withWarden(auditEvents: true) { warden in
+            let audit = try #require(warden.audit)
+            #expect(await eventually(timeout: .seconds(10)) { audit.isConnected })
+            try warden.authority.renewWardenCertificates()
+            #expect(warden.server.reloadCertificates())
+
+            let pin = try self.publicKeyPin(warden.layout.upstreamCertificate, in: warden.directory)
+            #expect(pin.count == 64)
+            let config = NATSServerConfig.render(authority: warden.authority, host: "127.0.0.1", port: warden.nats.port)
+                .replacingOccurrences(of: "  timeout: 5\n", with: "  timeout: 5\n  pinned_certs: [\"\(pin)\"]\n")
+            #expect(config.contains("pinned_certs"))
+            warden.nats.stop()
+            #expect(await eventually(timeout: .seconds(10)) { !audit.isConnected })
+            let pinned = try NATSServerProcess(config: config, port: warden.nats.port, directory: warden.directory)
+            defer { pinned.stop() }
+
+            #expect(await eventually(timeout: .seconds(15)) { audit.isConnected }, "\(pinned.log)")
+            let orders = try warden.client("orders")
+            try orders.publish("orders.created", "through the renewed upstream identity")
+            try orders.flush()
+        }
+    }
 }
