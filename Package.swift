@@ -148,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WardenCLITests",
-            dependencies: ["WardenCLI", "WardenTestSupport", "NATSClient"],
+            dependencies: ["WardenCLI", "WardenPKI", "WardenTestSupport", "NATSClient"],
             swiftSettings: swiftSettings
         ),
     ]

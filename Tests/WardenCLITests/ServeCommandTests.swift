@@ -1,6 +1,7 @@
 import Foundation
 import NATSClient
 import Testing
+import WardenPKI
 import WardenTestSupport
 
 /// `warden serve` and `warden denials` as a user runs them: the built binary, the shipped ACLs, a
@@ -194,6 +195,8 @@ struct ServeCommandTests {
         #expect(await eventually(timeout: .seconds(10)) {
             Self.read(stderr).contains("Warden's certificates reloaded")
         }, "\(Self.read(stderr))")
+        // Two years ahead: nothing to warn about.
+        #expect(!Self.read(stderr).contains("expires soon"))
         let fresh = try Self.connect("orders", port: port, in: directory)
         try fresh.publish("orders.created", "after the renewal")
         try fresh.flush()
@@ -204,6 +207,37 @@ struct ServeCommandTests {
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
+    }
+
+    @Test func serveWarnsWhenWardensOwnCertificatesExpireSoonAndShowsWhenInMetrics() async throws {
+        let directory = try TemporaryDirectory()
+        // Warden's own certificates live two years: these were issued 720 days ago, 10 days are left.
+        let issued = Date().addingTimeInterval(-720 * 86400)
+        try CertificateAuthority.initialize(layout: CertsLayout(root: directory.appending("certs")), now: issued)
+        let port = try Loopback.freePort(), metricsPort = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            [
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
+                "--no-audit-events",
+            ], in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+        #expect(Loopback.waitUntilListening(port: metricsPort, timeout: 5), "\(Self.read(stderr))")
+        // Logged right after the listener binds, so perhaps a moment after the port answers.
+        #expect(await eventually(timeout: .seconds(5)) {
+            Self.read(stderr).contains("Warden's upstream certificate expires soon")
+        }, "\(Self.read(stderr))")
+        #expect(Self.read(stderr).contains("Warden's listener certificate expires soon: run `warden renew`"))
+
+        let metrics = try HTTPProbe.request(port: metricsPort, path: "/metrics").body
+        let line = metrics.split(separator: "\n").first {
+            $0.hasPrefix(#"warden_certificate_not_after_timestamp_seconds{certificate="listener"} "#)
+        }
+        let notAfter = try #require(line.flatMap { Double($0.split(separator: " ").last ?? "") })
+        let left = notAfter - Date().timeIntervalSince1970
+        #expect(left > 9 * 86400 && left < 11 * 86400, "\(left) s left")
+        process.terminate()
+        process.waitUntilExit()
     }
 
     @Test func SIGHUPReloadsTheACLsAndACLsWithErrorsAreReportedAndNotLoaded() async throws {
