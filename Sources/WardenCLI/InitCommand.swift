@@ -10,7 +10,9 @@ struct InitCommand: ParsableCommand {
     @OptionGroup var certs: CertsOptions
     @Option(help: "Trust domain of every identity (spiffe://TRUST-DOMAIN/...).")
     var trustDomain: String = CertificateAuthority.defaultTrustDomain
-    @Option(name: .customLong("san"), help: "DNS name or IP address for Warden's listener certificate (repeatable; default localhost, 127.0.0.1 and ::1).")
+    @Option(
+        name: .customLong("san"),
+        help: "DNS name or IP address for Warden's listener certificate (repeatable; default localhost, 127.0.0.1 and ::1).")
     var sans: [String] = []
     @Flag(help: "Replace an existing CA. Every credential it issued stops working.")
     var force = false

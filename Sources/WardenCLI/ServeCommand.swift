@@ -163,7 +163,8 @@ struct OperatorSignals: Service {
         for await signal in self.signals.cancelOnGracefulShutdown() {
             switch signal {
             case .sighup:
-                self.logger.info("SIGHUP: reloading the ACLs and Warden's certificates", metadata: ["directory": "\(self.aclDirectory)"])
+                self.logger.info(
+                    "SIGHUP: reloading the ACLs and Warden's certificates", metadata: ["directory": "\(self.aclDirectory)"])
                 await self.server.reloadACLs(directory: self.aclDirectory)
                 self.server.reloadCertificates()
             case .sigusr1:

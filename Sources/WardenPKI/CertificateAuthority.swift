@@ -84,7 +84,9 @@ public struct CertificateAuthority: Sendable {
     ) throws(PKIError) -> (names: [String], listener: Inventory.Entry, upstream: Inventory.Entry) {
         let texts: [String]
         if let sans { texts = sans } else { texts = try Self.names(ofCertificateAt: self.layout.serverCertificate) }
-        guard !texts.isEmpty else { throw PKIError(.invalidName, "give at least one --san for Warden's server certificate") }
+        guard !texts.isEmpty else {
+            throw PKIError(.invalidName, "give at least one --san for Warden's server certificate")
+        }
         let names = try texts.map { (san) throws(PKIError) -> GeneralName in try Self.generalName(san) }
         let (listener, upstream) = try self.issueWardenCertificates(names: names, now: now)
         return (texts, listener, upstream)
@@ -98,8 +100,8 @@ public struct CertificateAuthority: Sendable {
         try SecureFile.makeDirectory(self.layout.wardenDirectory, mode: 0o700)
         let listener = try self.issue(
             kind: .wardenServer, commonName: "warden", names: names, usage: .serverAuth,
-            lifetime: Self.wardenLifetime, certificatePath: self.layout.serverCertificate, keyPath: self.layout.serverKey,
-            now: now)
+            lifetime: Self.wardenLifetime, certificatePath: self.layout.serverCertificate,
+            keyPath: self.layout.serverKey, now: now)
         let upstream = try self.issue(
             kind: .wardenClient, commonName: "warden",
             names: [.uniformResourceIdentifier(Identity.warden.uri(trustDomain: self.trustDomain))],

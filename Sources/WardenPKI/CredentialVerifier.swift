@@ -87,7 +87,9 @@ public struct CredentialVerifier: Sendable {
 
     /// Why a credential that was verified earlier may no longer be used at `now`, by `inventory`:
     /// it left the inventory, was revoked or expired. Nil while it may still be used.
-    public static func withdrawal(serial: String, notAfter: Date, inventory: Inventory, now: Date = Date()) -> Failure? {
+    public static func withdrawal(
+        serial: String, notAfter: Date, inventory: Inventory, now: Date = Date()
+    ) -> Failure? {
         guard let entry = inventory.entry(serial: serial) else { return .notInInventory(serial: serial) }
         if entry.revoked { return .revoked(serial: serial) }
         if now > notAfter { return .expired(at: notAfter) }

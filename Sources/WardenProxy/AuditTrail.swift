@@ -327,7 +327,7 @@ extension AuditTrail {
             },
             connected: { current.withLockedValue { $0 }.isConnected },
             renew: {
-                // nats.c reads the certificate files once, when the connection is set up: a new one reads them again.
+                // nats.c reads the certificate files once, when a connection is set up: a new one reads them again.
                 let renewed: NATSClient
                 do {
                     renewed = try NATSClient(settings)
@@ -343,7 +343,8 @@ extension AuditTrail {
                 }
                 _ = try? old.flush(timeoutMilliseconds: 2000)
                 old.close()
-                logger.info("audit events: connected with Warden's renewed identity", metadata: ["upstream": "\(upstream)"])
+                logger.info(
+                    "audit events: now connecting with Warden's renewed identity", metadata: ["upstream": "\(upstream)"])
             })
     }
 }

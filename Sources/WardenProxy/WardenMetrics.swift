@@ -41,7 +41,8 @@ final class WardenMetrics: Sendable {
     private var auditSuppressed: Counter {
         self.registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "warden", subsystem: "audit", metricName: "events_suppressed", unitName: "total",
-            helpText: "Denials not published as audit events because their service was over its audit budget. The decision log has them."))
+            helpText:
+                "Denials not published as audit events because their service was over its audit budget. The decision log has them."))
     }
     /// What the last exposition read, so the next one adds only what happened since.
     private let sampled = NIOLockedValueBox(Sampled())
@@ -91,7 +92,8 @@ final class WardenMetrics: Sendable {
         self.lastReloadSucceeded.set(Int64(1))
         let notAfter = MetricNameDescriptor(
             namespace: "warden", subsystem: "certificate", metricName: "not_after", unitName: "timestamp_seconds",
-            helpText: "When Warden's own certificate in use expires (Unix time), by certificate: renew with `warden renew`.")
+            helpText:
+                "When Warden's own certificate in use expires (Unix time), by certificate: renew with `warden renew`.")
         self.listenerNotAfter = self.registry.makeGauge(descriptor: notAfter, labels: [("certificate", "listener")])
         self.upstreamNotAfter = self.registry.makeGauge(descriptor: notAfter, labels: [("certificate", "upstream")])
     }
