@@ -149,6 +149,16 @@ final class ProxyHarness: @unchecked Sendable {
         }
     }
 
+    /// Records of one op, optionally only those for `subject`, once there are at least `count` of them
+    /// (a bounded wait). A session hands a read's records to the log just after writing what the read
+    /// let through, so a `deliver` record can trail the message it decided by a moment.
+    func records(op: String, subject: String? = nil, atLeast count: Int) async throws -> [[String: Any]] {
+        func matching(_ records: [[String: Any]]) -> [[String: Any]] {
+            records.filter { $0["op"] as? String == op && (subject == nil || $0["subject"] as? String == subject) }
+        }
+        return matching(try await self.waitForRecords { matching($0).count >= count })
+    }
+
     /// Waits (bounded) until `condition` holds on the records, and returns them.
     func waitForRecords(
         timeout: Duration = .seconds(5), _ condition: ([[String: Any]]) -> Bool
