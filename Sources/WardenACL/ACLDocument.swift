@@ -27,7 +27,7 @@ struct ACLDocument {
     private(set) var diagnostics: [ACLDiagnostic] = []
 
     private static let topLevelKeys = ["defaults", "services"]
-    private static let sectionKeys = ["mode", "publish", "subscribe", "allow_responses"]
+    private static let sectionKeys = ["mode", "publish", "subscribe", "allow_responses", "replies"]
     private static let permissionKeys = ["allow", "deny"]
     private static let responseKeys = ["max", "expires"]
 
@@ -109,6 +109,8 @@ struct ACLDocument {
                 self.parsePermissions(file, value, operation: .publish, into: &section, context: "\(context).publish")
             case "subscribe":
                 self.parsePermissions(file, value, operation: .subscribe, into: &section, context: "\(context).subscribe")
+            case "replies":
+                self.parseEntries(file, value, operation: .reply, effect: .allow, into: &section, context: "\(context).replies")
             case "allow_responses":
                 if let permission = self.parseResponses(file, value) {
                     section.allowResponses = permission

@@ -29,6 +29,13 @@ public struct PolicyDecision: Hashable, Sendable {
         case reservedQueue
         /// The publish named a reply subject with a prefix NATS reserves.
         case reservedReply
+        /// A reply (or deliver) subject the service may not direct answers to: no `replies` entry names it,
+        /// and it is not a subject the service may receive on that is its own inbox or one it may
+        /// publish to.
+        case defaultDenyReply
+        /// Something Warden cannot check (an unknown JetStream configuration field, a body that is
+        /// not what nats-server expects): refused rather than passed unchecked.
+        case notUnderstood
         /// The publish was to Warden's audit subjects (`auditSubjectPrefix`), which only Warden publishes to.
         case auditSubject
         /// A publish to the reply subject of a request delivered to this service (`allow_responses`).
@@ -65,6 +72,8 @@ public struct PolicyDecision: Hashable, Sendable {
         case .invalidSubject: return "invalid subject"
         case .reservedQueue: return "reserved queue group \"\(reservedQueueName)\""
         case .reservedReply: return "reserved reply subject prefix"
+        case .defaultDenyReply: return "default deny (reply subject)"
+        case .notUnderstood: return "not understood by Warden (refused)"
         case .auditSubject: return "reserved for Warden's audit events \"\(auditSubjectPrefix).>\""
         case .response(let permission): return permission.ruleDescription
         }

@@ -15,6 +15,9 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
 public enum Operation: String, Hashable, Sendable {
     case publish
     case subscribe
+    /// Where the service may direct answers: the reply subjects of its requests and the deliver
+    /// subjects of its JetStream consumers (`replies` entries).
+    case reply
 }
 
 /// Whether a rule grants or refuses.
@@ -55,8 +58,9 @@ public final class Rule: Hashable, Sendable, CustomStringConvertible {
             throw PolicyError(.invalidSubject, "invalid subject \"\(pattern)\": \(Self.subjectProblem(pattern))")
         }
         if let queue {
-            if operation == .publish {
-                throw PolicyError(.invalidQueue, "publish entry \"\(pattern) \(queue)\" cannot name a queue group")
+            if operation != .subscribe {
+                let section = operation == .reply ? "replies" : "publish"
+                throw PolicyError(.invalidQueue, "\(section) entry \"\(pattern) \(queue)\" cannot name a queue group")
             }
             if queue == reservedQueueName {
                 throw PolicyError(.invalidQueue, "queue group \"\(reservedQueueName)\" is reserved by NATS")
@@ -70,9 +74,28 @@ public final class Rule: Hashable, Sendable, CustomStringConvertible {
         self.source = source
         self.fromDefaults = fromDefaults
         self.tokens = tokens
-        let section = (fromDefaults ? "defaults." : "") + "\(operation.rawValue).\(effect.rawValue)"
+        let kind = operation == .reply ? "replies" : "\(operation.rawValue).\(effect.rawValue)"
+        let section = (fromDefaults ? "defaults." : "") + kind
         let entry = queue.map { "\(pattern) \($0)" } ?? pattern
         self.description = "\(source) \(section) \"\(entry)\""
+    }
+
+    /// The reply entry every service has without writing it: its own inbox, `_INBOX.SERVICE.>`, the
+    /// prefix services give their NATS client (README, "Request/reply").
+    public static func ownInbox(service: String) -> Rule {
+        Rule(ownInbox: "\(inboxPrefix).\(service).>")
+    }
+
+    private init(ownInbox pattern: String) {
+        self.order = -1
+        self.operation = .reply
+        self.effect = .allow
+        self.pattern = pattern
+        self.queue = nil
+        self.source = SourceLocation(file: "built-in", line: 0)
+        self.fromDefaults = true
+        self.tokens = Subject.tokens(pattern) ?? []
+        self.description = "built-in replies \"\(pattern)\" (the service's own inbox)"
     }
 
     /// `file:line section.effect "pattern[ queue]"`: how decisions and `warden explain` name the rule.
@@ -113,6 +136,9 @@ public final class Rule: Hashable, Sendable, CustomStringConvertible {
         return "not a valid NATS subject"
     }
 }
+
+/// The inbox prefix NATS clients use for reply subjects; services add their own name to it.
+public let inboxPrefix = "_INBOX"
 
 /// The queue group name NATS reserves for itself; no client may subscribe with it.
 public let reservedQueueName = "_sys_"

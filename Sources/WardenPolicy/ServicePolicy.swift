@@ -11,10 +11,14 @@ public final class ServicePolicy: Sendable {
     /// Set when the service may answer requests delivered to it (`allow_responses`).
     public let allowResponses: ResponsePermission?
 
-    private let publishAllow: SubjectTrie
-    private let publishDeny: SubjectTrie
-    private let subscribeAllow: SubjectTrie
-    private let subscribeDeny: SubjectTrie
+    let publishAllow: SubjectTrie
+    let publishDeny: SubjectTrie
+    let subscribeAllow: SubjectTrie
+    let subscribeDeny: SubjectTrie
+    /// The `replies` entries: where answers may go besides the checks of `decideReply`.
+    let replyAllow: SubjectTrie
+    /// `_INBOX.<name>.>`, the service's own inbox (`Rule.ownInbox`).
+    let ownInbox: Rule
     /// The decision for a publish allowed as a response, made once: `.response` is an indirect case,
     /// so making it per publish would allocate its box each time.
     private let responseDecision: PolicyDecision?
@@ -32,6 +36,8 @@ public final class ServicePolicy: Sendable {
         self.publishDeny = pick(.publish, .deny)
         self.subscribeAllow = pick(.subscribe, .allow)
         self.subscribeDeny = pick(.subscribe, .deny)
+        self.replyAllow = pick(.reply, .allow)
+        self.ownInbox = Rule.ownInbox(service: name)
     }
 
     /// May this service publish to `subject`? Rules only: see `decidePublish(subject:reply:responses:now:)`

@@ -82,7 +82,7 @@ func diagnostics(_ files: [String: String]) -> [String] {
 
     @Test(arguments: [
         ("services:\n  orders:\n    publsh: [\"x\"]\n",
-         "f.yaml:3: unknown key 'publsh': did you mean 'publish'? expected one of 'mode', 'publish', 'subscribe', 'allow_responses'"),
+         "f.yaml:3: unknown key 'publsh': did you mean 'publish'? expected one of 'mode', 'publish', 'subscribe', 'allow_responses', 'replies'"),
         ("servces:\n  a: {}\n", "f.yaml:1: unknown key 'servces': did you mean 'services'? expected one of 'defaults', 'services'"),
         ("services:\n  a:\n    publish:\n      allw: [\"x\"]\n",
          "f.yaml:4: unknown key 'allw': did you mean 'allow'? expected one of 'allow', 'deny'"),
