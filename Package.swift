@@ -49,6 +49,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What nats-server does on a client's behalf, decided by its ACL: JetStream API calls, headers that
+        // make nats-server publish, stored messages carried in answers. Standard library only.
+        .target(name: "WardenContainment", dependencies: ["WardenPolicy"], swiftSettings: swiftSettings),
         // The NATS client protocol, both directions, as a streaming parser. NIOCore only.
         .target(
             name: "NATSProtocol",
@@ -61,7 +64,8 @@ let package = Package(
         .target(
             name: "WardenProxy",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "NATSProtocol", "CWardenSystem", "NATSClient",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenContainment", "NATSProtocol", "CWardenSystem",
+                "NATSClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -114,6 +118,10 @@ let package = Package(
         .testTarget(
             name: "WardenPolicyTests",
             dependencies: ["WardenPolicy", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WardenContainmentTests", dependencies: ["WardenContainment", "WardenPolicy", "WardenACL"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WardenACLTests", dependencies: ["WardenACL", "WardenPolicy"], swiftSettings: swiftSettings),

@@ -23,18 +23,19 @@ struct ProxyStateMachine {
     }
 
     let service: String?
-    /// The service's policy; nil when no ACL file defines the service. Replaced at an ACL reload.
-    private(set) var policy: ServicePolicy?
     let conn: UInt64
     let peer: String
     private(set) var phase = Phase.awaitingConnect
     private(set) var upstreamReady = false
     private(set) var verbose = false
 
-    private var cache = PublishDecisionCache()
-    private var responses: ResponseTracker?
+    /// Decides publishes, and keeps what they need between frames (cached decisions, response grants).
+    private var publishes: PublishGuard
+    /// Whether the client asked for status messages (`headers` and `no_responders` in its CONNECT):
+    /// a request Warden refuses is then also answered with one, so it fails at once.
+    private(set) var wantsStatus = false
     /// The client's subscriptions and what their deliveries are checked against.
-    private var subscriptions = SubscriptionTable()
+    var subscriptions = SubscriptionTable()
     /// Frames decided before the upstream connection was ready, in order, CONNECT first.
     private var queuedUpstream: [ByteBuffer] = []
     private(set) var queuedUpstreamBytes = 0
@@ -53,13 +54,13 @@ struct ProxyStateMachine {
 
     init(service: String?, policy: ServicePolicy?, conn: UInt64, peer: String) {
         self.service = service
-        self.policy = policy
         self.conn = conn
         self.peer = peer
-        if let permission = policy?.allowResponses {
-            self.responses = ResponseTracker(permission: permission)
-        }
+        self.publishes = PublishGuard(policy: policy)
     }
+
+    /// The service's policy; nil when no ACL file defines the service. Replaced at an ACL reload.
+    var policy: ServicePolicy? { self.publishes.policy }
 
     /// The service's mode; a connection without a policy is enforced.
     var mode: PolicyMode { self.policy?.mode ?? .enforce }
@@ -91,6 +92,7 @@ struct ProxyStateMachine {
                 return
             }
             self.verbose = options.verbose
+            self.wantsStatus = options.headers && options.noResponders
             self.phase = .connected
             self.toUpstream(ByteBuffer(string: options.upstreamLine(service: self.service)), into: &out)
             if self.verbose { self.reply(Self.ok, into: &out) }
@@ -115,15 +117,15 @@ struct ProxyStateMachine {
             if self.verbose { self.reply(Self.ok, into: &out) }
 
         case .publish(let publish):
-            let decision = self.decidePublish(publish, now: now)
-            out.records.append(self.record(.pub, decision, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
-            if decision.isPermitted {
+            let verdict = self.publishes.decide(publish, now: now)
+            out.records.append(self.record(
+                .pub, verdict.decision, subject: publish.subject, reply: publish.reply, size: publish.bodySize,
+                reason: verdict.reason))
+            if verdict.decision.isPermitted {
                 self.toUpstream(frame.raw, into: &out)
                 if self.verbose { self.reply(Self.ok, into: &out) }
-            } else if decision.reason == .reservedReply, let reply = publish.reply {
-                self.reply(Self.error("Permissions Violation for Publish with Reply of \"\(reply)\""), into: &out)
             } else {
-                self.reply(Self.error("Permissions Violation for Publish to \"\(publish.subject)\""), into: &out)
+                self.refuse(publish, verdict, into: &out)
             }
 
         case .subscribe(let subject, let queue, let sid):
@@ -160,17 +162,6 @@ struct ProxyStateMachine {
         return policy.decideSubscribe(subject: subject, queue: queue)
     }
 
-    private mutating func decidePublish(_ publish: Publish, now: UInt64) -> PolicyDecision {
-        guard let policy = self.policy else { return PolicySnapshot.unknownServiceDecision }
-        return publish.subject.withUnsafeBytes { subject in
-            let rules = self.cache.decision(forSubjectBytes: subject, in: policy)
-            if publish.reply == nil && self.responses == nil { return rules }
-            let replyIsReserved = publish.reply?.withUnsafeBytes { ServicePolicy.isReservedReply($0) } ?? false
-            return policy.decidePublish(
-                subjectBytes: subject, replyIsReserved: replyIsReserved, ruleDecision: rules, responses: &self.responses, now: now)
-        }
-    }
-
     // MARK: ACL reload
 
     /// What a decision record says about a subscription Warden removed because reloaded ACLs no
@@ -189,17 +180,7 @@ struct ProxyStateMachine {
     /// are held to the new limits.
     @discardableResult
     mutating func policyChanged(to policy: ServicePolicy?, now: UInt64, into out: inout ProxyOutput) -> Int {
-        self.policy = policy
-        self.cache.removeAll()
-        if let permission = policy?.allowResponses {
-            if self.responses == nil {
-                self.responses = ResponseTracker(permission: permission)
-            } else {
-                self.responses!.adopt(permission, now: now)
-            }
-        } else {
-            self.responses = nil
-        }
+        self.publishes.policyChanged(to: policy, now: now)
         guard self.phase == .connected else { return 0 }
         var removed = 0
         for sid in self.subscriptions.live.keys.sorted(by: Self.sidOrder) {
@@ -254,16 +235,13 @@ struct ProxyStateMachine {
         guard self.phase != .closed else { return }
         switch frame.operation {
         case .message(let delivery):
-            // Clients number their subscriptions, so as a `String` the sid needs no allocation.
-            if self.subscriptions.needsChecks,
-                let denial = self.subscriptions.delivery(sid: delivery.sid.string, subject: delivery.subject, policy: self.policy)
-            {
-                out.records.append(self.record(.deliver, denial, subject: delivery.subject, sid: delivery.sid))
-                guard denial.isPermitted else { return }
+            if let denial = self.deliveryDenial(delivery) {
+                out.records.append(self.record(
+                    .deliver, denial.decision, subject: denial.subject ?? delivery.subject, sid: delivery.sid,
+                    reason: denial.reason))
+                guard denial.decision.isPermitted else { return }
             }
-            if let reply = delivery.reply, self.responses != nil {
-                reply.withUnsafeBytes { self.responses!.grant(replyBytes: $0, now: now) }
-            }
+            if let reply = delivery.reply { self.publishes.delivered(reply: reply, now: now) }
             out.client.append(frame.raw)
         case .info(let json):
             if let line = ServerInfo.sanitized(upstreamJSON: json, clientID: self.conn) {
@@ -316,7 +294,7 @@ struct ProxyStateMachine {
 
     /// An answer from Warden itself, placed after the PONGs still owed to the client for its earlier
     /// PINGs.
-    private mutating func reply(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
+    mutating func reply(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
         if self.clientPings == self.clientPongs {
             out.client.append(bytes)
         } else {

@@ -24,6 +24,16 @@ struct SubscriptionTable {
         var queue: String?
         /// The deny entries it overlaps: what its deliveries are checked against.
         var filter: [Rule] = []
+        /// Which subjects it matches; nil for a subject that is not valid (let through in audit mode),
+        /// which matches none.
+        let pattern: SubjectPattern?
+
+        init(subject: String, queue: String? = nil, filter: [Rule] = []) {
+            self.subject = subject
+            self.queue = queue
+            self.filter = filter
+            self.pattern = SubjectPattern(subject)
+        }
     }
 
     /// What deliveries to one sid are checked against. A sid whose deliveries need no check has none.
@@ -47,7 +57,12 @@ struct SubscriptionTable {
     }
 
     /// Live subscriptions by sid: usually one each, more only when a client repeated a live sid.
-    private(set) var live: [String: [Subscription]] = [:]
+    private(set) var live: [String: [Subscription]] = [:] {
+        didSet { self.recent = nil }
+    }
+    /// The sid of the last delivery and its live subscriptions: nearly every delivery goes to the sid
+    /// of the one before, so most need no look-up by sid.
+    private var recent: (sid: String, subscriptions: [Subscription])?
     private var checks: [String: Check] = [:]
     private var endingCount = 0
     /// The PONG the latest ended subscription waits for.
@@ -129,6 +144,32 @@ struct SubscriptionTable {
             self.store(check, sid)
         }
         return denial
+    }
+
+    /// Whether a delivery to `sid` on `subject` is data from elsewhere: no live subscription with the sid
+    /// matches its subject (a JetStream delivery, which carries the subject it was stored on, or a sid
+    /// Warden does not hold). Returns the queue group to decide it in, nil as the first element when
+    /// the delivery is one its subscription matches.
+    mutating func foreign(sid: WireString, subject: WireString) -> (isForeign: Bool, queue: String?) {
+        let subscriptions: [Subscription]
+        if let recent = self.recent, sid.withUnsafeBytes({ recent.sid.utf8.elementsEqual($0) }) {
+            subscriptions = recent.subscriptions
+        } else {
+            // Clients number their subscriptions, so as a `String` the sid needs no allocation.
+            let key = sid.string
+            subscriptions = self.live[key] ?? []
+            self.recent = (key, subscriptions)
+        }
+        let matched = subject.withUnsafeBytes { subject in
+            subscriptions.contains { $0.pattern?.matches(literal: subject) ?? false }
+        }
+        return (!matched, subscriptions.first?.queue)
+    }
+
+    /// The sids of the live subscriptions that `subject` reaches, as nats-server would deliver a
+    /// message on it to this connection: where Warden delivers its own answers to a request.
+    func sids(matching subject: String) -> [String] {
+        self.live.filter { $0.value.contains { $0.pattern?.matches(subject) ?? false } }.keys.sorted()
     }
 
     /// A PONG came back from nats-server, the `pongsReturned`-th: subscriptions ended before the PING

@@ -1,0 +1,75 @@
+import NATSProtocol
+import NIOCore
+import WardenContainment
+import WardenPolicy
+
+/// What the state machine checks in a message nats-server delivers, before the client gets it:
+/// - a subscription's delivery filter (the deny entries it overlaps), and what is still delivered for
+///   an ended one (`SubscriptionTable`);
+/// - a message on a subject its subscription does not match, which nats-server delivers for JetStream
+///   (push and pull deliveries carry the subject they were stored on): decided as if the client
+///   subscribed to that subject;
+/// - a stored message carried inside the message (a direct get's or message get's answer, a
+///   republished message: `StoredMessage`): decided by the subject it was stored on.
+/// A delivery that no check refuses costs a look-up of its sid (usually that of the one before) and
+/// a comparison of its subject; one whose payload starts like a message get's answer, or with headers,
+/// a scan of those bytes.
+extension ProxyStateMachine {
+    struct DeliveryDenial {
+        var decision: PolicyDecision
+        /// The subject the denial is about when it is not the message's own (a carried message's).
+        var subject: WireString?
+        var reason: String?
+    }
+
+    static let foreignReason = "not a subject its subscription matches (JetStream delivery)"
+
+    mutating func deliveryDenial(_ delivery: Delivery) -> DeliveryDenial? {
+        // Clients number their subscriptions, so as a `String` the sid needs no allocation.
+        if self.subscriptions.needsChecks,
+            let denial = self.subscriptions.delivery(sid: delivery.sid.string, subject: delivery.subject, policy: self.policy)
+        {
+            return DeliveryDenial(decision: denial)
+        }
+        let (isForeign, queue) = self.subscriptions.foreign(sid: delivery.sid, subject: delivery.subject)
+        if isForeign {
+            let decision = delivery.subject.withUnsafeBytes { self.decideReceive($0, queue: queue) }
+            if decision.verdict == .deny { return DeliveryDenial(decision: decision, reason: Self.foreignReason) }
+        }
+        let carried = delivery.payload.withUnsafeReadableBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let headers = delivery.headerLength ?? 0
+            return StoredMessage.carried(
+                headers: UnsafeBufferPointer(rebasing: bytes[..<headers]), body: UnsafeBufferPointer(rebasing: bytes[headers...]))
+        }
+        switch carried {
+        case .nothing:
+            return nil
+        case .subjects(let subjects):
+            for subject in subjects {
+                let decision = SubjectBytesView.with(subject) { self.decideReceive($0, queue: queue) }
+                if decision.verdict == .deny {
+                    return DeliveryDenial(
+                        decision: decision, subject: WireString(subject),
+                        reason: "stored message carried on \"\(delivery.subject)\"")
+                }
+            }
+            return nil
+        case .unreadable(let why):
+            return DeliveryDenial(decision: PolicyDecision(.deny, .notUnderstood, mode: self.mode), reason: why)
+        }
+    }
+
+    private func decideReceive(_ subject: UnsafeBufferPointer<UInt8>, queue: String?) -> PolicyDecision {
+        guard let policy = self.policy else { return PolicySnapshot.unknownServiceDecision }
+        return policy.decideReceive(subjectBytes: subject, queue: queue)
+    }
+}
+
+/// A `String`'s UTF-8 bytes in place.
+enum SubjectBytesView {
+    static func with<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        var text = text
+        return text.withUTF8(body)
+    }
+}
