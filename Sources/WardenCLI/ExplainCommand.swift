@@ -10,6 +10,9 @@ struct ExplainCommand: ParsableCommand {
         discussion: """
             Exits 0 when the question was answered (allow or deny), 1 when the ACL files are invalid.
             A subscription needs every subject it can match to be allowed by one allow entry.
+            A publish with --reply is a request: its answer is published on the reply subject, so that
+            subject must be one the service may direct answers to (its own inbox _INBOX.SERVICE.>, a
+            subject it may both publish and subscribe to, or a `replies` entry).
             """
     )
 
@@ -21,12 +24,16 @@ struct ExplainCommand: ParsableCommand {
     @Argument(help: "pub or sub.") var op: Op
     @Argument(help: "The subject (a subscription may use * and >).") var subject: String
     @Option(help: "Queue group of the subscription.") var queue: String?
+    @Option(help: "Reply subject of the publish (a request).") var reply: String?
     @OptionGroup var acls: ACLOptions
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
         if self.queue != nil && self.op == .pub {
             throw ValidationError("--queue applies only to sub")
+        }
+        if self.reply != nil && self.op == .sub {
+            throw ValidationError("--reply applies only to pub")
         }
     }
 
@@ -39,14 +46,19 @@ struct ExplainCommand: ParsableCommand {
             throw ExitCode(1)
         }
         var filter: [Rule] = []
-        let decision: PolicyDecision
+        var decision: PolicyDecision
         var responses: ResponsePermission?
+        var reply: PolicyDecision?
         if let policy = snapshot.policy(for: self.service) {
             switch self.op {
             case .pub:
                 decision = policy.decidePublish(subject: self.subject)
                 // A publish no rule allows may still answer a request delivered to the service.
                 responses = decision.reason == .defaultDeny ? policy.allowResponses : nil
+                if let subject = self.reply {
+                    reply = policy.decideReply(subject)
+                    if decision.verdict == .allow, reply?.verdict == .deny { decision = reply! }
+                }
             case .sub:
                 let result = policy.decideSubscribe(subject: self.subject, queue: self.queue)
                 decision = result.decision
@@ -56,13 +68,15 @@ struct ExplainCommand: ParsableCommand {
             decision = PolicySnapshot.unknownServiceDecision
         }
         if self.json {
-            print(try self.jsonText(decision, filter: filter, responses: responses))
+            print(try self.jsonText(decision, filter: filter, responses: responses, reply: reply))
         } else {
-            print(self.text(decision, filter: filter, responses: responses))
+            print(self.text(decision, filter: filter, responses: responses, reply: reply))
         }
     }
 
-    private func text(_ decision: PolicyDecision, filter: [Rule], responses: ResponsePermission?) -> String {
+    private func text(
+        _ decision: PolicyDecision, filter: [Rule], responses: ResponsePermission?, reply: PolicyDecision?
+    ) -> String {
         var lines: [String] = []
         let verdict = decision.verdict.rawValue
         if decision.mode == .audit && decision.verdict == .deny {
@@ -71,8 +85,12 @@ struct ExplainCommand: ParsableCommand {
             lines.append(verdict)
         }
         let queue = self.queue.map { " (queue \($0))" } ?? ""
-        lines.append("  \(self.service) \(self.op.rawValue) \(self.subject)\(queue), mode \(decision.mode.rawValue)")
+        let replyText = self.reply.map { " reply \($0)" } ?? ""
+        lines.append("  \(self.service) \(self.op.rawValue) \(self.subject)\(queue)\(replyText), mode \(decision.mode.rawValue)")
         lines.append("  rule: \(decision.ruleDescription)")
+        if let reply, let subject = self.reply {
+            lines.append("  reply \(subject): \(reply.verdict.rawValue), \(reply.ruleDescription)")
+        }
         for rule in filter {
             lines.append("  dropped at delivery: messages matching \(rule.pattern) (\(rule))")
         }
@@ -83,7 +101,9 @@ struct ExplainCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    private func jsonText(_ decision: PolicyDecision, filter: [Rule], responses: ResponsePermission?) throws -> String {
+    private func jsonText(
+        _ decision: PolicyDecision, filter: [Rule], responses: ResponsePermission?, reply: PolicyDecision?
+    ) throws -> String {
         var object: [String: Any] = [
             "decision": decision.verdict.rawValue,
             "rule": decision.ruleDescription,
@@ -101,6 +121,9 @@ struct ExplainCommand: ParsableCommand {
         }
         if !filter.isEmpty {
             object["delivery_filter"] = filter.map(\.description)
+        }
+        if let reply, let subject = self.reply {
+            object["reply"] = ["subject": subject, "decision": reply.verdict.rawValue, "rule": reply.ruleDescription]
         }
         if let responses {
             object["allow_responses"] = ["rule": responses.ruleDescription, "max": responses.maxMessages,

@@ -11,6 +11,9 @@ struct NATSConfigCommand: ParsableCommand {
 
     @OptionGroup var certs: CertsOptions
     @Option(help: "Where nats-server listens, HOST:PORT.") var listen: String
+    @Option(name: .customLong("store-dir"), help: "Where JetStream keeps its data (jetstream { store_dir }).")
+    var storeDirectory = "jetstream"
+    @Flag(name: .customLong("no-jetstream"), help: "Leave JetStream out of the configuration.") var noJetStream = false
 
     func run() throws {
         guard let (host, port) = parseHostPort(Substring(self.listen)), port != 0 else {
@@ -20,7 +23,8 @@ struct NATSConfigCommand: ParsableCommand {
         let config = try runPKI { () throws(PKIError) in
             let authority = try CertificateAuthority.load(layout: self.certs.layout)
             try authority.issueNATSServerCertificate(hosts: hosts)
-            return NATSServerConfig.render(authority: authority, host: host, port: port)
+            return NATSServerConfig.render(
+                authority: authority, host: host, port: port, jetStreamStore: self.noJetStream ? nil : self.storeDirectory)
         }
         print(config, terminator: "")
     }

@@ -3,7 +3,9 @@ import Foundation
 /// The nats-server configuration that locks NATS to Warden: TLS only, client certificates verified
 /// against Warden's CA, and only Warden's own identity mapped to a user (`verify_and_map`).
 public enum NATSServerConfig {
-    public static func render(authority: CertificateAuthority, host: String, port: Int) -> String {
+    /// - Parameter jetStreamStore: where JetStream keeps its data (`jetstream { store_dir }`); nil for
+    ///   a nats-server without JetStream.
+    public static func render(authority: CertificateAuthority, host: String, port: Int, jetStreamStore: String? = nil) -> String {
         func absolute(_ path: String) -> String {
             path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         }
@@ -33,6 +35,13 @@ public enum NATSServerConfig {
               ]
             }
 
-            """
+            """ + (jetStreamStore.map { """
+
+            # JetStream: Warden decides every JetStream API call by what it makes nats-server do.
+            jetstream {
+              store_dir: \(quoted(absolute($0)))
+            }
+
+            """ } ?? "")
     }
 }

@@ -36,7 +36,7 @@ final class ConnectionAttempt {
     func infoLine() -> ByteBuffer {
         ByteBuffer(string: ServerInfo.warden(
             serverID: self.env.serverID, clientID: self.conn, clientIP: self.clientIP,
-            maxPayload: self.env.configuration.maxPayload))
+            maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo))
     }
 
     /// Records the refusal (once) and closes the connection.

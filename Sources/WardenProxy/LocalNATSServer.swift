@@ -5,8 +5,8 @@ public import ServiceLifecycle
 public import WardenPKI
 
 /// A nats-server for development, started by `warden serve` when no `--upstream` is given: on a free
-/// loopback port, with the configuration of `warden nats-config` (TLS only, only Warden's identity),
-/// and stopped when Warden stops.
+/// loopback port, with the configuration of `warden nats-config` (TLS only, only Warden's identity,
+/// JetStream in its temporary folder), and stopped when Warden stops.
 public final class LocalNATSServer: Service, Sendable {
     public let port: Int
     private let process: Process
@@ -21,7 +21,8 @@ public final class LocalNATSServer: Service, Sendable {
         let folder = NSTemporaryDirectory() + "warden-nats-\(getpid())-\(port)"
         try SecureFile.makeDirectory(folder, mode: 0o700)
         let configPath = folder + "/nats.conf"
-        let config = NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: port)
+        let config = NATSServerConfig.render(
+            authority: authority, host: "127.0.0.1", port: port, jetStreamStore: folder + "/jetstream")
         try SecureFile.write(Data(config.utf8), to: configPath, mode: 0o600)
 
         let process = Process()

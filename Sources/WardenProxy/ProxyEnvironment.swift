@@ -35,6 +35,13 @@ final class ProxyEnvironment: Sendable {
     /// Warden's `server_id` in INFO: random per process, like nats-server's.
     let serverID: String
     private let nextConn = NIOLockedValueBox<UInt64>(0)
+    private let upstreamFacts = NIOLockedValueBox(ServerInfo.Upstream())
+
+    /// What Warden's INFO repeats of nats-server's, from the latest INFO of an upstream connection.
+    var upstreamInfo: ServerInfo.Upstream {
+        get { self.upstreamFacts.withLockedValue { $0 } }
+        set { self.upstreamFacts.withLockedValue { $0 = newValue } }
+    }
 
     init(
         configuration: ProxyConfiguration, credentials: CredentialStore, policy: PolicySnapshot, log: DecisionLog,

@@ -42,6 +42,7 @@ public final class ProxyServer: Service, Sendable {
             return address
         }
         let env = self.env
+        if let facts = await UpstreamProbe.info(env: env, group: self.group) { env.upstreamInfo = facts }
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -69,6 +70,7 @@ public final class ProxyServer: Service, Sendable {
         let address = channel.localAddress!
         env.logger.info("listening", metadata: [
             "address": "\(address)", "upstream": "\(env.configuration.upstream)",
+            "upstream_version": "\(env.upstreamInfo.version)",
             "services": "\(env.registry.policy.services.count)", "rules": "\(env.registry.policy.ruleCount)",
         ])
         return address

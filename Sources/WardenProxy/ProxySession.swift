@@ -455,9 +455,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
             return
         }
         self.sawInfo = true
-        guard case .info = frame.operation else {
+        guard case .info(let json) = frame.operation else {
             self.session.upstreamFailed("nats-server did not start with INFO")
             return
+        }
+        if let facts = ServerInfo.Upstream(json: json), facts != self.session.env.upstreamInfo {
+            self.session.env.upstreamInfo = facts
         }
         self.startTLS(context: context)
     }

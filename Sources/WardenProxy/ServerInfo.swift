@@ -13,16 +13,36 @@ enum ServerInfo {
         "connect_info", "domain",
     ]
 
-    /// The nats-server protocol level Warden speaks (headers, no responders); clients use `version`
-    /// for feature checks.
+    /// The version Warden's INFO names until it has seen nats-server's: the oldest nats-server whose
+    /// protocol Warden speaks (headers, no responders).
     static let protocolVersion = "2.10.0"
 
+    /// What Warden's INFO repeats of nats-server's: clients choose features by `version` (nats.go and
+    /// nats.py put a consumer's filter into the API subject from 2.9 on, for example), so it must be
+    /// the version of the nats-server behind Warden.
+    struct Upstream: Hashable, Sendable {
+        var version = ServerInfo.protocolVersion
+        var jetStream = false
+
+        /// The facts of an upstream INFO's JSON; nil when it is not an INFO Warden can read.
+        init?(json: String) {
+            guard let data = json.data(using: .utf8),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let version = object["version"] as? String, !version.isEmpty
+            else { return nil }
+            self.version = version
+            self.jetStream = (object["jetstream"] as? Bool) ?? false
+        }
+
+        init() {}
+    }
+
     /// Warden's own INFO line for a new client connection.
-    static func warden(serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int) -> String {
+    static func warden(serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int, upstream: Upstream) -> String {
         var object: [String: Any] = [
             "server_id": serverID,
             "server_name": "warden",
-            "version": Self.protocolVersion,
+            "version": upstream.version,
             "proto": 1,
             "headers": true,
             "max_payload": maxPayload,
@@ -32,6 +52,7 @@ enum ServerInfo {
             "client_id": clientID,
         ]
         if let clientIP { object["client_ip"] = clientIP }
+        if upstream.jetStream { object["jetstream"] = true }
         return Self.line(object)
     }
 

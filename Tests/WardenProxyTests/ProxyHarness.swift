@@ -57,7 +57,7 @@ final class ProxyHarness: @unchecked Sendable {
     init(
         acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
         upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"], logHighWater: Int = 8 << 20,
-        auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard
+        auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard, jetStream: Bool = false
     ) async throws {
         self.directory = try TemporaryDirectory()
         self.layout = CertsLayout(root: self.directory.appending("certs"))
@@ -71,7 +71,10 @@ final class ProxyHarness: @unchecked Sendable {
         try self.authority.issueNATSServerCertificate(hosts: natsCertificateHosts)
         let natsPort = try Loopback.freePort()
         self.nats = try NATSServerProcess(
-            config: NATSServerConfig.render(authority: self.authority, host: "127.0.0.1", port: natsPort), port: natsPort,
+            config: NATSServerConfig.render(
+                authority: self.authority, host: "127.0.0.1", port: natsPort,
+                jetStreamStore: jetStream ? self.directory.appending("jetstream") : nil),
+            port: natsPort,
             directory: self.directory)
 
         var logger = Logger(label: "warden-test")
@@ -177,11 +180,11 @@ final class ProxyHarness: @unchecked Sendable {
 func withWarden(
     acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"], upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
     logHighWater: Int = 8 << 20, auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard,
-    _ body: (ProxyHarness) async throws -> Void
+    jetStream: Bool = false, _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let warden = try await ProxyHarness(
         acl: acl, services: services, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts, logHighWater: logHighWater,
-        auditEvents: auditEvents, auditBudget: auditBudget)
+        auditEvents: auditEvents, auditBudget: auditBudget, jetStream: jetStream)
     do {
         try await body(warden)
     } catch {

@@ -1,0 +1,55 @@
+import NATSProtocol
+import NIOCore
+import NIOPosix
+
+/// Reads nats-server's INFO once at start, before any client connects, so that the first clients are
+/// already told the version of the nats-server behind Warden (`ServerInfo.Upstream`). nats-server sends
+/// INFO in plain text before the TLS handshake, so this needs no credentials. Best effort: when
+/// nats-server cannot be reached, sessions learn the version from their own upstream INFO later.
+enum UpstreamProbe {
+    static func info(env: ProxyEnvironment, group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)) async -> ServerInfo.Upstream? {
+        let upstream = env.configuration.upstream
+        let loop = group.next()
+        let result = loop.makePromise(of: ServerInfo.Upstream?.self)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(InfoReader(result: result))
+                }
+            }
+        let connected = env.upstreamAddress.map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+        connected.whenFailure { _ in result.succeed(nil) }
+        let deadline = loop.scheduleTask(in: timeout) { result.succeed(nil) }
+        let facts = try? await result.futureResult.get()
+        deadline.cancel()
+        if let channel = try? await connected.get() { try? await channel.close() }
+        return facts ?? nil
+    }
+
+    private final class InfoReader: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        private var reader = FrameReader(NATSServerParser())
+        private let result: EventLoopPromise<ServerInfo.Upstream?>
+
+        init(result: EventLoopPromise<ServerInfo.Upstream?>) {
+            self.result = result
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            self.reader.receive(self.unwrapInboundIn(data))
+            guard let frame = try? self.reader.next() else { return }
+            if case .info(let json) = frame.operation {
+                self.result.succeed(ServerInfo.Upstream(json: json))
+            } else {
+                self.result.succeed(nil)
+            }
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            self.result.succeed(nil)
+        }
+    }
+}
