@@ -6,14 +6,16 @@ import WardenTestSupport
 /// through nats.py (`Tests/Clients/nats_py_scenario.py`), which reads the protocol its own way.
 @Suite(.serialized)
 struct OtherClientsTests {
-    static let scenario = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Clients/nats_py_scenario.py").path
+    static func script(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Clients/\(name)").path
+    }
 
-    /// Runs the scenario against `warden` and returns what it observed.
-    func runNATSPy(_ warden: ProxyHarness) throws -> [String: Any] {
+    /// Runs a scenario (`Tests/Clients/NAME`) against `warden` and returns what it observed.
+    func runNATSPy(_ warden: ProxyHarness, script: String = "nats_py_scenario.py") throws -> [String: Any] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.scenario, warden.url, warden.layout.root]
+        process.arguments = ["python3", Self.script(script), warden.url, warden.layout.root]
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -85,6 +87,35 @@ struct OtherClientsTests {
             #expect(decision("sub", "jobs.a", queue: "other") == "deny")
             #expect(decision("sub", "jobs.a", queue: "workers") == "allow")
             #expect(decision("pub", "orders.created") == "allow")
+        }
+    }
+
+    @Test func natsPysJetStreamAndKeyValueAPIsWorkWithinTheACLAndFailAtOnceOutsideIt() async throws {
+        try await withWarden(
+            acl: JetStreamContainmentTests.acl, services: JetStreamContainmentTests.services, jetStream: true
+        ) { warden in
+            let seen = try self.runNATSPy(warden, script: "nats_py_jetstream.py")
+            func outcome(_ name: String) -> [String: Any] { seen[name] as? [String: Any] ?? [:] }
+
+            #expect(outcome("pull")["result"] as? [String] == ["jobs.a", "jobs.b"], "\(outcome("pull"))")
+            #expect(outcome("push")["result"] as? String == "jobs.a", "\(outcome("push"))")
+            #expect(outcome("ordered")["result"] as? [String] == ["jobs.a", "jobs.b"], "\(outcome("ordered"))")
+            #expect(outcome("kv")["result"] as? [String] == ["1", "2"], "\(outcome("kv"))")
+
+            // Refused at once: a JetStream error (403) or no responders, never the client's timeout.
+            for name in ["spy_consumer", "spy_kv", "deliver_elsewhere"] {
+                #expect(outcome(name)["code"] as? Int == 403, "\(name): \(outcome(name))")
+                #expect((outcome(name)["description"] as? String)?.isEmpty == false)
+            }
+            #expect(outcome("forged_request")["error"] as? String == "no responders", "\(outcome("forged_request"))")
+            // A get by sequence names no subject: its answer is dropped where it arrives.
+            #expect(outcome("spy_get")["error"] as? String == "timeout", "\(outcome("spy_get"))")
+            #expect(seen["still_connected"] as? Bool == true)
+
+            let records = try await warden.records()
+            let secretDrops = records.filter { $0["op"] as? String == "deliver" && $0["subject"] as? String == "secret.plans" }
+            #expect(secretDrops.count == 1)
+            #expect(!records.contains { $0["decision"] as? String == "allow" && ($0["subject"] as? String)?.contains("SECRET.launch") == true && $0["op"] as? String == "deliver" })
         }
     }
 }
