@@ -17,6 +17,8 @@ public struct JetStreamCall: Hashable, Sendable {
         /// `STREAM.SNAPSHOT.<stream>`, `STREAM.RESTORE.<stream>`: a whole stream's data as one archive.
         case snapshot
         case restore
+        /// `STREAM.INFO.<stream>`: with `subjects_filter`, the subjects stored and their message counts.
+        case streamInfo
     }
 
     public var kind: Kind
@@ -37,6 +39,7 @@ public struct JetStreamCall: Hashable, Sendable {
         case .directGet: return nil
         case .snapshot: name = "stream_snapshot_response"
         case .restore: name = "stream_restore_response"
+        case .streamInfo: name = "stream_info_response"
         }
         return "io.nats.jetstream.api.v1." + name
     }
@@ -75,6 +78,7 @@ public struct JetStreamCall: Hashable, Sendable {
         case ("STREAM", "UPDATE") where api.count == 3: self.init(.streamUpdate, api[2])
         case ("STREAM", "SNAPSHOT") where api.count == 3: self.init(.snapshot, api[2])
         case ("STREAM", "RESTORE") where api.count == 3: self.init(.restore, api[2])
+        case ("STREAM", "INFO") where api.count == 3: self.init(.streamInfo, api[2])
         case ("STREAM", "MSG") where api.count == 4 && api[2] == "GET": self.init(.messageGet, api[3])
         case ("DIRECT", "GET") where api.count >= 3: self.init(.directGet, api[2], subject: rest(from: 3))
         case ("CONSUMER", "CREATE") where api.count >= 3: self.init(.consumerCreate, api[2], subject: rest(from: 4))

@@ -24,8 +24,18 @@ public enum JetStreamCheck {
             return try StreamConfigCheck.requirements(try Self.parse(body))
         case .consumerCreate, .durableCreate:
             return try ConsumerConfigCheck.requirements(try Self.parse(body), subjectFilter: call.subject)
+        case .streamInfo:
+            // Without a body it is the stream's configuration and counts, nothing per subject.
+            guard !body.isEmpty else { return [] }
+            let request = try JSONFields(try Self.parse(body), known: Self.streamInfoFields, context: "stream info request")
+            return try request.string("subjects_filter", context: "stream info request").map {
+                [Requirement(.receive, $0, field: "stream info request.subjects_filter")]
+            } ?? []
         }
     }
+
+    /// `JSApiStreamInfoRequest`, with its paging (`ApiPagedRequest`).
+    static let streamInfoFields: Set<String> = ["deleted_details", "subjects_filter", "offset"]
 
     /// Decides `call` for the service with `policy` (nil: a service no ACL file defines).
     public static func decide(

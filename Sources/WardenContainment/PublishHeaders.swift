@@ -6,6 +6,8 @@
 ///   message on S, so S must be publishable;
 /// - `Nats-Schedule-Source: S`: that message takes the last message stored on S, so S must be
 ///   receivable;
+/// - `Nats-Expected-Last-Subject-Sequence-Subject: S`: the publish succeeds or fails by the last
+///   sequence stored on S, which tells whether S holds messages: S must be receivable;
 /// - `Nats-Rollup: all`: deletes every other message of the stream, whatever its subject: only a
 ///   service that may publish to every subject (`>`) may.
 /// `Nats-Trace-Dest: trace disabled` is nats-server's own marker for "no trace" and requires nothing.
@@ -24,6 +26,8 @@ public enum PublishHeaders {
                 (kind, field) = (.publish, "Nats-Schedule-Target")
             } else if HeaderLines.equals(key, lowercased: "nats-schedule-source") {
                 (kind, field) = (.receive, "Nats-Schedule-Source")
+            } else if HeaderLines.equals(key, lowercased: "nats-expected-last-subject-sequence-subject") {
+                (kind, field) = (.receive, "Nats-Expected-Last-Subject-Sequence-Subject")
             } else if HeaderLines.equals(key, lowercased: "nats-rollup") {
                 guard HeaderLines.equals(value, lowercased: "all") else { return true }
                 requirements.append(Requirement(.publish, ">", field: "Nats-Rollup: all (every subject of the stream)"))

@@ -16,12 +16,14 @@ struct HeaderAndCarrierTests {
 
     @Test func traceAndScheduleHeadersAreRequirementsInEveryCase() throws {
         let block = "NATS/1.0\r\nX-Id: 1\r\nNats-Trace-Dest: payments.failed\r\nnats-schedule-target:  jobs.run \r\n"
-            + "Nats-Schedule-Source: secret.last\r\nNATS-TRACE-DEST: second.dest\r\n\r\n"
+            + "Nats-Schedule-Source: secret.last\r\nNATS-TRACE-DEST: second.dest\r\n"
+            + "Nats-Expected-Last-Subject-Sequence-Subject: secret.other\r\n\r\n"
         #expect(try self.requirements(block) == [
             Requirement(.publish, "payments.failed", field: "Nats-Trace-Dest"),
             Requirement(.publish, "jobs.run", field: "Nats-Schedule-Target"),
             Requirement(.receive, "secret.last", field: "Nats-Schedule-Source"),
             Requirement(.publish, "second.dest", field: "Nats-Trace-Dest"),
+            Requirement(.receive, "secret.other", field: "Nats-Expected-Last-Subject-Sequence-Subject"),
         ])
     }
 

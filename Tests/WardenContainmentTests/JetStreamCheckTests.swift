@@ -47,7 +47,7 @@ struct JetStreamCheckTests {
     }
 
     @Test func callsWithoutEffectsToCheckAreNotInspected() {
-        for subject in ["$JS.API.INFO", "$JS.API.STREAM.INFO.S", "$JS.API.CONSUMER.MSG.NEXT.S.C", "$JS.ACK.S.C.1.2.3.4.5",
+        for subject in ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.CONSUMER.MSG.NEXT.S.C", "$JS.ACK.S.C.1.2.3.4.5",
                         "orders.created", "$JS.API.STREAM.PURGE.S"] {
             #expect(JetStreamCall(subject: subject) == nil, "\(subject)")
         }
@@ -146,6 +146,12 @@ struct JetStreamCheckTests {
         #expect(self.decide("$JS.API.DIRECT.GET.S.secret.x", "").requirement?.subject == "secret.x")
         // By sequence alone: the answer is checked where it arrives (`StoredMessage`).
         #expect(self.decide("$JS.API.STREAM.MSG.GET.S", #"{"seq":1}"#).denial == nil)
+    }
+
+    @Test func streamInfoListingSubjectsListsOnlyReceivableOnes() {
+        #expect(self.decide("$JS.API.STREAM.INFO.S", "").denial == nil)
+        #expect(self.decide("$JS.API.STREAM.INFO.S", #"{"subjects_filter":"js.orders.>"}"#).denial == nil)
+        #expect(self.decide("$JS.API.STREAM.INFO.S", #"{"subjects_filter":">"}"#).requirement?.subject == ">")
     }
 
     @Test func snapshotsAndRestoresAreRefused() {
