@@ -78,6 +78,25 @@ let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func explainRefusesBadArguments() throws {
         #expect(try warden(["explain", "orders", "publish", "x", "--acls", repositoryACLs]).status != 0)
         #expect(try warden(["explain", "orders", "pub", "x", "--queue", "q", "--acls", repositoryACLs]).status != 0)
+        #expect(try warden(["explain", "orders", "sub", "x", "--reply", "r", "--acls", repositoryACLs]).status != 0)
+    }
+
+    @Test func explainShowsWhereARequestsAnswersMayGo() throws {
+        // The shipped example's confused deputy: orders may receive payments.completed, not publish it.
+        let forged = try warden([
+            "explain", "orders", "pub", "inventory.reserve", "--reply", "payments.completed", "--acls", repositoryACLs,
+        ])
+        #expect(forged.stdout.hasPrefix("deny\n"))
+        #expect(forged.stdout.contains("rule: default deny (reply subject)"))
+        let own = try warden([
+            "explain", "orders", "pub", "inventory.reserve", "--reply", "_INBOX.orders.abc.1", "--acls", repositoryACLs,
+            "--json",
+        ])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(own.stdout.utf8)) as? [String: Any])
+        #expect(object["decision"] as? String == "allow")
+        let reply = try #require(object["reply"] as? [String: Any])
+        #expect(reply["decision"] as? String == "allow")
+        #expect((reply["rule"] as? String)?.contains("_INBOX.orders.>") == true)
     }
 }
 
