@@ -175,17 +175,21 @@ final class ProxySession {
         self.flushAll()
     }
 
+    /// The upstream connection could not be made, or failed. The client is closed without a word, as
+    /// nats-server closes its clients when it stops: every NATS client answers a plain close by
+    /// reconnecting (to Warden again, or to another URL it knows), while an `-ERR` it does not know
+    /// makes nats.c, nats.go and nats.py close for good.
     func upstreamFailed(_ reason: String) {
         guard !self.closing else { return }
-        self.logger.error("upstream connection failed; closing the client", metadata: ["reason": "\(reason)"])
+        self.logger.warning("upstream connection failed; closing the client, which will reconnect", metadata: ["reason": "\(reason)"])
         self.env.metrics.upstreamFailures.increment()
-        self.core.out.client.append(ProxyStateMachine.error("Warden: upstream NATS unavailable"))
         self.close(reason: reason)
     }
 
     func upstreamClosed() {
         guard !self.closing else { return }
-        self.logger.info("upstream connection closed; closing the client")
+        self.logger.info("upstream connection closed; closing the client, which will reconnect")
+        self.env.metrics.upstreamFailures.increment()
         self.flushAll()
         self.close(reason: "upstream closed")
     }

@@ -71,7 +71,7 @@ final class WardenMetrics: Sendable {
     init() {
         self.upstreamFailures = self.registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "warden", subsystem: "upstream", metricName: "failures", unitName: "total",
-            helpText: "Client connections closed because their connection to nats-server failed or broke the protocol."))
+            helpText: "Client connections closed because their connection to nats-server could not be made, failed, closed or broke the protocol."))
         self.credentialCloses = self.registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "warden", metricName: "credential_closes", unitName: "total",
             helpText: "Live client connections closed because their credential was revoked or expired."))

@@ -5,24 +5,34 @@ import Foundation
 public final class NATSServerProcess: @unchecked Sendable {
     public let port: Int
     public let logPath: String
-    private let process = Process()
+    private let configPath: String
+    private let lock = NSLock()
+    private var process = Process()
 
     /// Starts `nats-server -c CONFIG` and waits until it listens on `port`.
     public init(config: String, port: Int, directory: TemporaryDirectory) throws {
         self.port = port
-        let configPath = directory.appending("nats-\(port).conf")
+        self.configPath = directory.appending("nats-\(port).conf")
         self.logPath = directory.appending("nats-\(port).log")
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try config.write(toFile: self.configPath, atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: self.logPath, contents: nil)
+        try self.start()
+    }
+
+    /// Starts nats-server again with the same configuration and port, after `kill` or `stop`.
+    public func start() throws {
+        let process = Process()
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: self.logPath))
-        self.process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        self.process.arguments = ["nats-server", "-c", configPath]
-        self.process.standardOutput = log
-        self.process.standardError = log
-        try self.process.run()
-        guard Loopback.waitUntilListening(port: port) else {
+        log.seekToEndOfFile()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["nats-server", "-c", self.configPath]
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.lock.withLock { self.process = process }
+        guard Loopback.waitUntilListening(port: self.port) else {
             self.stop()
-            throw NATSServerError(message: "nats-server did not start on port \(port): \(self.log)")
+            throw NATSServerError(message: "nats-server did not start on port \(self.port): \(self.log)")
         }
     }
 
@@ -32,9 +42,18 @@ public final class NATSServerProcess: @unchecked Sendable {
     }
 
     public func stop() {
-        guard self.process.isRunning else { return }
-        self.process.terminate()
-        self.process.waitUntilExit()
+        let process = self.lock.withLock { self.process }
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Ends nats-server with SIGKILL, as a crash would: no lame duck, no goodbye to its clients.
+    public func kill() {
+        let process = self.lock.withLock { self.process }
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 
     deinit { self.stop() }
