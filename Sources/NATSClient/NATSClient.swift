@@ -236,6 +236,23 @@ public final class NATSClient: @unchecked Sendable {
         return Message(reply!)
     }
 
+    /// Sends a request with headers (HPUB) and waits for one reply.
+    public func request(
+        _ subject: String, _ text: String, headers: [(String, String)], timeoutMilliseconds: Int64 = 2000
+    ) throws(Failure) -> Message {
+        var message: OpaquePointer?
+        let bytes = Array(text.utf8)
+        try self.check(bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { natsMsg_Create(&message, subject, nil, $0.baseAddress, Int32($0.count)) }
+        })
+        defer { natsMsg_Destroy(message) }
+        for (key, value) in headers { try self.check(natsMsgHeader_Set(message, key, value)) }
+        var reply: OpaquePointer?
+        try self.check(natsConnection_RequestMsg(&reply, self.connection, message, timeoutMilliseconds))
+        defer { natsMsg_Destroy(reply) }
+        return Message(reply!)
+    }
+
     /// The last error the server reported on this connection (e.g. a permissions violation), if any.
     public var lastError: String? {
         var text: UnsafePointer<CChar>?
