@@ -2,8 +2,8 @@
 /// and `ConsumerConfig`, server/consumer.go):
 /// - it hands the caller the stream's messages on the consumer's filter subjects: each must be a subject
 ///   the caller may receive (in the push consumer's `deliver_group`, when it has one). Without a filter
-///   the consumer reads every subject of the stream, which Warden cannot see from the request: it is
-///   decided as a subscription to `>` (give the consumer a filter);
+///   the consumer reads every subject of the stream, which the request does not name: the caller
+///   passes them in (`streamSubjects`, from nats-server's stream info), and each is decided the same way;
 /// - a push consumer publishes its messages on `deliver_subject`: it must be one the caller may direct
 ///   answers to, as a reply subject;
 /// - the filter may also be in the API subject (`CONSUMER.CREATE.<stream>.<name>.<filter>`, nats.go's
@@ -21,7 +21,11 @@ enum ConsumerConfigCheck {
         "priority_timeout",
     ]
 
-    static func requirements(_ body: JSONValue, subjectFilter: String?) throws(ContainmentRefusal) -> [Requirement] {
+    /// The requirements of a consumer request; nil when the consumer has no filter and
+    /// `streamSubjects` is nil: then the stream's subjects are needed to decide it.
+    static func requirements(
+        _ body: JSONValue, subjectFilter: String?, streamSubjects: [String]?
+    ) throws(ContainmentRefusal) -> [Requirement]? {
         let request = try JSONFields(body, known: Self.requestFields, context: "consumer request")
         guard let configValue = request["config"] else {
             throw ContainmentRefusal("the consumer request has no config")
@@ -45,7 +49,10 @@ enum ConsumerConfigCheck {
             filters.append((subjectFilter, "consumer create subject's filter"))
         }
         if filters.isEmpty {
-            filters.append((">", "consumer config without filter_subject (every subject of the stream)"))
+            guard let streamSubjects else { return nil }
+            for subject in streamSubjects {
+                filters.append((subject, "consumer config without filter_subject: the stream's subject"))
+            }
         }
         var requirements = filters.map { Requirement(.receive, $0.subject, field: $0.field, queue: group) }
         if let deliver = try config.string("deliver_subject", context: "consumer config") {

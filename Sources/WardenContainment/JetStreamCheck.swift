@@ -5,10 +5,11 @@ public import WardenPolicy
 /// returns, a transform or republish writes to (`Requirement`). A body Warden cannot read exactly as
 /// nats-server would, or that names what Warden does not know, is refused (fail closed).
 public enum JetStreamCheck {
-    /// The requirements of `call` with request body `body` (the payload, without headers).
+    /// The requirements of `call` with request body `body` (the payload, without headers); nil when
+    /// it is a consumer without a filter and `streamSubjects` (the subjects its stream holds) is nil.
     public static func requirements(
-        _ call: JetStreamCall, body: UnsafeBufferPointer<UInt8>
-    ) throws(ContainmentRefusal) -> [Requirement] {
+        _ call: JetStreamCall, body: UnsafeBufferPointer<UInt8>, streamSubjects: [String]? = nil
+    ) throws(ContainmentRefusal) -> [Requirement]? {
         switch call.kind {
         case .snapshot, .restore:
             throw ContainmentRefusal(
@@ -23,7 +24,8 @@ public enum JetStreamCheck {
         case .streamCreate, .streamUpdate:
             return try StreamConfigCheck.requirements(try Self.parse(body))
         case .consumerCreate, .durableCreate:
-            return try ConsumerConfigCheck.requirements(try Self.parse(body), subjectFilter: call.subject)
+            return try ConsumerConfigCheck.requirements(
+                try Self.parse(body), subjectFilter: call.subject, streamSubjects: streamSubjects)
         case .streamInfo:
             // Without a body it is the stream's configuration and counts, nothing per subject.
             guard !body.isEmpty else { return [] }
@@ -37,12 +39,16 @@ public enum JetStreamCheck {
     /// `JSApiStreamInfoRequest`, with its paging (`ApiPagedRequest`).
     static let streamInfoFields: Set<String> = ["deleted_details", "subjects_filter", "offset"]
 
-    /// Decides `call` for the service with `policy` (nil: a service no ACL file defines).
+    /// Decides `call` for the service with `policy` (nil: a service no ACL file defines); nil when it
+    /// needs the subjects of the call's stream (`streamSubjects`) and was not given them.
     public static func decide(
-        _ call: JetStreamCall, body: UnsafeBufferPointer<UInt8>, policy: ServicePolicy?
-    ) -> ContainmentDecision {
+        _ call: JetStreamCall, body: UnsafeBufferPointer<UInt8>, policy: ServicePolicy?, streamSubjects: [String]? = nil
+    ) -> ContainmentDecision? {
         do throws(ContainmentRefusal) {
-            return ContainmentDecision.decide(try Self.requirements(call, body: body), policy: policy)
+            guard let requirements = try Self.requirements(call, body: body, streamSubjects: streamSubjects) else {
+                return nil
+            }
+            return ContainmentDecision.decide(requirements, policy: policy)
         } catch {
             return ContainmentDecision.refused(error, mode: policy?.mode ?? .enforce)
         }

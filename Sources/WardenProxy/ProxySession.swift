@@ -253,6 +253,11 @@ final class ProxySession {
     /// Writes what the read cycle gathered for each side, flushes, and hands the records to the log.
     private func flushAll() {
         self.core.endCycle()
+        if let number = self.core.out.lookupStarted {
+            self.core.out.lookupStarted = nil
+            let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
+            self.eventLoop.scheduleTask(in: StreamLookup.timeout) { bound.value.streamLookupTimedOut(number) }
+        }
         if !self.core.out.upstream.isEmpty {
             // The state machine emits upstream frames only once the upstream is ready, which needs the
             // channel; never drop a frame silently if that ever fails to hold.
@@ -270,6 +275,16 @@ final class ProxySession {
             self.clientChannel.flush()
         }
         self.submitLog()
+        if self.clientPause.contains(.upstreamPending), self.core.bytesWaitingForUpstream <= Self.maxQueuedBeforeUpstream {
+            self.resumeClient(.upstreamPending)
+        }
+    }
+
+    private func streamLookupTimedOut(_ number: Int) {
+        guard !self.closing else { return }
+        self.core.streamLookupTimedOut(number)
+        self.closeIfDecided()
+        self.flushAll()
     }
 
     private func submitLog() {

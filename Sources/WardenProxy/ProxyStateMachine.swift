@@ -30,7 +30,7 @@ struct ProxyStateMachine {
     private(set) var verbose = false
 
     /// Decides publishes, and keeps what they need between frames (cached decisions, response grants).
-    private var publishes: PublishGuard
+    var publishes: PublishGuard
     /// Whether the client asked for status messages (`headers` and `no_responders` in its CONNECT):
     /// a request Warden refuses is then also answered with one, so it fails at once.
     private(set) var wantsStatus = false
@@ -39,6 +39,8 @@ struct ProxyStateMachine {
     /// Frames decided before the upstream connection was ready, in order, CONNECT first.
     private var queuedUpstream: [ByteBuffer] = []
     private(set) var queuedUpstreamBytes = 0
+    /// A publish waiting for its JetStream stream's subjects, and the frames held behind it.
+    var lookup = StreamLookup()
     /// PINGs sent upstream, the client's and Warden's own, and the PONGs nats-server returned: it
     /// answers them in order.
     private var pingsForwarded = 0
@@ -76,6 +78,9 @@ struct ProxyStateMachine {
             return
         case .awaitingConnect:
             self.beforeConnect(frame, into: &out)
+        case .connected where self.lookup.isPending:
+            // Behind a publish that waits for its stream's subjects, in order (`StreamLookup`).
+            self.lookup.hold(frame)
         case .connected:
             self.connected(frame, now: now, into: &out)
         }
@@ -118,14 +123,10 @@ struct ProxyStateMachine {
 
         case .publish(let publish):
             let verdict = self.publishes.decide(publish, now: now)
-            out.records.append(self.record(
-                .pub, verdict.decision, subject: publish.subject, reply: publish.reply, size: publish.bodySize,
-                reason: verdict.reason))
-            if verdict.decision.isPermitted {
-                self.toUpstream(frame.raw, into: &out)
-                if self.verbose { self.reply(Self.ok, into: &out) }
+            if let call = verdict.awaitsStream {
+                self.lookUpStream(of: call, for: frame, publish, subjectDecision: verdict.decision, into: &out)
             } else {
-                self.refuse(publish, verdict, into: &out)
+                self.carryOut(verdict, of: publish, frame, into: &out)
             }
 
         case .subscribe(let subject, let queue, let sid):
@@ -154,6 +155,19 @@ struct ProxyStateMachine {
 
         case .pong:
             self.toUpstream(frame.raw, into: &out)
+        }
+    }
+
+    /// Records a decided publish, and forwards or refuses it.
+    mutating func carryOut(_ verdict: PublishVerdict, of publish: Publish, _ frame: Frame<ClientOperation>, into out: inout ProxyOutput) {
+        out.records.append(self.record(
+            .pub, verdict.decision, subject: publish.subject, reply: publish.reply, size: publish.bodySize,
+            reason: verdict.reason))
+        if verdict.decision.isPermitted {
+            self.toUpstream(frame.raw, into: &out)
+            if self.verbose { self.reply(Self.ok, into: &out) }
+        } else {
+            self.refuse(publish, verdict, into: &out)
         }
     }
 
@@ -234,6 +248,8 @@ struct ProxyStateMachine {
     mutating func upstreamSent(_ frame: Frame<ServerOperation>, now: UInt64, into out: inout ProxyOutput) {
         guard self.phase != .closed else { return }
         switch frame.operation {
+        case .message(let delivery) where self.lookup.isAnswer(delivery):
+            self.streamLookupAnswered(delivery, now: now, into: &out)
         case .message(let delivery):
             if let denial = self.deliveryDenial(delivery) {
                 out.records.append(self.record(
@@ -271,6 +287,7 @@ struct ProxyStateMachine {
         self.phase = .closed
         self.queuedUpstream.removeAll()
         self.deferred.removeAll()
+        self.lookup.closed()
     }
 
     // MARK: Helpers
@@ -283,7 +300,7 @@ struct ProxyStateMachine {
 
     private static let connectRequired = PolicyDecision(.deny, .defaultDeny, mode: .enforce)
 
-    private mutating func toUpstream(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
+    mutating func toUpstream(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
         if self.upstreamReady {
             out.upstream.append(bytes)
         } else {
@@ -321,7 +338,7 @@ struct ProxyStateMachine {
         self.closed()
     }
 
-    private func record(
+    func record(
         _ op: DecisionRecord.Op, _ decision: PolicyDecision, subject: WireString, queue: String? = nil,
         reply: WireString? = nil, size: Int? = nil, sid: WireString? = nil, reason: String? = nil
     ) -> DecisionRecord {
@@ -340,11 +357,14 @@ struct ProxyOutput {
     var records: [DecisionRecord] = []
     /// Set when the client connection must be closed (after writing `client`), with the reason for logs.
     var close: String?
+    /// Set when a stream lookup started (`StreamLookup`): its number, for the timer that ends it.
+    var lookupStarted: Int?
 
     mutating func reset() {
         self.upstream.removeAll()
         self.client.removeAll()
         self.records.removeAll(keepingCapacity: true)
         self.close = nil
+        self.lookupStarted = nil
     }
 }

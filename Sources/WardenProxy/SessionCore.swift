@@ -57,7 +57,13 @@ struct SessionCore {
 
     /// Bytes decided and queued for an upstream connection that is not ready yet.
     var bytesWaitingForUpstream: Int {
-        self.machine.upstreamReady ? 0 : self.machine.queuedUpstreamBytes
+        (self.machine.upstreamReady ? 0 : self.machine.queuedUpstreamBytes) + self.machine.lookup.heldBytes
+    }
+
+    /// A stream lookup took longer than `StreamLookup.timeout`.
+    mutating func streamLookupTimedOut(_ number: Int) {
+        self.machine.streamLookupTimedOut(number, now: self.clock.uptime, into: &self.out)
+        self.encodeRecords()
     }
 
     /// The ACLs were reloaded (`ProxyStateMachine.policyChanged`); `counters` are the service's in

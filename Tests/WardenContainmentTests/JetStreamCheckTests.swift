@@ -21,10 +21,12 @@ struct JetStreamCheckTests {
         """
     )]).policy(for: "orders")!
 
-    func decide(_ subject: String, _ body: String) -> ContainmentDecision {
+    func decide(_ subject: String, _ body: String, streamSubjects: [String] = [">"]) -> ContainmentDecision {
         guard let call = JetStreamCall(subject: subject) else { return .allowed }
         var body = body
-        return body.withUTF8 { JetStreamCheck.decide(call, body: $0, policy: Self.policy) }
+        return body.withUTF8 {
+            JetStreamCheck.decide(call, body: $0, policy: Self.policy, streamSubjects: streamSubjects)
+        } ?? ContainmentDecision(denial: nil, reason: "awaits its stream", requirement: nil)
     }
 
     @Test(arguments: [
@@ -65,10 +67,29 @@ struct JetStreamCheckTests {
         #expect(subjectForm.requirement?.subject == "secret.>")
     }
 
-    @Test func aConsumerWithoutFilterReadsEverySubjectOfItsStream() {
-        let decision = self.decide("$JS.API.CONSUMER.DURABLE.CREATE.S.D", #"{"stream_name":"S","config":{"durable_name":"D"}}"#)
-        #expect(decision.requirement?.subject == ">")
-        #expect(decision.denial?.reason == .defaultDeny)
+    @Test func aConsumerWithoutFilterReadsEverySubjectOfItsStream() throws {
+        let body = #"{"stream_name":"S","config":{"durable_name":"D"}}"#
+        let call = try #require(JetStreamCall(subject: "$JS.API.CONSUMER.DURABLE.CREATE.S.D"))
+        var bytes = body
+        // Without the stream's subjects it cannot be decided yet.
+        #expect(bytes.withUTF8 { JetStreamCheck.decide(call, body: $0, policy: Self.policy) } == nil)
+        #expect(self.decide("$JS.API.CONSUMER.DURABLE.CREATE.S.D", body, streamSubjects: ["js.orders.>"]).denial == nil)
+        let mixed = self.decide("$JS.API.CONSUMER.DURABLE.CREATE.S.D", body, streamSubjects: ["js.orders.>", "secret.>"])
+        #expect(mixed.requirement?.subject == "secret.>")
+        #expect(self.decide("$JS.API.CONSUMER.DURABLE.CREATE.S.D", body).denial?.reason == .defaultDeny)
+    }
+
+    @Test func theSubjectsOfAStreamAreItsOwnOrAnyWhenTheyComeFromElsewhere() {
+        func subjects(_ answer: String) -> [String] {
+            var answer = answer
+            return answer.withUTF8 { StreamSubjects.fromInfo($0) }
+        }
+        #expect(subjects(#"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"S","subjects":["a.>","b"]},"state":{}}"#) == ["a.>", "b"])
+        #expect(subjects(#"{"config":{"subjects":["a.>"],"sources":[{"name":"X"}]}}"#) == [">"])
+        #expect(subjects(#"{"config":{"subjects":["a.>"],"subject_transform":{"src":"a.>","dest":"b.>"}}}"#) == [">"])
+        #expect(subjects(#"{"config":{"mirror":{"name":"X"}}}"#) == [">"])
+        #expect(subjects(#"{"error":{"code":404,"err_code":10059,"description":"stream not found"}}"#) == [">"])
+        #expect(subjects("") == [">"])
     }
 
     @Test func aPushConsumerDeliversOnlyWhereItsCreatorMayReceiveAnswers() {

@@ -175,3 +175,61 @@ struct ContainmentStateMachineTests {
         #expect(self.toClient.isEmpty)
     }
 }
+
+/// A consumer without a filter reads every subject of its stream: Warden asks nats-server for them first,
+/// and holds what the client sends after it until the answer.
+extension ContainmentStateMachineTests {
+    static let unfiltered = #"{"stream_name":"S","config":{"durable_name":"D"}}"#
+
+    /// The lookup's inbox, from what went upstream.
+    func lookupInbox() throws -> String {
+        let line = try #require(self.toUpstream.split(separator: "\r\n").first { $0.hasPrefix("PUB $JS.API.STREAM.INFO.S ") })
+        return String(line.split(separator: " ")[2])
+    }
+
+    @Test mutating func aConsumerWithoutFilterWaitsForItsStreamsSubjectsAndWhatFollowsWaitsBehindIt() throws {
+        try self.connect()
+        let body = Self.unfiltered
+        try self.client("PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\nPING\r\n")
+        #expect(self.toUpstream.hasPrefix("SUB _WARDEN."))
+        #expect(!self.toUpstream.contains("CONSUMER") && !self.toUpstream.contains("orders.after") && !self.toUpstream.contains("PING"))
+        #expect(self.out.records.isEmpty)
+        let inbox = try self.lookupInbox()
+        self.out.reset()
+        let info = #"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"S","subjects":["orders.>"]}}"#
+        try self.server("MSG \(inbox) _warden_lookup \(info.utf8.count)\r\n\(info)\r\n")
+        // The answer is Warden's: the client sees nothing of it; then everything goes, in order.
+        #expect(self.toClient.isEmpty)
+        #expect(self.toUpstream == "PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\nPING\r\n")
+        #expect(self.out.records.map(\.decision) == [.allow, .allow])
+        #expect(self.out.records.first?.subject == "$JS.API.CONSUMER.DURABLE.CREATE.S.D")
+    }
+
+    @Test mutating func aConsumerWithoutFilterOnAStreamWithSubjectsTheServiceMayNotReadIsRefused() throws {
+        try self.connect()
+        let body = Self.unfiltered
+        try self.client("PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\n")
+        let inbox = try self.lookupInbox()
+        self.out.reset()
+        let info = #"{"config":{"name":"S","subjects":["orders.>","secret.>"]}}"#
+        try self.server("MSG \(inbox) _warden_lookup \(info.utf8.count)\r\n\(info)\r\n")
+        #expect(self.toUpstream.isEmpty)
+        #expect(self.toClient.contains(#""error":{"code":403"#) && self.toClient.contains(#"secret.>"#))
+        #expect(self.out.records.first?.reason == #"consumer config without filter_subject: the stream's subject "secret.>""#)
+    }
+
+    @Test mutating func aLookupThatTimesOutDecidesTheConsumerAsReadingEverySubject() throws {
+        try self.connect()
+        let body = Self.unfiltered
+        try self.client("PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\n")
+        let number = try #require(self.out.lookupStarted)
+        self.out.reset()
+        self.machine.streamLookupTimedOut(number, now: 0, into: &self.out)
+        #expect(self.toClient.contains(#""error":{"code":403"#))
+        #expect(self.toUpstream == "PUB orders.after 0\r\n\r\n")
+        // An answer that comes after is for no pending lookup, and changes nothing.
+        self.out.reset()
+        try self.server("MSG _WARDEN.x.\(number) _warden_lookup 2\r\n{}\r\n")
+        #expect(self.toClient.isEmpty && self.toUpstream.isEmpty && self.out.records.isEmpty)
+    }
+}

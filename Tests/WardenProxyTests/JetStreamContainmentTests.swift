@@ -145,6 +145,11 @@ struct JetStreamContainmentTests {
             let pull = try Self.api(orders, "$JS.API.CONSUMER.CREATE.ORDERS.mine.orders.>",
                 #"{"stream_name":"ORDERS","config":{"name":"mine","filter_subject":"orders.>","ack_policy":"explicit"}}"#)
             #expect(Self.error(pull) == nil, "\(pull)")
+            // Without a filter it reads every subject of ORDERS, all of which orders may read: Warden
+            // looked them up.
+            let whole = try Self.api(orders, "$JS.API.CONSUMER.DURABLE.CREATE.ORDERS.all",
+                #"{"stream_name":"ORDERS","config":{"durable_name":"all","ack_policy":"explicit"}}"#)
+            #expect(Self.error(whole) == nil, "\(whole)")
             // A push consumer delivering to orders' own inbox.
             let pushed = try orders.subscribe("_INBOX.orders.push")
             let push = try Self.api(orders, "$JS.API.CONSUMER.CREATE.ORDERS",

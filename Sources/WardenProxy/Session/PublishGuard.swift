@@ -68,7 +68,7 @@ struct PublishGuard {
         if publish.subject.withUnsafeBytes(JetStreamCall.isAPISubject),
             let call = JetStreamCall(subject: publish.subject.string)
         {
-            return self.decideJetStream(call, publish, policy: policy) ?? PublishVerdict(decision: decision)
+            return self.decideJetStream(call, publish, policy: policy, subjectDecision: decision, streamSubjects: nil)
         }
         return PublishVerdict(decision: decision)
     }
@@ -123,20 +123,37 @@ struct PublishGuard {
         return PublishVerdict(decision: denial, reason: decision.reason, errorText: text)
     }
 
-    /// A JetStream API call's effects; nil when they are allowed. A refusal is answered as nats-server's
-    /// JetStream API answers an error, not with `-ERR`: the publish itself was allowed.
-    private func decideJetStream(_ call: JetStreamCall, _ publish: Publish, policy: ServicePolicy) -> PublishVerdict? {
-        let decision = publish.payload.withUnsafeReadableBytes { bytes in
+    /// A JetStream API call whose subject the ACL allowed (`subjectDecision`), decided by its effects. A
+    /// refusal is answered as nats-server's JetStream API answers an error, not with `-ERR`: the publish
+    /// itself was allowed. Without `streamSubjects`, a consumer without a filter awaits its stream's.
+    private func decideJetStream(
+        _ call: JetStreamCall, _ publish: Publish, policy: ServicePolicy, subjectDecision: PolicyDecision,
+        streamSubjects: [String]?
+    ) -> PublishVerdict {
+        let decided = publish.payload.withUnsafeReadableBytes { bytes in
             let body = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[(publish.headerLength ?? 0)...])
-            return JetStreamCheck.decide(call, body: body, policy: policy)
+            return JetStreamCheck.decide(call, body: body, policy: policy, streamSubjects: streamSubjects)
         }
-        guard let denial = decision.denial else { return nil }
+        guard let decision = decided else { return PublishVerdict(decision: subjectDecision, awaitsStream: call) }
+        guard let denial = decision.denial else { return PublishVerdict(decision: subjectDecision) }
         let reason = decision.reason ?? "the request"
         let description = denial.reason == .notUnderstood
             ? "Warden refused the request: \(reason)"
             : "Permissions Violation: \(reason) (\(denial.ruleDescription))"
         return PublishVerdict(
             decision: denial, reason: decision.reason, jetStream: JetStreamRefusal(call: call, description: description))
+    }
+
+    /// Decides a publish that awaited its stream's subjects (`PublishVerdict.awaitsStream`), now that
+    /// they are known; `subjectDecision` is what `decide` made of its subject.
+    func decide(
+        _ publish: Publish, awaiting call: JetStreamCall, subjectDecision: PolicyDecision, streamSubjects: [String]
+    ) -> PublishVerdict {
+        guard let policy = self.policy else {
+            return .refused(PolicySnapshot.unknownServiceDecision, publishingTo: publish.subject)
+        }
+        return self.decideJetStream(
+            call, publish, policy: policy, subjectDecision: subjectDecision, streamSubjects: streamSubjects)
     }
 }
 
@@ -149,6 +166,9 @@ struct PublishVerdict {
     var errorText: String?
     /// The answer to a refused JetStream API call.
     var jetStream: JetStreamRefusal?
+    /// Set when nothing is decided yet: the call (a consumer without a filter) reads every subject of its
+    /// stream, which must be looked up first.
+    var awaitsStream: JetStreamCall?
 
     static func refused(_ decision: PolicyDecision, publishingTo subject: WireString) -> PublishVerdict {
         PublishVerdict(decision: decision, errorText: "Permissions Violation for Publish to \"\(subject)\"")
