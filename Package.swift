@@ -60,12 +60,25 @@ let package = Package(
         ),
         // The few system calls Swift's Glibc module does not declare (the decision log's write-behind).
         .target(name: "CWardenSystem"),
+        // Decision records: their encoding, the decision log and its writer, audit events on NATS and
+        // their budget, and the reader of the log that `warden denials` and the tests share.
+        .target(
+            name: "WardenAudit",
+            dependencies: [
+                "WardenPolicy", "NATSProtocol", "CWardenSystem", "NATSClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The broker: TLS listener, upstream connections, enforcement, decision log, metrics endpoint.
         .target(
             name: "WardenProxy",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenContainment", "NATSProtocol", "CWardenSystem",
-                "NATSClient",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenContainment", "NATSProtocol", "WardenAudit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -91,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -121,6 +134,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WardenAuditTests",
+            dependencies: [
+                "WardenAudit", "WardenPolicy", "WardenTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WardenContainmentTests", dependencies: ["WardenContainment", "WardenPolicy", "WardenACL"],
             swiftSettings: swiftSettings
         ),
@@ -143,6 +168,7 @@ let package = Package(
             name: "WardenProxyTests",
             dependencies: [
                 "WardenProxy", "WardenACL", "WardenPKI", "WardenPolicy", "NATSProtocol", "NATSClient", "WardenTestSupport",
+                "WardenAudit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -156,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WardenCLITests",
-            dependencies: ["WardenCLI", "WardenPKI", "WardenTestSupport", "NATSClient"],
+            dependencies: ["WardenCLI", "WardenPKI", "WardenTestSupport", "NATSClient", "WardenAudit"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -8,6 +8,7 @@ import UnixSignals
 import WardenACL
 import WardenPKI
 import WardenPolicy
+import WardenAudit
 import WardenProxy
 
 struct ServeCommand: AsyncParsableCommand {
@@ -121,7 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(log)
             let budget = AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10)
             let audit = self.auditEvents
-                ? try AuditTrail.overNATS(configuration: configuration, budget: budget, logger: logger) : nil
+                ? try AuditTrail.overNATS(configuration.auditConnection, budget: budget, logger: logger) : nil
             if let audit { services.append(audit) }
             let server = try ProxyServer(
                 configuration: configuration, credentials: credentials, policy: policy, log: log, audit: audit,

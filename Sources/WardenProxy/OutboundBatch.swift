@@ -94,13 +94,3 @@ final class BatchBufferPool {
 
     var count: Int { self.buffers.count }
 }
-
-extension ThreadSpecificVariable {
-    /// The calling thread's value, made and kept on its first use.
-    func currentValue(orMake make: () -> Value) -> Value {
-        if let value = self.currentValue { return value }
-        let value = make()
-        self.currentValue = value
-        return value
-    }
-}

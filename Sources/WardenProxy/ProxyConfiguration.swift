@@ -1,4 +1,5 @@
 public import NIOCore
+public import WardenAudit
 public import WardenPKI
 
 /// How `warden serve` runs: where it listens, where nats-server is, and its limits.
@@ -45,6 +46,17 @@ public struct ProxyConfiguration: Sendable {
         self.upstream = upstream
         self.upstreamCAFile = upstreamCAFile
         self.certs = certs
+    }
+}
+
+extension ProxyConfiguration {
+    /// The audit events' NATS connection of a Warden configured so (`AuditTrail.overNATS`): to the
+    /// upstream, with Warden's upstream identity and the CA nats-server's certificate is checked against.
+    public var auditConnection: AuditConnection {
+        AuditConnection(
+            url: self.upstream.description, expectedHostname: self.upstream.host,
+            caFile: self.upstreamCAFile ?? self.certs.caCertificate, certificateFile: self.certs.upstreamCertificate,
+            keyFile: self.certs.upstreamKey)
     }
 }
 

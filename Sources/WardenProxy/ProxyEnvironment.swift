@@ -1,3 +1,4 @@
+import WardenAudit
 import Foundation
 import Logging
 import NIOConcurrencyHelpers

@@ -1,3 +1,4 @@
+public import WardenAudit
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -5,7 +6,7 @@ public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import WardenACL
-import WardenPKI
+public import WardenPKI
 public import WardenPolicy
 
 /// The broker: a TLS-only NATS listener that proxies every admitted client to nats-server through a

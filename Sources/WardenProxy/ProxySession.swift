@@ -1,3 +1,4 @@
+import WardenAudit
 import Logging
 import NATSProtocol
 import NIOCore

@@ -1,3 +1,4 @@
+import WardenAudit
 import NATSProtocol
 import NIOCore
 import WardenPolicy

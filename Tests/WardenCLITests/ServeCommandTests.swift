@@ -1,3 +1,4 @@
+@testable import WardenAudit
 import Foundation
 import NATSClient
 import Testing

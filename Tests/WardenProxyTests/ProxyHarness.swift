@@ -1,3 +1,4 @@
+@testable import WardenAudit
 import Foundation
 import Logging
 import NATSClient
@@ -85,7 +86,7 @@ final class ProxyHarness: @unchecked Sendable {
             listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort), certs: self.layout)
         configuration.revocationCheckInterval = .milliseconds(250)
         // As `warden serve` makes it.
-        self.audit = auditEvents ? try AuditTrail.overNATS(configuration: configuration, budget: auditBudget, logger: logger) : nil
+        self.audit = auditEvents ? try AuditTrail.overNATS(configuration.auditConnection, budget: auditBudget, logger: logger) : nil
         self.server = try ProxyServer(
             configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy, log: self.log,
             audit: self.audit, group: Self.group, logger: logger)

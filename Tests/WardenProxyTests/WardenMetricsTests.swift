@@ -1,3 +1,4 @@
+@testable import WardenAudit
 import Testing
 import WardenPolicy
 

@@ -1,6 +1,4 @@
 public import Foundation
-import NIOConcurrencyHelpers
-public import WardenPKI
 import X509
 
 /// What the listener checks client certificates against: Warden's CA and the current inventory,
@@ -18,7 +16,7 @@ public final class CredentialStore: Sendable {
 
     public let verifier: CredentialVerifier
     public let inventoryPath: String
-    private let current: NIOLockedValueBox<(inventory: Inventory, stamp: FileStamp?)>
+    private let current: Locked<(inventory: Inventory, stamp: FileStamp?)>
 
     public init(layout: CertsLayout) throws {
         let pem: String
@@ -31,7 +29,7 @@ public final class CredentialStore: Sendable {
         let inventory = try Inventory.load(from: layout.inventory)
         self.verifier = CredentialVerifier(ca: ca, trustDomain: inventory.trustDomain)
         self.inventoryPath = layout.inventory
-        self.current = NIOLockedValueBox((inventory, FileStamp(path: layout.inventory)))
+        self.current = Locked((inventory, FileStamp(path: layout.inventory)))
     }
 
     public var trustDomain: String { self.verifier.trustDomain }
@@ -89,6 +87,22 @@ struct FileStamp: Hashable, Sendable {
         self.size = Int64(info.st_size)
         self.seconds = Int(info.st_mtim.tv_sec)
         self.nanoseconds = Int(info.st_mtim.tv_nsec)
+    }
+}
+
+/// A value behind a lock, for the inventory that the revocation watcher replaces while handshakes read it.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    func withLockedValue<Result>(_ body: (inout Value) -> Result) -> Result {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return body(&self.value)
     }
 }
 

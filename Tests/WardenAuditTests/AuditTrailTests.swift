@@ -5,7 +5,7 @@ import Testing
 import WardenPolicy
 import WardenTestSupport
 
-@testable import WardenProxy
+@testable import WardenAudit
 
 /// The audit trail's queue without NATS: what is published, what is dropped, and what stopping does.
 struct AuditTrailTests {

@@ -6,9 +6,9 @@ import Darwin
 
 /// RFC 3339 timestamps in UTC with microseconds (`2026-11-22T10:15:30.123456Z`), written straight into
 /// a byte buffer: the decision log writes one per record, so this avoids Foundation's date formatters.
-enum RFC3339 {
+package enum RFC3339 {
     /// Microseconds since the Unix epoch, from the real-time clock.
-    static func nowMicroseconds() -> Int64 {
+    package static func nowMicroseconds() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
@@ -50,7 +50,7 @@ enum RFC3339 {
 
     /// The timestamp for `microseconds` since the epoch, as text: for the few lines Warden writes outside
     /// a record batch.
-    static func string(microseconds: Int64) -> String {
+    package static func string(microseconds: Int64) -> String {
         var cache = SecondCache()
         return String(unsafeUninitializedCapacity: 27) { buffer in
             var cursor = RecordCursor(UnsafeMutableRawBufferPointer(buffer))

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import WardenProxy
+@testable import WardenAudit
 
 /// The per-service budget of audit events, without a clock: time is given in nanoseconds.
 struct AuditBudgetTests {

@@ -99,14 +99,14 @@ public final class AuditTrail: Service, Sendable {
     public var isConnected: Bool { self.connected() }
 
     /// Whether any of `records` is a denial, read in place (a copy of a record retains its strings).
-    static func hasDenial(_ records: [DecisionRecord]) -> Bool {
+    package static func hasDenial(_ records: [DecisionRecord]) -> Bool {
         for index in records.indices where records[index].decision == .deny { return true }
         return false
     }
 
     /// Queues an event for each denial among `records`, whose encoded lines are `encoded`, one line
     /// per record in order.
-    func offerDenials(_ records: [DecisionRecord], encoded: UnsafeRawBufferPointer) {
+    package func offerDenials(_ records: [DecisionRecord], encoded: UnsafeRawBufferPointer) {
         var events: [(service: String?, event: Event)] = []
         var lineStart = 0
         for index in records.indices {
@@ -277,23 +277,40 @@ public final class AuditTrail: Service, Sendable {
     }
 }
 
+/// Where and as whom the audit events' NATS connection connects: Warden's upstream, with its upstream
+/// identity and the CA that signed nats-server's certificate.
+public struct AuditConnection: Sendable {
+    public var url: String
+    /// The name (or address) nats-server's certificate must carry: the host Warden dials.
+    public var expectedHostname: String
+    public var caFile: String
+    public var certificateFile: String
+    public var keyFile: String
+
+    public init(url: String, expectedHostname: String, caFile: String, certificateFile: String, keyFile: String) {
+        self.url = url
+        self.expectedHostname = expectedHostname
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+    }
+}
+
 extension AuditTrail {
-    /// The audit trail of a Warden configured by `configuration`: events go over a nats.c connection
-    /// of Warden's own to the upstream, with its upstream identity, the upstream's CA (or
-    /// `--upstream-ca`) and the host it dials checked against nats-server's certificate, as on the
-    /// data path. The connection is made in the background and re-made for good, so nats-server need
-    /// not be up yet; the log says when it is lost and when it is back.
+    /// The audit trail over a nats.c connection of Warden's own to the upstream (`connection`), with its
+    /// upstream identity, checking nats-server's certificate against the CA and the host it dials as
+    /// the data path does. The connection is made in the background and re-made for good, so
+    /// nats-server need not be up yet; the log says when it is lost and when it is back.
     public static func overNATS(
-        configuration: ProxyConfiguration, budget: AuditBudget.Limit = .standard, logger: Logger
+        _ connection: AuditConnection, budget: AuditBudget.Limit = .standard, logger: Logger
     ) throws -> AuditTrail {
-        let upstream = configuration.upstream
+        let upstream = connection.url
         var options = NATSClient.Options(
-            url: upstream.description, caFile: configuration.upstreamCAFile ?? configuration.certs.caCertificate,
-            certificateFile: configuration.certs.upstreamCertificate, keyFile: configuration.certs.upstreamKey,
-            name: "warden-audit")
+            url: connection.url, caFile: connection.caFile, certificateFile: connection.certificateFile,
+            keyFile: connection.keyFile, name: "warden-audit")
         options.persistent = true
-        options.expectedHostname = upstream.host
-        options.onConnectionEvent = { event in
+        options.expectedHostname = connection.expectedHostname
+        options.onConnectionEvent = { (event: NATSClient.ConnectionEvent) in
             switch event {
             case .connected, .reconnected:
                 logger.info("audit events: connected to nats-server", metadata: ["upstream": "\(upstream)"])

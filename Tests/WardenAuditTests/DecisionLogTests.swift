@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 import Testing
 import WardenTestSupport
-@testable import WardenProxy
+@testable import WardenAudit
 
 /// The log writer: nothing lost, back-pressure past the high-water mark, everything on disk at stop.
 struct DecisionLogTests {
