@@ -79,12 +79,26 @@ let package = Package(
             name: "WardenProxy",
             dependencies: [
                 "WardenPolicy", "WardenACL", "WardenPKI", "WardenContainment", "NATSProtocol", "WardenAudit",
+                "WardenMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What a running Warden counts, for Prometheus, and the HTTP endpoint that serves it.
+        .target(
+            name: "WardenMetrics",
+            dependencies: [
+                "WardenPolicy", "WardenAudit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -104,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit", "WardenMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -146,6 +160,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WardenMetricsTests", dependencies: ["WardenMetrics", "WardenAudit", "WardenPolicy"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WardenContainmentTests", dependencies: ["WardenContainment", "WardenPolicy", "WardenACL"],
             swiftSettings: swiftSettings
         ),
@@ -168,7 +186,7 @@ let package = Package(
             name: "WardenProxyTests",
             dependencies: [
                 "WardenProxy", "WardenACL", "WardenPKI", "WardenPolicy", "NATSProtocol", "NATSClient", "WardenTestSupport",
-                "WardenAudit",
+                "WardenAudit", "WardenMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -9,6 +9,7 @@ import WardenACL
 import WardenPKI
 import WardenPolicy
 import WardenAudit
+import WardenMetrics
 import WardenProxy
 
 struct ServeCommand: AsyncParsableCommand {

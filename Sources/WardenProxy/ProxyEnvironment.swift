@@ -1,3 +1,4 @@
+import WardenMetrics
 import WardenAudit
 import Foundation
 import Logging
@@ -14,7 +15,7 @@ final class ProxyEnvironment: Sendable {
     let credentials: CredentialStore
     let log: DecisionLog
     let registry: ConnectionRegistry
-    let metrics = WardenMetrics()
+    let metrics = BrokerMetrics()
     let audit: AuditTrail?
     /// Warden's TLS, for its listener and its upstream connections: replaced when Warden's certificates
     /// are reloaded (`reloadTLS`); a connection keeps the one it started with.

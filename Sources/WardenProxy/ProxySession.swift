@@ -1,3 +1,4 @@
+import WardenMetrics
 import WardenAudit
 import Logging
 import NATSProtocol
@@ -183,14 +184,14 @@ final class ProxySession {
     func upstreamFailed(_ reason: String) {
         guard !self.closing else { return }
         self.logger.warning("upstream connection failed; closing the client, which will reconnect", metadata: ["reason": "\(reason)"])
-        self.env.metrics.upstreamFailures.increment()
+        self.env.metrics.countUpstreamFailure()
         self.close(reason: reason)
     }
 
     func upstreamClosed() {
         guard !self.closing else { return }
         self.logger.info("upstream connection closed; closing the client, which will reconnect")
-        self.env.metrics.upstreamFailures.increment()
+        self.env.metrics.countUpstreamFailure()
         self.flushAll()
         self.close(reason: "upstream closed")
     }
@@ -210,7 +211,7 @@ final class ProxySession {
         let machine = self.core.machine
         let reason = "\(failure.code.rawValue): \(failure.reason)"
         self.logger.warning("closing: credential withdrawn", metadata: ["reason": "\(reason)"])
-        self.env.metrics.credentialCloses.increment()
+        self.env.metrics.countCredentialClose()
         _ = self.env.submit(DecisionRecord(
             decision: .deny, op: .connect, service: machine.service, conn: machine.conn, peer: machine.peer,
             mode: .enforce, rule: "mtls", reason: reason,

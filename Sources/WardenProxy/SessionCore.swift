@@ -1,3 +1,4 @@
+import WardenMetrics
 import WardenAudit
 import NATSProtocol
 import NIOCore

@@ -1,3 +1,4 @@
+import WardenMetrics
 import Foundation
 import Logging
 import NATSClient

@@ -1,3 +1,4 @@
+@testable import WardenMetrics
 @testable import WardenAudit
 import Foundation
 import Logging
@@ -650,7 +651,7 @@ extension OutboundBatchTests {
             service: "orders", policy: ProxyStateMachineTests.policy.policy(for: "orders"), conn: 9, peer: "127.0.0.1:6000")
         return SessionCore(
             machine: machine, maxPayload: 1024, records: RecordBatch(),
-            counters: WardenMetrics().decisionCounters(service: "orders", mode: .enforce))
+            counters: BrokerMetrics().decisionCounters(service: "orders", mode: .enforce))
     }
 
     static func records(_ core: SessionCore) throws -> [[String: Any]] {

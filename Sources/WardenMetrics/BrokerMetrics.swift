@@ -1,20 +1,20 @@
-import WardenAudit
-import Foundation
+package import Foundation
 import NIOConcurrencyHelpers
-import Prometheus
-import WardenPolicy
+package import Prometheus
+package import WardenAudit
+package import WardenPolicy
 
 /// What a running Warden counts, for Prometheus (`warden serve --metrics HOST:PORT`).
 ///
 /// Labels are bounded by what the operator controls: services are names from Warden's own CA, and
 /// `op`, `decision` and `mode` are closed sets. Subjects, peers and reasons never become labels;
 /// they are in the decision log.
-final class WardenMetrics: Sendable {
+package final class BrokerMetrics: Sendable {
     private let registry = PrometheusCollectorRegistry()
     /// Each service's decision counters in one mode, made on its first connection.
     private let decisionCounters = NIOLockedValueBox<[DecisionCounters.Key: DecisionCounters]>([:])
-    let upstreamFailures: Counter
-    let credentialCloses: Counter
+    private let upstreamFailures: Counter
+    private let credentialCloses: Counter
     private let logWritten: Counter
     private let logBacklog: Gauge
     private let reloadsSucceeded: Counter
@@ -69,7 +69,7 @@ final class WardenMetrics: Sendable {
             helpText: "Client connections admitted and still open, by service.")
     }
 
-    init() {
+    package init() {
         self.upstreamFailures = self.registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "warden", subsystem: "upstream", metricName: "failures", unitName: "total",
             helpText: "Client connections closed because their connection to nats-server could not be made, failed, closed or broke the protocol."))
@@ -99,19 +99,29 @@ final class WardenMetrics: Sendable {
         self.upstreamNotAfter = self.registry.makeGauge(descriptor: notAfter, labels: [("certificate", "upstream")])
     }
 
+    /// A client connection closed because its connection to nats-server failed or closed.
+    package func countUpstreamFailure() {
+        self.upstreamFailures.increment()
+    }
+
+    /// A live client connection closed because its credential was revoked or expired.
+    package func countCredentialClose() {
+        self.credentialCloses.increment()
+    }
+
     /// The ends of validity of Warden's own certificates now in use.
-    func certificatesInUse(listenerNotAfter: Date, upstreamNotAfter: Date) {
+    package func certificatesInUse(listenerNotAfter: Date, upstreamNotAfter: Date) {
         self.listenerNotAfter.set(Int64(listenerNotAfter.timeIntervalSince1970))
         self.upstreamNotAfter.set(Int64(upstreamNotAfter.timeIntervalSince1970))
     }
 
-    func countReload(succeeded: Bool) {
+    package func countReload(succeeded: Bool) {
         (succeeded ? self.reloadsSucceeded : self.reloadsFailed).increment()
         self.lastReloadSucceeded.set(Int64(succeeded ? 1 : 0))
     }
 
     /// The counters a session of `service` uses for its records; `mode` is the service's.
-    func decisionCounters(service: String?, mode: PolicyMode) -> DecisionCounters {
+    package func decisionCounters(service: String?, mode: PolicyMode) -> DecisionCounters {
         let key = DecisionCounters.Key(service: service ?? "", mode: mode)
         return self.decisionCounters.withLockedValue { counters in
             if let existing = counters[key] { return existing }
@@ -123,21 +133,21 @@ final class WardenMetrics: Sendable {
 
     /// Every service in `policy` gets its decision series now, at zero, so that a rate or an increase
     /// over them is right from its first decision.
-    func addDecisionSeries(of policy: PolicySnapshot) {
+    package func addDecisionSeries(of policy: PolicySnapshot) {
         for (service, servicePolicy) in policy.services {
             _ = self.decisionCounters(service: service, mode: servicePolicy.mode)
         }
     }
 
     /// Counts records made outside a session: connection attempts.
-    func count(_ record: DecisionRecord) {
+    package func count(_ record: DecisionRecord) {
         self.decisionCounters(service: record.service, mode: record.mode).count(record)
     }
 
     /// The metrics in Prometheus' text format, with what is sampled rather than counted read now:
     /// open connections per service, the decision log's progress and, when Warden publishes them,
     /// the audit events'.
-    func exposition(
+    package func exposition(
         openConnections: [String: Int], logWritten: Int, logBacklog: Int,
         audit: (published: Int, dropped: Int, suppressed: Int, connected: Bool)? = nil
     ) -> [UInt8] {
@@ -165,75 +175,5 @@ final class WardenMetrics: Sendable {
     private static func advance(_ counter: Counter, from last: inout Int, to total: Int) {
         counter.increment(by: Int64(max(0, total - last)))
         last = max(last, total)
-    }
-}
-
-/// One service's decision counters in one mode, by op and decision: a record is counted with one
-/// relaxed atomic add, on the event loop that encoded it.
-final class DecisionCounters: Sendable {
-    struct Key: Hashable {
-        var service: String
-        var mode: PolicyMode
-    }
-
-    private let key: Key
-    private let registry: PrometheusCollectorRegistry
-    /// Indexed by `slot(op:decision:)`.
-    private let counters: [Counter]
-
-    fileprivate init(key: Key, registry: PrometheusCollectorRegistry) {
-        self.key = key
-        self.registry = registry
-        var counters: [Counter] = []
-        for op in Self.ops {
-            for decision in [PolicyDecision.Verdict.allow, .deny] {
-                counters.append(Self.counter(registry, key, op, decision))
-            }
-        }
-        self.counters = counters
-    }
-
-    private static let ops: [DecisionRecord.Op] = [.connect, .pub, .sub, .deliver]
-
-    private static func slot(_ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict) -> Int {
-        let row = switch op {
-        case .connect: 0
-        case .pub: 1
-        case .sub: 2
-        case .deliver: 3
-        }
-        return row * 2 + (decision == .allow ? 0 : 1)
-    }
-
-    private static func counter(
-        _ registry: PrometheusCollectorRegistry, _ key: Key, _ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict
-    ) -> Counter {
-        registry.makeCounter(descriptor: WardenMetrics.decisions, labels: [
-            ("service", key.service), ("op", op.rawValue), ("decision", decision.rawValue), ("mode", key.mode.rawValue),
-        ])
-    }
-
-    /// Counts a record of this service.
-    func count(_ record: DecisionRecord) {
-        assert((record.service ?? "") == self.key.service, "a record counted under another service")
-        self.count(record.op, record.decision, record.mode)
-    }
-
-    /// Counts records of this service.
-    func count(_ records: [DecisionRecord]) {
-        // Field by field: a copy of a whole record would retain and release each of its strings.
-        for index in records.indices {
-            self.count(records[index].op, records[index].decision, records[index].mode)
-        }
-    }
-
-    private func count(_ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict, _ mode: PolicyMode) {
-        if mode == self.key.mode {
-            self.counters[Self.slot(op, decision)].increment()
-        } else {
-            // A record in another mode than its service's (a publish before CONNECT is decided in
-            // enforce mode): rare, so looked up.
-            Self.counter(self.registry, Key(service: self.key.service, mode: mode), op, decision).increment()
-        }
     }
 }

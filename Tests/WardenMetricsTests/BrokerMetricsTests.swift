@@ -2,22 +2,22 @@
 import Testing
 import WardenPolicy
 
-@testable import WardenProxy
+@testable import WardenMetrics
 
 /// Counting without a network: which series a record lands in.
-struct WardenMetricsTests {
+struct BrokerMetricsTests {
     static func record(_ service: String?, _ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict, _ mode: PolicyMode)
         -> DecisionRecord
     {
         DecisionRecord(decision: decision, op: op, service: service, conn: 1, peer: "127.0.0.1:1", mode: mode, rule: "r")
     }
 
-    static func text(_ metrics: WardenMetrics) -> String {
+    static func text(_ metrics: BrokerMetrics) -> String {
         String(decoding: metrics.exposition(openConnections: [:], logWritten: 0, logBacklog: 0), as: UTF8.self)
     }
 
     @Test func aRecordInAnotherModeThanItsServiceIsCountedInItsOwnSeries() {
-        let metrics = WardenMetrics()
+        let metrics = BrokerMetrics()
         let counters = metrics.decisionCounters(service: "observer", mode: .audit)
         // An audit-mode service's publish before CONNECT is refused in enforce mode.
         counters.count([
@@ -31,7 +31,7 @@ struct WardenMetricsTests {
     }
 
     @Test func connectionSeriesStayAtZeroOnceTheirServiceHasNoConnection() {
-        let metrics = WardenMetrics()
+        let metrics = BrokerMetrics()
         _ = metrics.exposition(openConnections: ["orders": 2], logWritten: 10, logBacklog: 5)
         let text = String(decoding: metrics.exposition(openConnections: [:], logWritten: 30, logBacklog: 0), as: UTF8.self)
         #expect(text.contains(#"warden_connections{service="orders"} 0"#))
