@@ -105,20 +105,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // For development, tests and the benchmark: the one way to start a nats-server, loopback ports,
+        // the open-file limit.
+        .target(
+            name: "WardenDevelopment",
+            dependencies: [
+                "WardenPKI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // libnats (nats.c), for wherever Warden or its tools act as an ordinary NATS client.
         .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(name: "NATSClient", dependencies: ["CNATS"], swiftSettings: swiftSettings),
         // Shared by the test targets: temporary folders, free ports, a real nats-server process.
         .target(
             name: "WardenTestSupport",
-            dependencies: ["WardenPKI", "WardenProxy", "NATSClient"],
+            dependencies: ["WardenPKI", "WardenDevelopment", "NATSClient"],
             path: "Tests/WardenTestSupport",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit", "WardenMetrics",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit", "WardenMetrics", "WardenDevelopment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "WardenBenchmark",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "NATSClient",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenDevelopment", "NATSClient",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -159,6 +170,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "WardenDevelopmentTests", dependencies: ["WardenDevelopment"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WardenMetricsTests", dependencies: ["WardenMetrics", "WardenAudit", "WardenPolicy"],
             swiftSettings: swiftSettings
@@ -170,7 +182,7 @@ let package = Package(
         .testTarget(name: "WardenACLTests", dependencies: ["WardenACL", "WardenPolicy"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WardenPKITests",
-            dependencies: ["WardenPKI", "NATSClient", "WardenTestSupport"],
+            dependencies: ["WardenPKI", "NATSClient", "WardenTestSupport", "WardenDevelopment"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -186,7 +198,7 @@ let package = Package(
             name: "WardenProxyTests",
             dependencies: [
                 "WardenProxy", "WardenACL", "WardenPKI", "WardenPolicy", "NATSProtocol", "NATSClient", "WardenTestSupport",
-                "WardenAudit", "WardenMetrics",
+                "WardenAudit", "WardenMetrics", "WardenDevelopment",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,5 +1,5 @@
 import Foundation
-import WardenProxy
+import WardenDevelopment
 
 /// `warden-bench [policy|proxy] [--quick] [--only WORKLOAD] [--json FILE]`: prints figures and writes them as JSON;
 /// never asserts on timing.

@@ -2,7 +2,7 @@ import Foundation
 import Histogram
 import NATSClient
 import WardenPKI
-import WardenProxy
+import WardenDevelopment
 
 /// Warden against nats-server direct, side by side in one run: the same workloads, alternating between
 /// a TLS connection straight to nats-server and a TLS connection through Warden (a separate `warden
@@ -40,7 +40,7 @@ final class ProxyBenchmark {
     let natsPort: Int
     let wardenPort: Int
     let decisionLog: String
-    private var nats: Process?
+    private var nats: NATSServerProcess?
     private var warden: Process?
     private var relay: TCPRelay?
 
@@ -71,11 +71,9 @@ final class ProxyBenchmark {
         self.natsPort = try LoopbackPort.free()
         self.wardenPort = try LoopbackPort.free()
         self.decisionLog = self.directory + "/decisions.jsonl"
-        let config = self.directory + "/nats.conf"
-        try NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: self.natsPort)
+        let config = NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: self.natsPort)
             .replacingOccurrences(of: "tls {", with: "max_pending: 256MB\ntls {")
-            .write(toFile: config, atomically: true, encoding: .utf8)
-        self.nats = try Self.launch("/usr/bin/env", ["nats-server", "-c", config], port: self.natsPort)
+        self.nats = try NATSServerProcess(configuration: config, port: self.natsPort, folder: self.directory)
         self.warden = try Self.launch(wardenExecutable, [
             "serve", "--upstream", "tls://127.0.0.1:\(self.natsPort)", "--listen", "127.0.0.1:\(self.wardenPort)",
             "--certs", self.layout.root, "--acls", self.directory + "/acls", "--decision-log", self.decisionLog,
@@ -100,10 +98,11 @@ final class ProxyBenchmark {
 
     func stop() {
         self.relay?.stop()
-        for process in [self.warden, self.nats].compactMap({ $0 }) where process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        if let warden = self.warden, warden.isRunning {
+            warden.terminate()
+            warden.waitUntilExit()
         }
+        self.nats?.stop()
         try? FileManager.default.removeItem(atPath: self.directory)
     }
 
@@ -241,7 +240,7 @@ final class ProxyBenchmark {
                 received.add(subscription.discard(messages, timeoutMilliseconds: 10_000))
             }
         }
-        let server = (path == .direct ? self.nats! : self.warden!).processIdentifier
+        let server = path == .direct ? self.nats!.processIdentifier : self.warden!.processIdentifier
         let cpuBefore = Self.cpuNanoseconds(server)
         let start = ContinuousClock.now
         for index in 0..<messages {
@@ -292,24 +291,24 @@ final class ProxyBenchmark {
     /// Resident memory each idle client connection adds to the server process: nats-server for direct
     /// connections, Warden (both its TLS legs) for connections through it.
     private func idleMemory() throws -> (Double, Double) {
-        func perConnection(_ path: Path, _ process: Process) throws -> Double {
+        func perConnection(_ path: Path, _ pid: Int32) throws -> Double {
             var clients: [NATSClient] = []
             clients.reserveCapacity(self.sizes.idleConnections)
             // One connection first, so that one-off allocations are not counted.
             clients.append(try self.client(path))
             Thread.sleep(forTimeInterval: 0.5)
-            let before = Self.residentKiB(process.processIdentifier)
+            let before = Self.residentKiB(pid)
             // The rest share one set of options: nats.c then reads the certificate files once, which
             // with OpenSSL 3 is most of a client's cost to connect.
             clients += try NATSClient.connect(self.clientOptions(path), count: self.sizes.idleConnections - 1)
             for client in clients { try client.flush(timeoutMilliseconds: 10_000) }
             Thread.sleep(forTimeInterval: 1)
-            let after = Self.residentKiB(process.processIdentifier)
+            let after = Self.residentKiB(pid)
             for client in clients { client.close() }
             return Double(after - before) / Double(self.sizes.idleConnections - 1)
         }
-        let direct = try perConnection(.direct, self.nats!)
-        let warden = try perConnection(.warden, self.warden!)
+        let direct = try perConnection(.direct, self.nats!.processIdentifier)
+        let warden = try perConnection(.warden, self.warden!.processIdentifier)
         return (direct, warden)
     }
 

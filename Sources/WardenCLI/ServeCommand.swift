@@ -9,6 +9,7 @@ import WardenACL
 import WardenPKI
 import WardenPolicy
 import WardenAudit
+import WardenDevelopment
 import WardenMetrics
 import WardenProxy
 

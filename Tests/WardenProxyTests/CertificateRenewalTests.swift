@@ -1,3 +1,4 @@
+import WardenDevelopment
 import Foundation
 import NIOSSL
 import Testing

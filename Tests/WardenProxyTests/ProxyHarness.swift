@@ -1,3 +1,4 @@
+import WardenDevelopment
 @testable import WardenAudit
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import WardenDevelopment
 import Foundation
 import NATSClient
 import NIOConcurrencyHelpers

@@ -3,7 +3,7 @@ public import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import WardenProxy
+import WardenDevelopment
 
 /// Loopback-only networking helpers for tests: every address here is 127.0.0.1.
 public enum Loopback {

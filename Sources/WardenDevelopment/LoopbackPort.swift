@@ -3,13 +3,14 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOConcurrencyHelpers
+import Foundation
 
 /// TCP on 127.0.0.1, for what Warden starts beside itself (the development nats-server) and for the
 /// tools that start Warden (benchmark, tests).
 public enum LoopbackPort {
     /// Every port `free()` has returned in this process.
-    private static let handedOut = NIOLockedValueBox(Set<Int>())
+    nonisolated(unsafe) private static var handedOut = Set<Int>()
+    private static let lock = NSLock()
 
     /// A port on 127.0.0.1 that was free a moment ago, and that this process was never given before.
     ///
@@ -19,7 +20,7 @@ public enum LoopbackPort {
     public static func free() throws(LoopbackPortError) -> Int {
         for _ in 0..<64 {
             let port = try Self.unbound()
-            if Self.handedOut.withLockedValue({ $0.insert(port).inserted }) { return port }
+            if Self.lock.withLock({ Self.handedOut.insert(port).inserted }) { return port }
         }
         throw LoopbackPortError(errno: EADDRINUSE)
     }
@@ -65,22 +66,4 @@ public enum LoopbackPort {
 public struct LoopbackPortError: Error, CustomStringConvertible {
     public let errno: Int32
     public var description: String { "no free port on 127.0.0.1: \(String(cString: strerror(self.errno)))" }
-}
-
-/// The process's limit on open files.
-public enum OpenFileLimit {
-    /// Raises the soft limit to the hard one: each client of Warden costs two descriptors (its own and
-    /// its upstream connection), and a benchmark's idle clients one each.
-    public static func raiseToMaximum() {
-        #if canImport(Glibc)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-        let resource = RLIMIT_NOFILE
-        #endif
-        var limit = rlimit()
-        if getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(resource, &limit)
-        }
-    }
 }
