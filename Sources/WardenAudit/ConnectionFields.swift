@@ -1,6 +1,6 @@
+import NATSProtocol
 import NIOCore
 import WardenPolicy
-import NATSProtocol
 
 /// What every record of one connection repeats, encoded once: `,"service":...,"conn":...,"peer":...`.
 package struct ConnectionFields {

@@ -1,6 +1,6 @@
+import NATSProtocol
 import NIOCore
 import WardenPolicy
-import NATSProtocol
 
 /// A write position in memory reserved beforehand. Writes are plain copies; each still checks the
 /// reservation, and stops the process rather than write past it.

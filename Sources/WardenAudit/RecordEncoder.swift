@@ -1,6 +1,6 @@
+import NATSProtocol
 package import NIOCore
 import WardenPolicy
-import NATSProtocol
 
 /// Encodes decision records into a buffer, one JSON object and a newline each.
 ///

@@ -1,6 +1,6 @@
+import NATSProtocol
 import NIOCore
 import WardenPolicy
-import NATSProtocol
 
 /// The JSON text (quoted and escaped) of the rules records name. A loop's records name few rules,
 /// most of them many times, so each is escaped once; the last one found is tried first.

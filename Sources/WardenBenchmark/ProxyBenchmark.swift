@@ -1,8 +1,8 @@
 import Foundation
 import Histogram
 import NATSClient
-import WardenPKI
 import WardenDevelopment
+import WardenPKI
 
 /// Warden against nats-server direct, side by side in one run: the same workloads, alternating between
 /// a TLS connection straight to nats-server and a TLS connection through Warden (a separate `warden

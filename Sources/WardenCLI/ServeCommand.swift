@@ -6,11 +6,11 @@ import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 import WardenACL
-import WardenPKI
-import WardenPolicy
 import WardenAudit
 import WardenDevelopment
 import WardenMetrics
+import WardenPKI
+import WardenPolicy
 import WardenProxy
 
 struct ServeCommand: AsyncParsableCommand {

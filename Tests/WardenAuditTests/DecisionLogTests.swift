@@ -1,12 +1,12 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOConcurrencyHelpers
 import ServiceLifecycle
 import Testing
-import WardenTestSupport
 @testable import WardenAudit
+import WardenTestSupport
 
 /// The log writer: nothing lost, back-pressure past the high-water mark, everything on disk at stop.
 struct DecisionLogTests {

@@ -1,7 +1,7 @@
-@testable import WardenAudit
 import Foundation
 import NATSClient
 import Testing
+@testable import WardenAudit
 import WardenPKI
 import WardenTestSupport
 

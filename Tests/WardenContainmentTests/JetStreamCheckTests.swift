@@ -1,7 +1,7 @@
 import Testing
 import WardenACL
-import WardenPolicy
 @testable import WardenContainment
+import WardenPolicy
 
 /// JetStream API calls decided by what they make nats-server do, without a network.
 struct JetStreamCheckTests {

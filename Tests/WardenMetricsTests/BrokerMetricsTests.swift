@@ -1,5 +1,5 @@
-@testable import WardenAudit
 import Testing
+@testable import WardenAudit
 import WardenPolicy
 
 @testable import WardenMetrics

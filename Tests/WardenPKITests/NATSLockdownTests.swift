@@ -1,7 +1,7 @@
-import WardenDevelopment
 import Foundation
 import NATSClient
 import Testing
+import WardenDevelopment
 import WardenPKI
 import WardenTestSupport
 

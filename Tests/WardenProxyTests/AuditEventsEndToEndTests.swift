@@ -1,8 +1,8 @@
-import WardenDevelopment
-@testable import WardenAudit
 import Foundation
 import NATSClient
 import Testing
+@testable import WardenAudit
+import WardenDevelopment
 import WardenPKI
 import WardenTestSupport
 

@@ -1,8 +1,8 @@
-import WardenMetrics
 import Foundation
 import Logging
 import NATSClient
 import Testing
+import WardenMetrics
 import WardenProxy
 import WardenTestSupport
 

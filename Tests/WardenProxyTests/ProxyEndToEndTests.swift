@@ -1,6 +1,6 @@
 import Foundation
-import NIOConcurrencyHelpers
 import NATSClient
+import NIOConcurrencyHelpers
 import Testing
 import WardenPKI
 import WardenTestSupport

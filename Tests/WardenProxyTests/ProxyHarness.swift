@@ -1,11 +1,11 @@
-import WardenDevelopment
-@testable import WardenAudit
 import Foundation
 import Logging
 import NATSClient
 import NIOCore
 import NIOPosix
 import WardenACL
+@testable import WardenAudit
+import WardenDevelopment
 import WardenPKI
 import WardenPolicy
 import WardenProxy

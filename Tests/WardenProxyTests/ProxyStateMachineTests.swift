@@ -1,5 +1,3 @@
-@testable import WardenMetrics
-@testable import WardenAudit
 import Foundation
 import Logging
 import NATSProtocol
@@ -7,9 +5,11 @@ import NIOCore
 import NIOEmbedded
 import Testing
 import WardenACL
+@testable import WardenAudit
+@testable import WardenMetrics
 import WardenPolicy
-import WardenTestSupport
 @testable import WardenProxy
+import WardenTestSupport
 
 /// The per-connection logic without any channel: frames in, effects out.
 struct ProxyStateMachineTests {

@@ -1,8 +1,8 @@
-import WardenDevelopment
 import Foundation
 import NATSClient
 import NIOConcurrencyHelpers
 import Testing
+import WardenDevelopment
 import WardenTestSupport
 
 /// nats-server crashes (SIGKILL) and comes back: the services behind Warden must reconnect and work

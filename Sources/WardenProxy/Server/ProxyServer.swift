@@ -1,4 +1,3 @@
-public import WardenAudit
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -6,6 +5,7 @@ public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import WardenACL
+public import WardenAudit
 public import WardenPKI
 public import WardenPolicy
 

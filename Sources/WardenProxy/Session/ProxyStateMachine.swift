@@ -1,6 +1,6 @@
-import WardenAudit
 import NATSProtocol
 import NIOCore
+import WardenAudit
 import WardenPolicy
 
 /// What Warden does for one client connection, as a state machine free of I/O: each event (a frame

@@ -1,7 +1,7 @@
-import WardenMetrics
-import WardenAudit
 import NATSProtocol
 import NIOCore
+import WardenAudit
+import WardenMetrics
 import WardenPolicy
 
 /// What a session does without a channel, as one value: reading frames from either side, the state
