@@ -7,6 +7,9 @@ import Darwin
 /// RFC 3339 timestamps in UTC with microseconds (`2026-11-22T10:15:30.123456Z`), written straight into
 /// a byte buffer: the decision log writes one per record, so this avoids Foundation's date formatters.
 package enum RFC3339 {
+    /// The length of every timestamp written (years 0000 to 9999): `2026-11-22T10:15:30.123456Z`.
+    static let width = 27
+
     /// Microseconds since the Unix epoch, from the real-time clock.
     package static func nowMicroseconds() -> Int64 {
         var spec = timespec()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WardenAudit
 
 struct DenialsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +52,9 @@ struct DenialsCommand: ParsableCommand {
     }
 
     private static func printDenial(_ line: UnsafeRawBufferPointer) {
-        guard !DenialSummary.isAllowRecord(line), let record = DecisionLine(line), record.decision == "deny" else { return }
+        guard !DecisionLogEntry.isAllow(line), let record = try? DecisionLogEntry(line: line), record.decision == .deny else {
+            return
+        }
         print(record.followLine)
     }
 }
@@ -143,44 +146,13 @@ final class LogLines {
     }
 }
 
-/// The fields of a decision record that `denials` shows.
-struct DecisionLine {
-    var ts: String
-    var decision: String
-    var op: String
-    var service: String?
-    var subject: String?
-    var queue: String?
-    var reason: String?
-    var rule: String
-    var mode: String
-
-    init?(_ line: some DataProtocol) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-            let decision = object["decision"] as? String, let op = object["op"] as? String
-        else { return nil }
-        self.ts = object["ts"] as? String ?? ""
-        self.decision = decision
-        self.op = op
-        self.service = object["service"] as? String
-        self.subject = object["subject"] as? String
-        self.queue = object["queue"] as? String
-        self.reason = object["reason"] as? String
-        self.rule = object["rule"] as? String ?? ""
-        self.mode = object["mode"] as? String ?? ""
-    }
-
-    /// What was denied: the subject (with its queue), or for a refused connection the reason.
-    var target: String {
-        if let subject { return self.queue.map { "\(subject) (queue \($0))" } ?? subject }
-        return self.reason ?? "-"
-    }
-
+extension DecisionLogEntry {
+    /// How `--follow` prints a denial.
     var followLine: String {
-        let audit = self.mode == "audit" ? " [audit: let through]" : ""
+        let audit = self.mode == .audit ? " [audit: let through]" : ""
         // Why, when the record says more than the rule: a subscription removed at an ACL reload.
         let why = self.subject != nil ? self.reason.map { " [\($0)]" } ?? "" : ""
-        return "\(self.ts)  \(self.service ?? "(unidentified)")  \(self.op)  \(self.target)  \(self.rule)\(why)\(audit)"
+        return "\(self.ts)  \(self.service ?? "(unidentified)")  \(self.op.rawValue)  \(self.target)  \(self.rule)\(why)\(audit)"
     }
 }
 
@@ -198,40 +170,22 @@ struct DenialSummary {
 
     mutating func add(line: UnsafeRawBufferPointer) {
         guard !line.isEmpty else { return }
-        if Self.isAllowRecord(line) {
+        if DecisionLogEntry.isAllow(line) {
             self.decisions += 1
             return
         }
-        guard let record = DecisionLine(line) else {
+        guard let record = try? DecisionLogEntry(line: line) else {
             self.malformed += 1
             return
         }
         self.decisions += 1
-        guard record.decision == "deny" else { return }
-        let key = Key(service: record.service ?? "(unidentified)", op: record.op, target: record.target)
+        guard record.decision == .deny else { return }
+        let key = Key(service: record.service ?? "(unidentified)", op: record.op.rawValue, target: record.target)
         var entry = self.counts[key] ?? (0, "", record.rule)
         entry.count += 1
         entry.last = max(entry.last, record.ts)
         entry.rule = record.rule
         self.counts[key] = entry
-    }
-
-    private static let allowField = Array(#""decision":"allow""#.utf8)
-
-    /// Whether `line` is an allow record as `warden serve` writes it: told without parsing the JSON,
-    /// since nearly every record is one. A string value cannot hold the field's unescaped quotes.
-    static func isAllowRecord(_ line: UnsafeRawBufferPointer) -> Bool {
-        guard line.first == UInt8(ascii: "{"), line.last == UInt8(ascii: "}") else { return false }
-        return Self.allowField.withUnsafeBytes { field in
-            let base = line.baseAddress!
-            var start = 0
-            while line.count - start >= field.count, let quote = memchr(base + start, 0x22, line.count - start - field.count + 1) {
-                let at = base.distance(to: UnsafeRawPointer(quote))
-                if memcmp(quote, field.baseAddress!, field.count) == 0 { return true }
-                start = at + 1
-            }
-            return false
-        }
     }
 
     func render(path: String) -> String {

@@ -255,3 +255,41 @@ private func droppableTemporaryDirectory() throws -> TemporaryDirectory {
     return try TemporaryDirectory(under: droppable ? temporary : FileManager.default.currentDirectoryPath + "/.build/test-tmp")
 }
 #endif
+
+/// The log read back with its one schema: what `warden denials` and the tests read.
+struct DecisionLogEntryTests {
+    static func line(_ record: DecisionRecord, at microseconds: Int64 = 1_764_000_000_123_456) -> [UInt8] {
+        var bytes: [UInt8] = []
+        record.encode(into: &bytes, microseconds: microseconds)
+        return Array(bytes.dropLast())
+    }
+
+    @Test func whatTheEncoderWritesReadsBack() throws {
+        let record = DecisionRecord(
+            decision: .deny, op: .pub, service: "orders", conn: 7, peer: "127.0.0.1:9", mode: .audit, rule: "default deny",
+            subject: "a.b", reply: "_INBOX.orders.1", size: 3, reason: "why")
+        let entry = try DecisionLogEntry(line: Self.line(record))
+        #expect(entry.decision == .deny && entry.op == .pub && entry.service == "orders" && entry.conn == 7)
+        #expect(entry.peer == "127.0.0.1:9" && entry.mode == .audit && entry.rule == "default deny")
+        #expect(entry.subject == "a.b" && entry.reply == "_INBOX.orders.1" && entry.size == 3 && entry.reason == "why")
+        #expect(entry.ts == "2025-11-24T16:00:00.123456Z")
+        let unidentified = DecisionRecord(decision: .deny, op: .connect, service: nil, conn: 1, peer: "p", mode: .enforce, rule: "mtls")
+        #expect(try DecisionLogEntry(line: Self.line(unidentified)).service == nil)
+    }
+
+    @Test func allowRecordsAreToldWithoutDecoding() {
+        let allow = DecisionRecord(decision: .allow, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: "x")
+        let deny = DecisionRecord(decision: .deny, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: "x")
+        #expect(Self.line(allow).withUnsafeBytes(DecisionLogEntry.isAllow))
+        #expect(!Self.line(deny).withUnsafeBytes(DecisionLogEntry.isAllow))
+        // A subject that spells the field does not make a deny an allow.
+        let tricky = DecisionRecord(
+            decision: .deny, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: #"","decision":"allow","#)
+        #expect(!Self.line(tricky).withUnsafeBytes(DecisionLogEntry.isAllow))
+    }
+
+    @Test func aLineWithoutAServiceFieldIsNoDecisionRecord() {
+        let line = #"{"ts":"2026-01-01T00:00:00.000000Z","decision":"deny","op":"pub","conn":1,"peer":"p","mode":"enforce","rule":"r"}"#
+        #expect(throws: DecodingError.self) { try DecisionLogEntry(line: Array(line.utf8)) }
+    }
+}

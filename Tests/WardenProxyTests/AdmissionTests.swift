@@ -1,3 +1,4 @@
+import WardenAudit
 import Foundation
 import NATSClient
 import Testing
@@ -8,7 +9,7 @@ import WardenTestSupport
 /// `connect` record; a refused client gets nothing through to NATS.
 @Suite(.serialized)
 struct AdmissionTests {
-    func refusals(_ warden: ProxyHarness, count: Int) async throws -> [[String: Any]] {
+    func refusals(_ warden: ProxyHarness, count: Int) async throws -> [DecisionLogEntry] {
         try await warden.waitForRecords {
             $0.filter { $0["op"] as? String == "connect" && $0["decision"] as? String == "deny" }.count >= count
         }.filter { $0["op"] as? String == "connect" && $0["decision"] as? String == "deny" }
@@ -30,7 +31,7 @@ struct AdmissionTests {
             #expect(subscription.next(timeoutMilliseconds: 300) == nil)
 
             let refused = try #require(try await self.refusals(warden, count: 1).first)
-            #expect(refused["service"] is NSNull)
+            #expect(refused.service == nil)
             #expect((refused["reason"] as? String)?.contains("plaintext") == true)
             #expect(try await warden.records(op: "pub").isEmpty)
         }

@@ -135,20 +135,22 @@ final class ProxyHarness: @unchecked Sendable {
         try NATSClient(self.options(service))
     }
 
-    /// Every decision record written so far, parsed.
-    func records() async throws -> [[String: Any]] {
+    /// Every decision record written so far, read with the log's one schema (`DecisionLogEntry`): a line
+    /// that is not a decision record fails the test.
+    func records() async throws -> [DecisionLogEntry] {
         await self.log.flush()
         let text = (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? ""
-        return try text.split(separator: "\n").map {
-            guard let object = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] else {
-                throw HarnessError(description: "not a JSON object: \($0)")
+        return try text.split(separator: "\n").map { line in
+            do {
+                return try DecisionLogEntry(line: Data(line.utf8))
+            } catch {
+                throw HarnessError(description: "not a decision record: \(line): \(error)")
             }
-            return object
         }
     }
 
     /// Records of one op, optionally only those for `subject`.
-    func records(op: String, subject: String? = nil) async throws -> [[String: Any]] {
+    func records(op: String, subject: String? = nil) async throws -> [DecisionLogEntry] {
         try await self.records().filter {
             $0["op"] as? String == op && (subject == nil || $0["subject"] as? String == subject)
         }
@@ -157,8 +159,8 @@ final class ProxyHarness: @unchecked Sendable {
     /// Records of one op, optionally only those for `subject`, once there are at least `count` of them
     /// (a bounded wait). A session hands a read's records to the log just after writing what the read
     /// let through, so a `deliver` record can trail the message it decided by a moment.
-    func records(op: String, subject: String? = nil, atLeast count: Int) async throws -> [[String: Any]] {
-        func matching(_ records: [[String: Any]]) -> [[String: Any]] {
+    func records(op: String, subject: String? = nil, atLeast count: Int) async throws -> [DecisionLogEntry] {
+        func matching(_ records: [DecisionLogEntry]) -> [DecisionLogEntry] {
             records.filter { $0["op"] as? String == op && (subject == nil || $0["subject"] as? String == subject) }
         }
         return matching(try await self.waitForRecords { matching($0).count >= count })
@@ -166,8 +168,8 @@ final class ProxyHarness: @unchecked Sendable {
 
     /// Waits (bounded) until `condition` holds on the records, and returns them.
     func waitForRecords(
-        timeout: Duration = .seconds(5), _ condition: ([[String: Any]]) -> Bool
-    ) async throws -> [[String: Any]] {
+        timeout: Duration = .seconds(5), _ condition: ([DecisionLogEntry]) -> Bool
+    ) async throws -> [DecisionLogEntry] {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
@@ -205,5 +207,31 @@ extension NATSClient {
     /// a thread of its own, so this waits (bounded) for it.
     func reported(_ text: String, timeout: Duration = .seconds(3)) async -> Bool {
         await eventually(timeout: timeout) { self.asyncErrors.contains(where: { $0.contains(text) }) }
+    }
+}
+
+extension DecisionLogEntry {
+    /// A field by its name in the log, as the log has it (enums as their text, numbers as `Int`): for
+    /// assertions that name fields as users read them.
+    subscript(field: String) -> Any? {
+        switch field {
+        case "ts": self.ts
+        case "decision": self.decision.rawValue
+        case "op": self.op.rawValue
+        case "service": self.service
+        case "conn": Int(self.conn)
+        case "peer": self.peer
+        case "mode": self.mode.rawValue
+        case "rule": self.rule
+        case "subject": self.subject
+        case "queue": self.queue
+        case "reply": self.reply
+        case "size": self.size
+        case "sid": self.sid
+        case "reason": self.reason
+        case "identity": self.identity
+        case "serial": self.serial
+        default: nil
+        }
     }
 }
