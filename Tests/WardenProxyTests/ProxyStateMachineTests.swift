@@ -646,18 +646,22 @@ extension OutboundBatchTests {
 }
 
 @Suite struct SessionCoreTests {
+    /// A sink whose log is never handed a batch: the records stay in the core's batch to be read.
+    static let folder = try! TemporaryDirectory()
+    static let sink = DecisionSink(
+        log: try! DecisionLog(path: folder.appending("decisions.jsonl"), logger: Logger(label: "test")),
+        metrics: BrokerMetrics(), audit: nil)
+
     static func core() -> SessionCore {
         let machine = ProxyStateMachine(
             service: "orders", policy: ProxyStateMachineTests.policy.policy(for: "orders"), conn: 9, peer: "127.0.0.1:6000")
         return SessionCore(
             machine: machine, maxPayload: 1024, records: RecordBatch(),
-            counters: BrokerMetrics().decisionCounters(service: "orders", mode: .enforce))
+            counters: Self.sink.metrics.decisionCounters(service: "orders", mode: .enforce), sink: Self.sink)
     }
 
-    static func records(_ core: SessionCore) throws -> [[String: Any]] {
-        try String(buffer: core.records.encoder.bytes).split(separator: "\n").map {
-            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
-        }
+    static func records(_ core: SessionCore) throws -> [DecisionLogEntry] {
+        try String(buffer: core.records.encoder.bytes).split(separator: "\n").map { try DecisionLogEntry(line: Data($0.utf8)) }
     }
 
     @Test func bytesSplitAnywhereAreDecidedRecordedAndAnsweredInOrder() throws {

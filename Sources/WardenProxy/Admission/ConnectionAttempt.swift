@@ -46,7 +46,7 @@ final class ConnectionAttempt {
         if !self.recorded {
             self.recorded = true
             self.logger.info("connection refused", metadata: ["reason": "\(reason)"])
-            _ = self.env.submit(DecisionRecord(
+            self.env.sink.takeAlone(DecisionRecord(
                 decision: .deny, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: .enforce,
                 rule: "mtls", reason: reason))
         }
@@ -58,7 +58,7 @@ final class ConnectionAttempt {
         self.deadline?.cancel()
         guard !self.recorded else { return }
         self.recorded = true
-        _ = self.env.submit(DecisionRecord(
+        self.env.sink.takeAlone(DecisionRecord(
             decision: .allow, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: mode,
             rule: "mtls", identity: admission.identity.uri(trustDomain: self.env.credentials.trustDomain),
             serial: admission.serial))

@@ -13,10 +13,12 @@ import WardenPolicy
 final class ProxyEnvironment: Sendable {
     let configuration: ProxyConfiguration
     let credentials: CredentialStore
-    let log: DecisionLog
+    /// Where every decision record goes (log, metrics, audit events).
+    let sink: DecisionSink
+    var log: DecisionLog { self.sink.log }
+    var metrics: BrokerMetrics { self.sink.metrics }
+    var audit: AuditTrail? { self.sink.audit }
     let registry: ConnectionRegistry
-    let metrics = BrokerMetrics()
-    let audit: AuditTrail?
     /// Warden's TLS, for its listener and its upstream connections: replaced when Warden's certificates
     /// are reloaded (`reloadTLS`); a connection keeps the one it started with.
     private let tls: NIOLockedValueBox<TLSContexts>
@@ -52,11 +54,11 @@ final class ProxyEnvironment: Sendable {
         self.configuration = configuration
         self.credentials = credentials
         self.registry = ConnectionRegistry(policy: policy)
-        self.log = log
-        self.audit = audit
+        let metrics = BrokerMetrics()
+        metrics.addDecisionSeries(of: policy)
+        self.sink = DecisionSink(log: log, metrics: metrics, audit: audit)
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
-        self.metrics.addDecisionSeries(of: policy)
         self.upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
 
         self.tls = NIOLockedValueBox(try TLSContexts(configuration: configuration))
@@ -74,18 +76,6 @@ final class ProxyEnvironment: Sendable {
             $0 += 1
             return $0
         }
-    }
-
-    /// Queues a record made outside a session (a connection attempt), encoded now; returns false
-    /// when the log asks for back-pressure.
-    func submit(_ record: DecisionRecord) -> Bool {
-        var encoder = RecordEncoder()
-        encoder.encode(record, connection: record.connectionFields, microseconds: RFC3339.nowMicroseconds())
-        self.metrics.count(record)
-        if let audit = self.audit, record.decision == .deny {
-            encoder.bytes.withUnsafeReadableBytes { audit.offerDenials([record], encoded: $0) }
-        }
-        return encoder.bytes.withUnsafeReadableBytes { self.log.submit($0) }
     }
 }
 

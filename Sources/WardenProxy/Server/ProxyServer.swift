@@ -58,6 +58,7 @@ public final class ProxyServer: Service, Sendable {
             .bind(host: env.configuration.listenHost, port: env.configuration.listenPort)
             .get()
         self.serverChannel.withLockedValue { $0 = channel }
+        env.sink.attach(listener: channel)
         let interval = env.configuration.revocationCheckInterval
         let loop = self.group.next()
         let revocations = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in

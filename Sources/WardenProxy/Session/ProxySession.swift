@@ -68,7 +68,7 @@ final class ProxySession {
         assert(clientChannel.eventLoop.inEventLoop, "a session is made on its own event loop")
         self.core = SessionCore(
             machine: machine, maxPayload: env.configuration.maxPayload, records: .current,
-            counters: env.metrics.decisionCounters(service: machine.service, mode: machine.mode), audit: env.audit)
+            counters: env.metrics.decisionCounters(service: machine.service, mode: machine.mode), sink: env.sink)
         let pool = BatchBufferPool.current
         self.core.out.upstream.pool = pool
         self.core.out.client.pool = pool
@@ -212,7 +212,7 @@ final class ProxySession {
         let reason = "\(failure.code.rawValue): \(failure.reason)"
         self.logger.warning("closing: credential withdrawn", metadata: ["reason": "\(reason)"])
         self.env.metrics.countCredentialClose()
-        _ = self.env.submit(DecisionRecord(
+        self.env.sink.takeAlone(DecisionRecord(
             decision: .deny, op: .connect, service: machine.service, conn: machine.conn, peer: machine.peer,
             mode: .enforce, rule: "mtls", reason: reason,
             identity: machine.service.map { Identity.service($0).uri(trustDomain: self.env.credentials.trustDomain) },
@@ -292,7 +292,7 @@ final class ProxySession {
     private func submitLog() {
         // The loop's batch holds this read cycle's records, of this session only: every session hands
         // them over here, at the end of whatever made them, before the loop runs anything else.
-        guard !self.core.records.submit(to: self.env.log) else { return }
+        guard !self.env.sink.handOver(self.core.records) else { return }
         // The log is behind: stop reading either side until it catches up. Nothing is dropped.
         self.pauseClient(.decisionLog)
         self.pauseUpstream(.decisionLog)

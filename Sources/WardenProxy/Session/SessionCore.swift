@@ -16,8 +16,8 @@ struct SessionCore {
     let records: RecordBatch
     /// Where they are counted, for metrics: the service's counters in its mode.
     private var counters: DecisionCounters
-    /// Where denials go as events on NATS, when Warden publishes them.
-    private let audit: AuditTrail?
+    /// What turns records into log lines, counts and audit events.
+    private let sink: DecisionSink
     /// What this connection's records repeat, encoded once.
     private let connection: ConnectionFields
     private var clientReader: FrameReader<NATSClientParser>
@@ -26,13 +26,12 @@ struct SessionCore {
     private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
 
     init(
-        machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch, counters: DecisionCounters,
-        audit: AuditTrail? = nil
+        machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch, counters: DecisionCounters, sink: DecisionSink
     ) {
         self.machine = machine
         self.records = records
         self.counters = counters
-        self.audit = audit
+        self.sink = sink
         self.connection = ConnectionFields(service: machine.service, conn: machine.conn, peer: machine.peer)
         self.clientReader = FrameReader(NATSClientParser(maxPayload: maxPayload))
     }
@@ -101,17 +100,8 @@ struct SessionCore {
 
     private mutating func encodeRecords() {
         guard !self.out.records.isEmpty else { return }
-        let now = self.clock.wallMicroseconds
-        let start = self.records.encoder.bytes.writerIndex
-        self.records.encoder.encode(self.out.records, connection: self.connection, microseconds: now)
-        self.counters.count(self.out.records)
-        if let audit = self.audit, AuditTrail.hasDenial(self.out.records) {
-            // This frame's records are the lines from `start` on.
-            let offset = start - self.records.encoder.bytes.readerIndex
-            self.records.encoder.bytes.withUnsafeReadableBytes { encoded in
-                audit.offerDenials(self.out.records, encoded: UnsafeRawBufferPointer(rebasing: encoded[offset...]))
-            }
-        }
-        self.out.records.removeAll(keepingCapacity: true)
+        self.sink.take(
+            &self.out.records, of: self.connection, counters: self.counters, into: self.records,
+            microseconds: self.clock.wallMicroseconds)
     }
 }
