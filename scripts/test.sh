@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# One format across the repository (.swift-format): a change that does not follow it fails here.
+# Fix with `swift format format -i -r Sources Tests Package.swift`.
+swift format lint --strict -r Sources Tests Package.swift
 swift build --build-tests
 swift test
 # The benchmark prints figures only; a quick run proves it still works without asserting on timing.

@@ -32,8 +32,10 @@ public final class NATSClient: @unchecked Sendable {
         /// Called on nats.c's threads when a persistent connection comes up late, goes down, or comes back.
         public var onConnectionEvent: (@Sendable (ConnectionEvent) -> Void)?
 
-        public init(url: String, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
-                    name: String? = nil, inboxPrefix: String? = nil) {
+        public init(
+            url: String, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+            name: String? = nil, inboxPrefix: String? = nil
+        ) {
             self.url = url
             self.caFile = caFile
             self.certificateFile = certificateFile
@@ -118,28 +120,44 @@ public final class NATSClient: @unchecked Sendable {
                 try Self.check(natsOptions_SetReconnectWait(opts, 1000))
                 try Self.check(natsOptions_SetReconnectBufSize(opts, 8 << 20))
                 let context = Unmanaged.passUnretained(callbacks).toOpaque()
-                try Self.check(natsOptions_SetRetryOnFailedConnect(opts, true, { _, closure in
-                    closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.connected) }
-                }, context))
-                try Self.check(natsOptions_SetDisconnectedCB(opts, { _, closure in
-                    closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.disconnected) }
-                }, context))
-                try Self.check(natsOptions_SetReconnectedCB(opts, { _, closure in
-                    closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.reconnected) }
-                }, context))
+                try Self.check(
+                    natsOptions_SetRetryOnFailedConnect(
+                        opts, true,
+                        { _, closure in
+                            closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.connected) }
+                        }, context))
+                try Self.check(
+                    natsOptions_SetDisconnectedCB(
+                        opts,
+                        { _, closure in
+                            closure.map {
+                                Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.disconnected)
+                            }
+                        }, context))
+                try Self.check(
+                    natsOptions_SetReconnectedCB(
+                        opts,
+                        { _, closure in
+                            closure.map {
+                                Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.reconnected)
+                            }
+                        }, context))
             } else {
                 try Self.check(natsOptions_SetAllowReconnect(opts, false))
             }
             if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
             if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }
             if options.sendAsap { try Self.check(natsOptions_SetSendAsap(opts, true)) }
-            try Self.check(natsOptions_SetErrorHandler(opts, { connection, _, _, closure in
-                guard let closure else { return }
-                var text: UnsafePointer<CChar>?
-                _ = natsConnection_GetLastError(connection, &text)
-                let log = Unmanaged<Callbacks>.fromOpaque(closure).takeUnretainedValue()
-                log.append(text.map { String(cString: $0) } ?? "unknown error")
-            }, Unmanaged.passUnretained(callbacks).toOpaque()))
+            try Self.check(
+                natsOptions_SetErrorHandler(
+                    opts,
+                    { connection, _, _, closure in
+                        guard let closure else { return }
+                        var text: UnsafePointer<CChar>?
+                        _ = natsConnection_GetLastError(connection, &text)
+                        let log = Unmanaged<Callbacks>.fromOpaque(closure).takeUnretainedValue()
+                        log.append(text.map { String(cString: $0) } ?? "unknown error")
+                    }, Unmanaged.passUnretained(callbacks).toOpaque()))
             if let prefix = options.inboxPrefix { try Self.check(natsOptions_SetCustomInboxPrefix(opts, prefix)) }
             if let caFile = options.caFile {
                 try Self.check(natsOptions_SetSecure(opts, true))
@@ -195,14 +213,17 @@ public final class NATSClient: @unchecked Sendable {
     }
 
     /// Publishes with headers (HPUB).
-    public func publish(_ subject: String, _ text: String, headers: [(String, String)], reply: String? = nil) throws(Failure) {
+    public func publish(_ subject: String, _ text: String, headers: [(String, String)], reply: String? = nil)
+        throws(Failure)
+    {
         var message: OpaquePointer?
         let bytes = Array(text.utf8)
-        try self.check(bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) {
-                natsMsg_Create(&message, subject, reply, $0.baseAddress, Int32($0.count))
-            }
-        })
+        try self.check(
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) {
+                    natsMsg_Create(&message, subject, reply, $0.baseAddress, Int32($0.count))
+                }
+            })
         defer { natsMsg_Destroy(message) }
         for (key, value) in headers { try self.check(natsMsgHeader_Set(message, key, value)) }
         try self.check(natsConnection_PublishMsg(self.connection, message))
@@ -215,21 +236,24 @@ public final class NATSClient: @unchecked Sendable {
 
     public func subscribe(_ subject: String, queue: String? = nil) throws(Failure) -> Subscription {
         var subscription: OpaquePointer?
-        let status = if let queue {
-            natsConnection_QueueSubscribeSync(&subscription, self.connection, subject, queue)
-        } else {
-            natsConnection_SubscribeSync(&subscription, self.connection, subject)
-        }
+        let status =
+            if let queue {
+                natsConnection_QueueSubscribeSync(&subscription, self.connection, subject, queue)
+            } else {
+                natsConnection_SubscribeSync(&subscription, self.connection, subject)
+            }
         try self.check(status)
         return Subscription(subscription!, connection: self)
     }
 
     /// Sends a request and waits for one reply.
-    public func request(_ subject: String, _ text: String, timeoutMilliseconds: Int64 = 2000) throws(Failure) -> Message {
+    public func request(_ subject: String, _ text: String, timeoutMilliseconds: Int64 = 2000) throws(Failure) -> Message
+    {
         var reply: OpaquePointer?
         let bytes = Array(text.utf8)
         let status = bytes.withUnsafeBytes { buffer in
-            natsConnection_Request(&reply, self.connection, subject, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
+            natsConnection_Request(
+                &reply, self.connection, subject, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
         }
         try self.check(status)
         defer { natsMsg_Destroy(reply) }
@@ -242,9 +266,12 @@ public final class NATSClient: @unchecked Sendable {
     ) throws(Failure) -> Message {
         var message: OpaquePointer?
         let bytes = Array(text.utf8)
-        try self.check(bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { natsMsg_Create(&message, subject, nil, $0.baseAddress, Int32($0.count)) }
-        })
+        try self.check(
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) {
+                    natsMsg_Create(&message, subject, nil, $0.baseAddress, Int32($0.count))
+                }
+            })
         defer { natsMsg_Destroy(message) }
         for (key, value) in headers { try self.check(natsMsgHeader_Set(message, key, value)) }
         var reply: OpaquePointer?
@@ -263,7 +290,8 @@ public final class NATSClient: @unchecked Sendable {
 
     private func check(_ status: natsStatus) throws(Failure) {
         guard status == NATS_OK else {
-            throw Failure(status: String(cString: natsStatus_GetText(status)), detail: self.lastError ?? Self.threadError())
+            throw Failure(
+                status: String(cString: natsStatus_GetText(status)), detail: self.lastError ?? Self.threadError())
         }
     }
 
@@ -277,109 +305,5 @@ public final class NATSClient: @unchecked Sendable {
         guard let text = nats_GetLastError(nil) else { return nil }
         let message = String(cString: text)
         return message.isEmpty ? nil : message
-    }
-
-    /// A synchronous subscription: messages are taken with `next`.
-    public final class Subscription: @unchecked Sendable {
-        private let subscription: OpaquePointer
-        /// A subscription keeps its connection open: nats.c closes subscriptions with their connection.
-        private let connection: NATSClient
-
-        init(_ subscription: OpaquePointer, connection: NATSClient) {
-            self.subscription = subscription
-            self.connection = connection
-        }
-
-        deinit {
-            natsSubscription_Destroy(self.subscription)
-        }
-
-        /// Lifts nats.c's limits on messages waiting in this subscription (for load generators, which
-        /// must not lose messages to the client-side slow-consumer check).
-        public func removePendingLimits() {
-            natsSubscription_SetPendingLimits(self.subscription, -1, -1)
-        }
-
-        /// Receives and discards messages until `count` arrived or none arrives within the timeout;
-        /// returns how many arrived. Copies nothing, so a benchmark measures the server, not this.
-        public func discard(_ count: Int, timeoutMilliseconds: Int64 = 5000) -> Int {
-            var received = 0
-            while received < count {
-                var message: OpaquePointer?
-                guard natsSubscription_NextMsg(&message, self.subscription, timeoutMilliseconds) == NATS_OK else { break }
-                natsMsg_Destroy(message)
-                received += 1
-            }
-            return received
-        }
-
-        /// The next message, or nil when none arrives within the timeout.
-        public func next(timeoutMilliseconds: Int64 = 1000) -> Message? {
-            var message: OpaquePointer?
-            guard natsSubscription_NextMsg(&message, self.subscription, timeoutMilliseconds) == NATS_OK, let message else {
-                return nil
-            }
-            defer { natsMsg_Destroy(message) }
-            return Message(message)
-        }
-
-        public func unsubscribe() {
-            natsSubscription_Unsubscribe(self.subscription)
-        }
-    }
-}
-
-extension NATSClient.Message {
-    init(_ message: OpaquePointer) {
-        self.subject = String(cString: natsMsg_GetSubject(message))
-        self.reply = natsMsg_GetReply(message).map { String(cString: $0) }
-        let length = Int(natsMsg_GetDataLength(message))
-        if length > 0, let data = natsMsg_GetData(message) {
-            self.payload = Array(UnsafeRawBufferPointer(start: data, count: length))
-        } else {
-            self.payload = []
-        }
-        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
-        var count: Int32 = 0
-        var headers: [String: String] = [:]
-        if natsMsgHeader_Keys(message, &keys, &count) == NATS_OK, let keys {
-            for index in 0..<Int(count) {
-                guard let key = keys[index] else { continue }
-                var value: UnsafePointer<CChar>?
-                if natsMsgHeader_Get(message, key, &value) == NATS_OK, let value {
-                    headers[String(cString: key)] = String(cString: value)
-                }
-            }
-            free(keys)
-        }
-        self.headers = headers
-    }
-}
-
-/// What nats.c's callbacks reach, kept alive by the client: asynchronous errors (the last 1,000; a
-/// persistent connection may report one per reconnect attempt for good) and the connection-event handler.
-final class Callbacks: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String] = []
-    /// Set before the connection is made, read only after.
-    var onEvent: (@Sendable (NATSClient.ConnectionEvent) -> Void)?
-
-    static let keptErrors = 1000
-
-    func append(_ text: String) {
-        self.lock.lock()
-        if self.entries.count == Self.keptErrors { self.entries.removeFirst() }
-        self.entries.append(text)
-        self.lock.unlock()
-    }
-
-    var errors: [String] {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return self.entries
-    }
-
-    func event(_ event: NATSClient.ConnectionEvent) {
-        self.onEvent?(event)
     }
 }

@@ -41,18 +41,22 @@ public struct NATSClientParser: NATSFrameParsing {
         try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, frame, payload in
             .publish(
                 Publish(
-                    subject: header.subject.slice(of: frame), reply: header.reply?.slice(of: frame), headerLength: header.headerLength,
+                    subject: header.subject.slice(of: frame), reply: header.reply?.slice(of: frame),
+                    headerLength: header.headerLength,
                     payload: payload))
         }
     }
 
-    private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<ClientOperation, PublishHeader> {
+    private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<
+        ClientOperation, PublishHeader
+    > {
         let arguments = line.argumentCount
         switch line.nameKey {
         case Name.pub:
             guard arguments == 2 || arguments == 3 else { throw line.wrongArity() }
             let size = try line.size(fromEnd: 0, max: maxPayload)
-            return .payload(PublishHeader(subject: line.span(0), reply: arguments == 3 ? line.span(1) : nil), length: size)
+            return .payload(
+                PublishHeader(subject: line.span(0), reply: arguments == 3 ? line.span(1) : nil), length: size)
         case Name.hpub:
             guard arguments == 3 || arguments == 4 else { throw line.wrongArity() }
             let (header, total) = try line.headerSizes(max: maxPayload)
@@ -61,12 +65,17 @@ public struct NATSClientParser: NATSFrameParsing {
                 length: total)
         case Name.sub:
             guard arguments == 2 || arguments == 3 else { throw line.wrongArity() }
-            return .complete(.subscribe(subject: line.argument(0), queue: arguments == 3 ? line.argument(1) : nil, sid: line.argument(fromEnd: 0)))
+            return .complete(
+                .subscribe(
+                    subject: line.argument(0), queue: arguments == 3 ? line.argument(1) : nil,
+                    sid: line.argument(fromEnd: 0)))
         case Name.unsub:
             guard arguments == 1 || arguments == 2 else { throw line.wrongArity() }
             guard arguments == 2 else { return .complete(.unsubscribe(sid: line.argument(0), max: nil)) }
             let text = line.argument(1)
-            guard let max = Int(text), max >= 0 else { throw NATSProtocolError(.malformed, "bad UNSUB max '\(text.prefix(32))'") }
+            guard let max = Int(text), max >= 0 else {
+                throw NATSProtocolError(.malformed, "bad UNSUB max '\(text.prefix(32))'")
+            }
             return .complete(.unsubscribe(sid: line.argument(0), max: max))
         case Name.ping:
             return .complete(try line.withoutArguments(.ping))
@@ -100,12 +109,15 @@ public struct NATSServerParser: NATSFrameParsing {
         try self.scanner.next(&buffer, pending: &self.pending, parse: Self.parse) { header, frame, payload in
             .message(
                 Delivery(
-                    subject: header.subject.slice(of: frame), sid: header.sid.slice(of: frame), reply: header.reply?.slice(of: frame),
+                    subject: header.subject.slice(of: frame), sid: header.sid.slice(of: frame),
+                    reply: header.reply?.slice(of: frame),
                     headerLength: header.headerLength, payload: payload))
         }
     }
 
-    private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<ServerOperation, MessageHeader> {
+    private static func parse(_ line: ControlLine, maxPayload: Int) throws(NATSProtocolError) -> LineResult<
+        ServerOperation, MessageHeader
+    > {
         let arguments = line.argumentCount
         switch line.nameKey {
         case Name.msg:
@@ -119,7 +131,8 @@ public struct NATSServerParser: NATSFrameParsing {
             let (header, total) = try line.headerSizes(max: maxPayload)
             return .payload(
                 MessageHeader(
-                    subject: line.span(0), sid: line.span(1), reply: arguments == 5 ? line.span(2) : nil, headerLength: header),
+                    subject: line.span(0), sid: line.span(1), reply: arguments == 5 ? line.span(2) : nil,
+                    headerLength: header),
                 length: total)
         case Name.ping:
             return .complete(try line.withoutArguments(.ping))
@@ -155,7 +168,9 @@ public struct NATSFrameDecoder<Parser: NATSFrameParsing>: ByteToMessageDecoder {
         return .continue
     }
 
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
         // A frame cut off by the end of the connection is dropped: a half-received PUB never reaches NATS.
         try self.decode(context: context, buffer: &buffer)
     }

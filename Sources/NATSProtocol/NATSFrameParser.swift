@@ -213,7 +213,8 @@ struct FrameScanner: Sendable {
                     let newline = memchr(base, Int32(UInt8(ascii: "\n")), limit)
                 else {
                     if bytes.count > self.maxControlLine {
-                        failure = NATSProtocolError(.maxControlLineExceeded, "no line end within \(self.maxControlLine) bytes")
+                        failure = NATSProtocolError(
+                            .maxControlLineExceeded, "no line end within \(self.maxControlLine) bytes")
                     }
                     return
                 }

@@ -1,4 +1,3 @@
-
 /// One problem in an ACL file, reported as `file:line: message`.
 public struct ACLDiagnostic: Hashable, Sendable, CustomStringConvertible {
     public var file: String

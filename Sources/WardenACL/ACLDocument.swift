@@ -82,7 +82,8 @@ struct ACLDocument {
                 continue
             }
             if let existing = self.services.first(where: { $0.name == name }) {
-                self.report(source, "service \"\(name)\" is already defined at \(existing.source); define each service once")
+                self.report(
+                    source, "service \"\(name)\" is already defined at \(existing.source); define each service once")
                 continue
             }
             var section = Section()
@@ -108,9 +109,11 @@ struct ACLDocument {
             case "publish":
                 self.parsePermissions(file, value, operation: .publish, into: &section, context: "\(context).publish")
             case "subscribe":
-                self.parsePermissions(file, value, operation: .subscribe, into: &section, context: "\(context).subscribe")
+                self.parsePermissions(
+                    file, value, operation: .subscribe, into: &section, context: "\(context).subscribe")
             case "replies":
-                self.parseEntries(file, value, operation: .reply, effect: .allow, into: &section, context: "\(context).replies")
+                self.parseEntries(
+                    file, value, operation: .reply, effect: .allow, into: &section, context: "\(context).replies")
             case "allow_responses":
                 if let permission = self.parseResponses(file, value) {
                     section.allowResponses = permission
@@ -132,9 +135,11 @@ struct ACLDocument {
             for (key, value) in mapping {
                 switch self.key(file, key, allowed: Self.permissionKeys) {
                 case "allow":
-                    self.parseEntries(file, value, operation: operation, effect: .allow, into: &section, context: "\(context).allow")
+                    self.parseEntries(
+                        file, value, operation: operation, effect: .allow, into: &section, context: "\(context).allow")
                 case "deny":
-                    self.parseEntries(file, value, operation: operation, effect: .deny, into: &section, context: "\(context).deny")
+                    self.parseEntries(
+                        file, value, operation: operation, effect: .deny, into: &section, context: "\(context).deny")
                 default:
                     break
                 }
@@ -210,7 +215,8 @@ struct ACLDocument {
     private mutating func validate(_ entry: Entry, operation: Operation) -> Bool {
         do throws(PolicyError) {
             let expanded = try SubjectTemplate.expand(entry.text, service: "service")
-            _ = try Self.rule(expanded, operation: operation, effect: .allow, order: 0, source: entry.source, fromDefaults: false)
+            _ = try Self.rule(
+                expanded, operation: operation, effect: .allow, order: 0, source: entry.source, fromDefaults: false)
             return true
         } catch {
             self.report(entry.source, error.message)
@@ -248,11 +254,15 @@ struct ACLDocument {
             for ((operation, effect, entry), fromDefaults) in all {
                 do throws(PolicyError) {
                     let expanded = try SubjectTemplate.expand(entry.text, service: service.name)
-                    rules.append(try Self.rule(expanded, operation: operation, effect: effect, order: rules.count,
-                                               source: entry.source, fromDefaults: fromDefaults))
+                    rules.append(
+                        try Self.rule(
+                            expanded, operation: operation, effect: effect, order: rules.count,
+                            source: entry.source, fromDefaults: fromDefaults))
                 } catch {
-                    diagnostics.append(ACLDiagnostic(file: entry.source.file, line: entry.source.line,
-                                                     message: "\(error.message) (for service \(service.name))"))
+                    diagnostics.append(
+                        ACLDiagnostic(
+                            file: entry.source.file, line: entry.source.line,
+                            message: "\(error.message) (for service \(service.name))"))
                 }
             }
             let mode = service.section.mode?.0 ?? self.defaults.mode?.0 ?? .enforce
@@ -272,10 +282,12 @@ struct ACLDocument {
             throw PolicyError(.invalidSubject, "empty entry: write a subject like \"orders.>\"")
         }
         guard parts.count <= 2 else {
-            throw PolicyError(.invalidSubject, "entry \"\(text)\" has \(parts.count) parts: write \"subject\" or \"subject queue\"")
+            throw PolicyError(
+                .invalidSubject, "entry \"\(text)\" has \(parts.count) parts: write \"subject\" or \"subject queue\"")
         }
-        return try Rule(order: order, operation: operation, effect: effect, pattern: String(subject),
-                        queue: parts.count == 2 ? String(parts[1]) : nil, source: source, fromDefaults: fromDefaults)
+        return try Rule(
+            order: order, operation: operation, effect: effect, pattern: String(subject),
+            queue: parts.count == 2 ? String(parts[1]) : nil, source: source, fromDefaults: fromDefaults)
     }
 
     // MARK: Helpers
@@ -316,7 +328,8 @@ struct ACLDocument {
     }
 
     private static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         guard !a.isEmpty else { return b.count }
         guard !b.isEmpty else { return a.count }
         var previous = Array(0...b.count)
@@ -332,13 +345,16 @@ struct ACLDocument {
 
     private static func diagnostic(for error: YamlError, file: String) -> ACLDiagnostic {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return ACLDiagnostic(file: file, line: mark.line,
-                                 message: "YAML syntax error: \(problem) (quote subjects that start with '*' or '>')")
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return ACLDiagnostic(
+                file: file, line: mark.line,
+                message: "YAML syntax error: \(problem) (quote subjects that start with '*' or '>')")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-            return ACLDiagnostic(file: file, line: context.mark.line,
-                                 message: "duplicate key \(keys) in one mapping: define each service and key once")
+            return ACLDiagnostic(
+                file: file, line: context.mark.line,
+                message: "duplicate key \(keys) in one mapping: define each service and key once")
         case .reader(let problem, _, _, _):
             return ACLDiagnostic(file: file, line: 1, message: "cannot read YAML: \(problem)")
         default:

@@ -12,13 +12,18 @@ public enum ACLLoader {
         let folder = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ACLLoadError([ACLDiagnostic(file: folder, line: 0, message: "no such ACL folder (set it with --acls DIR)")])
+            throw ACLLoadError([
+                ACLDiagnostic(file: folder, line: 0, message: "no such ACL folder (set it with --acls DIR)")
+            ])
         }
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: folder)
         } catch {
-            throw ACLLoadError([ACLDiagnostic(file: folder, line: 0, message: "cannot read the ACL folder: \(error.localizedDescription)")])
+            throw ACLLoadError([
+                ACLDiagnostic(
+                    file: folder, line: 0, message: "cannot read the ACL folder: \(error.localizedDescription)")
+            ])
         }
         let yaml = names.filter { $0.hasSuffix(".yaml") && !$0.hasPrefix(".") }.sorted()
         guard !yaml.isEmpty else {
@@ -40,7 +45,8 @@ public enum ACLLoader {
                 }
                 sources.append((path, text))
             } catch {
-                diagnostics.append(ACLDiagnostic(file: path, line: 0, message: "cannot read file: \(error.localizedDescription)"))
+                diagnostics.append(
+                    ACLDiagnostic(file: path, line: 0, message: "cannot read file: \(error.localizedDescription)"))
             }
         }
         if !diagnostics.isEmpty { throw ACLLoadError(diagnostics) }

@@ -184,7 +184,8 @@ public final class AuditTrail: Service, Sendable {
         // Service names are letters, digits, '-' and '_': nothing in them needs escaping.
         let name = service.map { "\"\($0)\"" } ?? "null"
         let ts = RFC3339.string(microseconds: RFC3339.nowMicroseconds())
-        let json = #"{"ts":"\#(ts)","service":\#(name),"suppressed":\#(suppressed),"#
+        let json =
+            #"{"ts":"\#(ts)","service":\#(name),"suppressed":\#(suppressed),"#
             + #""per_second":\#(self.budget.perSecond),"burst":\#(self.budget.burst)}"#
         return (Self.suppressedSubject(service: service), Array(json.utf8), false)
     }
@@ -324,7 +325,8 @@ extension AuditTrail {
         do {
             client = try NATSClient(options)
         } catch {
-            throw AuditTrailError(description: "cannot set up the audit events' NATS connection to \(upstream): \(error)")
+            throw AuditTrailError(
+                description: "cannot set up the audit events' NATS connection to \(upstream): \(error)")
         }
         if !client.isConnected {
             logger.warning(
@@ -361,7 +363,8 @@ extension AuditTrail {
                 _ = try? old.flush(timeoutMilliseconds: 2000)
                 old.close()
                 logger.info(
-                    "audit events: now connecting with Warden's renewed identity", metadata: ["upstream": "\(upstream)"])
+                    "audit events: now connecting with Warden's renewed identity", metadata: ["upstream": "\(upstream)"]
+                )
             })
     }
 }

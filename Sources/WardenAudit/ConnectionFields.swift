@@ -13,7 +13,8 @@ package struct ConnectionFields {
         self.service = service
         self.conn = conn
         self.peer = peer
-        let bound = 32 + RecordCursor.quotedBound(service?.utf8.count ?? 4) + 20 + RecordCursor.quotedBound(peer.utf8.count)
+        let bound =
+            32 + RecordCursor.quotedBound(service?.utf8.count ?? 4) + 20 + RecordCursor.quotedBound(peer.utf8.count)
         self.json = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
             var cursor = RecordCursor(UnsafeMutableRawBufferPointer(buffer))
             cursor.write(#","service":"#)

@@ -74,7 +74,8 @@ public final class DecisionLog: Service, Sendable {
     /// Opens (creating, mode 0640, with its folder) the log file for appending.
     public init(
         path: String, highWater: Int = 8 << 20, lowWater: Int = 1 << 20, interval: Duration = .milliseconds(2),
-        wakeBytes: Int = 64 << 10, cacheWindow: Int = 8 << 20, shutdownTimeout: TimeAmount = .seconds(30), logger: Logger
+        wakeBytes: Int = 64 << 10, cacheWindow: Int = 8 << 20, shutdownTimeout: TimeAmount = .seconds(30),
+        logger: Logger
     ) throws {
         self.path = path
         self.highWater = highWater
@@ -187,7 +188,8 @@ public final class DecisionLog: Service, Sendable {
         if lost > 0 {
             throw DecisionLogError(
                 "decision log: \(lost) bytes of records could not be written to \(self.path) within the "
-                    + "\(self.shutdownTimeout.nanoseconds / 1_000_000_000) s shutdown allows; everything before them is in the file")
+                    + "\(self.shutdownTimeout.nanoseconds / 1_000_000_000) s shutdown allows; everything before them is in the file"
+            )
         }
     }
 
@@ -298,7 +300,8 @@ public final class DecisionLog: Service, Sendable {
         } catch {
             failure = error.description
             self.logger.error(
-                "decision log: cannot reopen; records keep going to the file as it was", metadata: ["error": "\(error)"])
+                "decision log: cannot reopen; records keep going to the file as it was", metadata: ["error": "\(error)"]
+            )
         }
         self.box.withLockedValue { state in
             state.reopens += 1

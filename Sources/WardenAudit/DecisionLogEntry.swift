@@ -28,7 +28,8 @@ public struct DecisionLogEntry: Decodable, Hashable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case ts, decision, op, service, conn, peer, mode, rule, subject, queue, reply, size, sid, reason, identity, serial
+        case ts, decision, op, service, conn, peer, mode, rule, subject, queue, reply, size, sid, reason, identity,
+            serial
     }
 
     public init(from decoder: any Decoder) throws {

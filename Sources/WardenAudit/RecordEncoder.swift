@@ -41,7 +41,9 @@ package struct RecordEncoder {
     package mutating func encode(_ records: [DecisionRecord], connection: ConnectionFields, microseconds: Int64) {
         // Records are read in place: a `for in` would copy each, a retain and a release per field.
         records.withUnsafeBufferPointer { records in
-            for index in records.indices { self.encode(records[index], connection: connection, microseconds: microseconds) }
+            for index in records.indices {
+                self.encode(records[index], connection: connection, microseconds: microseconds)
+            }
         }
     }
 

@@ -17,7 +17,8 @@ struct BenchmarkMain {
     static func run() throws {
         var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.contains("--help") || arguments.contains("-h") {
-            print("""
+            print(
+                """
                 usage: warden-bench [policy|proxy] [--quick] [--only WORKLOAD] [--json FILE]
                   policy   ns per publish decision, 10 and 10,000 rules, cached and uncached
                   proxy    Warden against nats-server direct over TLS: throughput, fan-out, request/reply
@@ -39,7 +40,8 @@ struct BenchmarkMain {
             only = arguments[index + 1]
             arguments.removeSubrange(index...(index + 1))
             guard ProxyBenchmark.workloads.contains(only!) else {
-                throw BenchmarkError("unknown workload '\(only!)'; one of: \(ProxyBenchmark.workloads.joined(separator: ", "))")
+                throw BenchmarkError(
+                    "unknown workload '\(only!)'; one of: \(ProxyBenchmark.workloads.joined(separator: ", "))")
             }
         }
         if let unknown = arguments.first(where: { !["policy", "proxy", "--quick"].contains($0) }) {
@@ -61,12 +63,16 @@ struct BenchmarkMain {
             print("policy engine: ns per publish decision (\(quick ? "quick" : "full") run)")
             print("rules".padding(8) + "uncached".padding(12) + "cached".padding(12))
             for result in results {
-                print("\(result.rules)".padding(8) + format(result.uncachedNanos).padding(12) + format(result.cachedNanos).padding(12))
+                print(
+                    "\(result.rules)".padding(8) + format(result.uncachedNanos).padding(12)
+                        + format(result.cachedNanos).padding(12))
             }
             if let few = results.first, let many = results.last {
                 print("uncached 10,000 rules / 10 rules: \(format(many.uncachedNanos / few.uncachedNanos))x")
             }
-            report["policy"] = results.map { ["rules": $0.rules, "uncached_ns": $0.uncachedNanos, "cached_ns": $0.cachedNanos] }
+            report["policy"] = results.map {
+                ["rules": $0.rules, "uncached_ns": $0.uncachedNanos, "cached_ns": $0.cachedNanos]
+            }
         }
 
         if runProxy {
@@ -77,30 +83,45 @@ struct BenchmarkMain {
                 throw BenchmarkError("warden executable missing")
             }
             OpenFileLimit.raiseToMaximum()
-            let sizes = quick
-                ? ProxyBenchmark.Sizes(messages: 20_000, fanOutMessages: 5_000, requests: 500, idleConnections: 100, rounds: 1)
-                : ProxyBenchmark.Sizes(messages: 200_000, fanOutMessages: 50_000, requests: 10_000, idleConnections: 1000, rounds: 3)
+            let sizes =
+                quick
+                ? ProxyBenchmark.Sizes(
+                    messages: 20_000, fanOutMessages: 5_000, requests: 500, idleConnections: 100, rounds: 1)
+                : ProxyBenchmark.Sizes(
+                    messages: 200_000, fanOutMessages: 50_000, requests: 10_000, idleConnections: 1000, rounds: 3)
             let benchmark = try ProxyBenchmark(sizes: sizes, wardenExecutable: executable, only: only)
             defer { benchmark.stop() }
-            print("\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)")
+            print(
+                "\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)"
+            )
             let allocator = benchmark.wardenAllocator
             print("Warden's allocator: \(allocator)")
             report["warden_allocator"] = allocator
             let rows = try benchmark.run()
             let withRelay = rows.contains { $0.relay != nil }
-            print("workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct".padding(15) + (withRelay ? "bare TCP relay" : ""))
+            print(
+                "workload".padding(40) + "direct".padding(14) + "warden".padding(14) + "warden/direct".padding(15)
+                    + (withRelay ? "bare TCP relay" : ""))
             for row in rows {
-                print(row.workload.padding(40) + format(row.direct).padding(14) + format(row.warden).padding(14)
-                    + format(row.ratio, digits: 2).padding(15) + (row.relay.map { format($0) } ?? ""))
+                print(
+                    row.workload.padding(40) + format(row.direct).padding(14) + format(row.warden).padding(14)
+                        + format(row.ratio, digits: 2).padding(15) + (row.relay.map { format($0) } ?? ""))
             }
             if withRelay {
-                print("bare TCP relay: the same round trips through a plain relay in front of nats-server (no TLS termination,")
+                print(
+                    "bare TCP relay: the same round trips through a plain relay in front of nats-server (no TLS termination,"
+                )
                 print("no parsing, no log): what the extra hops of any proxy cost on this machine")
             }
             let decisions = countLines(benchmark.decisionLog)
-            print("decision records written by Warden during the run: \(decisions.map(String.init) ?? "(log unreadable)")")
+            print(
+                "decision records written by Warden during the run: \(decisions.map(String.init) ?? "(log unreadable)")"
+            )
             report["proxy"] = rows.map {
-                var entry: [String: Any] = ["workload": $0.workload, "unit": $0.unit, "direct": $0.direct, "warden": $0.warden, "ratio": $0.ratio]
+                var entry: [String: Any] = [
+                    "workload": $0.workload, "unit": $0.unit, "direct": $0.direct, "warden": $0.warden,
+                    "ratio": $0.ratio,
+                ]
                 if let relay = $0.relay { entry["relay"] = relay }
                 return entry
             }
@@ -108,7 +129,9 @@ struct BenchmarkMain {
         }
 
         let folder = (jsonPath as NSString).deletingLastPathComponent
-        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
         try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: jsonPath))
         print("\nfigures written to \(jsonPath)")

@@ -28,7 +28,9 @@ struct PolicyBenchmark {
             default: pattern = "region.*.svc\(index).>"
             }
             let effect: Effect = index % 10 == 9 ? .deny : .allow
-            rules.append(try Rule(order: index, operation: .publish, effect: effect, pattern: pattern, queue: nil, source: source))
+            rules.append(
+                try Rule(
+                    order: index, operation: .publish, effect: effect, pattern: pattern, queue: nil, source: source))
         }
         return ServicePolicy(name: "bench", mode: .enforce, rules: rules, allowResponses: nil)
     }
@@ -69,8 +71,9 @@ struct PolicyBenchmark {
             }
         }
         blackHole(allowed)
-        return Result(rules: ruleCount, uncachedNanos: Self.nanos(uncached) / Double(self.iterations),
-                      cachedNanos: Self.nanos(cached) / Double(self.iterations))
+        return Result(
+            rules: ruleCount, uncachedNanos: Self.nanos(uncached) / Double(self.iterations),
+            cachedNanos: Self.nanos(cached) / Double(self.iterations))
     }
 
     static func nanos(_ duration: Duration) -> Double {

@@ -55,18 +55,18 @@ final class ProxyBenchmark {
         try authority.issueNATSServerCertificate(hosts: ["127.0.0.1"])
         try FileManager.default.createDirectory(atPath: self.directory + "/acls", withIntermediateDirectories: true)
         try """
-            defaults:
-              subscribe:
-                allow: ["_INBOX.{{service}}.>"]
-            services:
-              bench:
-                publish:
-                  allow: ["bench.>"]
-                  deny: ["bench.never.>"]
-                subscribe:
-                  allow: ["bench.>"]
-                allow_responses: true
-            """.write(toFile: self.directory + "/acls/bench.yaml", atomically: true, encoding: .utf8)
+        defaults:
+          subscribe:
+            allow: ["_INBOX.{{service}}.>"]
+        services:
+          bench:
+            publish:
+              allow: ["bench.>"]
+              deny: ["bench.never.>"]
+            subscribe:
+              allow: ["bench.>"]
+            allow_responses: true
+        """.write(toFile: self.directory + "/acls/bench.yaml", atomically: true, encoding: .utf8)
 
         self.natsPort = try LoopbackPort.free()
         self.wardenPort = try LoopbackPort.free()
@@ -74,11 +74,13 @@ final class ProxyBenchmark {
         let config = NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: self.natsPort)
             .replacingOccurrences(of: "tls {", with: "max_pending: 256MB\ntls {")
         self.nats = try NATSServerProcess(configuration: config, port: self.natsPort, folder: self.directory)
-        self.warden = try Self.launch(wardenExecutable, [
-            "serve", "--upstream", "tls://127.0.0.1:\(self.natsPort)", "--listen", "127.0.0.1:\(self.wardenPort)",
-            "--certs", self.layout.root, "--acls", self.directory + "/acls", "--decision-log", self.decisionLog,
-            "--log-level", "warning",
-        ], port: self.wardenPort)
+        self.warden = try Self.launch(
+            wardenExecutable,
+            [
+                "serve", "--upstream", "tls://127.0.0.1:\(self.natsPort)", "--listen", "127.0.0.1:\(self.wardenPort)",
+                "--certs", self.layout.root, "--acls", self.directory + "/acls", "--decision-log", self.decisionLog,
+                "--log-level", "warning",
+            ], port: self.wardenPort)
         if self.runs("request-reply") { self.relay = try TCPRelay(targetPort: self.natsPort) }
     }
 
@@ -143,28 +145,42 @@ final class ProxyBenchmark {
         // Idle memory first, while both servers are fresh: after the other workloads they place new
         // connections in memory those freed, and the figure would depend on what ran before.
         let idle = self.runs("idle") ? try self.idleMemory() : nil
-        for (size, name) in [(16, "pubsub-16"), (128, "pubsub-128"), (1024, "pubsub-1k"), (16 * 1024, "pubsub-16k")] where self.runs(name) {
+        for (size, name) in [(16, "pubsub-16"), (128, "pubsub-128"), (1024, "pubsub-1k"), (16 * 1024, "pubsub-16k")]
+        where self.runs(name) {
             let (direct, warden) = try self.alternate { try self.throughput(path: $0, payload: size, subscribers: 1) }
-            rows.append(Row(
-                workload: "pub→sub \(Self.bytes(size)) msgs/s", unit: "msg/s", direct: direct.rate, warden: warden.rate,
-                higherIsBetter: true))
-            rows.append(Row(
-                workload: "pub→sub \(Self.bytes(size)) MB/s", unit: "MB/s", direct: direct.rate * Double(size) / 1e6,
-                warden: warden.rate * Double(size) / 1e6, higherIsBetter: true))
-            cpuRows.append(Row(
-                workload: "server CPU per \(Self.bytes(size)) msg, ns", unit: "ns", direct: direct.cpuNanosPerMessage,
-                warden: warden.cpuNanosPerMessage, higherIsBetter: false))
+            rows.append(
+                Row(
+                    workload: "pub→sub \(Self.bytes(size)) msgs/s", unit: "msg/s", direct: direct.rate,
+                    warden: warden.rate,
+                    higherIsBetter: true))
+            rows.append(
+                Row(
+                    workload: "pub→sub \(Self.bytes(size)) MB/s", unit: "MB/s",
+                    direct: direct.rate * Double(size) / 1e6,
+                    warden: warden.rate * Double(size) / 1e6, higherIsBetter: true))
+            cpuRows.append(
+                Row(
+                    workload: "server CPU per \(Self.bytes(size)) msg, ns", unit: "ns",
+                    direct: direct.cpuNanosPerMessage,
+                    warden: warden.cpuNanosPerMessage, higherIsBetter: false))
         }
         if self.runs("fanout") {
-            let (fanDirect, fanWarden) = try self.alternate { try self.throughput(path: $0, payload: 128, subscribers: 8) }
-            rows.append(Row(
-                workload: "fan-out 1→8 128 B deliveries/s", unit: "msg/s", direct: fanDirect.rate, warden: fanWarden.rate,
-                higherIsBetter: true))
+            let (fanDirect, fanWarden) = try self.alternate {
+                try self.throughput(path: $0, payload: 128, subscribers: 8)
+            }
+            rows.append(
+                Row(
+                    workload: "fan-out 1→8 128 B deliveries/s", unit: "msg/s", direct: fanDirect.rate,
+                    warden: fanWarden.rate,
+                    higherIsBetter: true))
         }
         rows.append(contentsOf: cpuRows)
         if self.runs("request-reply") { rows.append(contentsOf: try self.requestReplyRows()) }
         if let (idleDirect, idleWarden) = idle {
-            rows.append(Row(workload: "idle connection KiB (server process)", unit: "KiB", direct: idleDirect, warden: idleWarden, higherIsBetter: false))
+            rows.append(
+                Row(
+                    workload: "idle connection KiB (server process)", unit: "KiB", direct: idleDirect,
+                    warden: idleWarden, higherIsBetter: false))
         }
         return rows
     }
@@ -190,7 +206,10 @@ final class ProxyBenchmark {
             let direct = Double(latencies[.direct]!.valueAtPercentile(percentile)) / 1000
             let warden = Double(latencies[.warden]!.valueAtPercentile(percentile)) / 1000
             let relay = Double(latencies[.relay]!.valueAtPercentile(percentile)) / 1000
-            rows.append(Row(workload: "request/reply p\(Self.number(percentile)) µs", unit: "µs", direct: direct, warden: warden, higherIsBetter: false, relay: relay))
+            rows.append(
+                Row(
+                    workload: "request/reply p\(Self.number(percentile)) µs", unit: "µs", direct: direct,
+                    warden: warden, higherIsBetter: false, relay: relay))
         }
         return rows
     }
@@ -208,7 +227,8 @@ final class ProxyBenchmark {
     /// Runs `body` for each path, alternating, `rounds` times; the best of each (least disturbed by
     /// noise): the highest rate and the lowest CPU cost.
     private func alternate(_ body: (Path) throws -> Throughput) throws -> (direct: Throughput, warden: Throughput) {
-        var direct: [Throughput] = [], warden: [Throughput] = []
+        var direct: [Throughput] = []
+        var warden: [Throughput] = []
         for _ in 0..<self.sizes.rounds {
             direct.append(try body(.direct))
             warden.append(try body(.warden))
@@ -255,7 +275,8 @@ final class ProxyBenchmark {
         guard total == messages * count else {
             throw BenchmarkError("\(path.rawValue): \(total) of \(messages * count) messages arrived")
         }
-        return Throughput(rate: Double(messages * count) / Self.seconds(elapsed), cpuNanosPerMessage: Double(cpu) / Double(messages))
+        return Throughput(
+            rate: Double(messages * count) / Self.seconds(elapsed), cpuNanosPerMessage: Double(cpu) / Double(messages))
     }
 
     /// Round-trip times of sequential requests, in nanoseconds.
@@ -370,25 +391,4 @@ final class ProxyBenchmark {
     static func number(_ value: Double) -> String {
         value == value.rounded() ? "\(Int(value))" : "\(value)"
     }
-}
-
-/// A counter shared between threads.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func add(_ amount: Int) {
-        self.lock.lock()
-        self.count += amount
-        self.lock.unlock()
-    }
-    var value: Int {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return self.count
-    }
-}
-
-struct BenchmarkError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -45,7 +45,8 @@ private final class RelayHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
 
     static func pair() -> (RelayHandler, RelayHandler) {
-        let first = RelayHandler(), second = RelayHandler()
+        let first = RelayHandler()
+        let second = RelayHandler()
         first.peer = second
         second.peer = first
         return (first, second)

@@ -21,11 +21,15 @@ struct DenialsCommand: ParsableCommand {
             lines.read { summary.add(line: $0) }
             summary.malformed += lines.overlong
         } else if !self.follow {
-            printError("error: cannot read the decision log \(self.decisionLog): does it exist? (see `warden serve --decision-log`)")
+            printError(
+                "error: cannot read the decision log \(self.decisionLog): does it exist? (see `warden serve --decision-log`)"
+            )
             throw ExitCode(1)
         }
         print(summary.render(path: self.decisionLog))
-        if summary.malformed > 0 { printError("warning: skipped \(summary.malformed) line(s) that are not decision records") }
+        if summary.malformed > 0 {
+            printError("warning: skipped \(summary.malformed) line(s) that are not decision records")
+        }
         guard self.follow else { return }
         print("following \(self.decisionLog) (Ctrl-C to stop)")
         fflush(nil)
@@ -52,7 +56,8 @@ struct DenialsCommand: ParsableCommand {
     }
 
     private static func printDenial(_ line: UnsafeRawBufferPointer) {
-        guard !DecisionLogEntry.isAllow(line), let record = try? DecisionLogEntry(line: line), record.decision == .deny else {
+        guard !DecisionLogEntry.isAllow(line), let record = try? DecisionLogEntry(line: line), record.decision == .deny
+        else {
             return
         }
         print(record.followLine)
@@ -152,7 +157,8 @@ extension DecisionLogEntry {
         let audit = self.mode == .audit ? " [audit: let through]" : ""
         // Why, when the record says more than the rule: a subscription removed at an ACL reload.
         let why = self.subject != nil ? self.reason.map { " [\($0)]" } ?? "" : ""
-        return "\(self.ts)  \(self.service ?? "(unidentified)")  \(self.op.rawValue)  \(self.target)  \(self.rule)\(why)\(audit)"
+        return
+            "\(self.ts)  \(self.service ?? "(unidentified)")  \(self.op.rawValue)  \(self.target)  \(self.rule)\(why)\(audit)"
     }
 }
 

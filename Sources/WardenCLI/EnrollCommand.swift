@@ -25,7 +25,8 @@ struct EnrollCommand: ParsableCommand {
             try CertificateAuthority.load(layout: self.certs.layout).enroll(service: self.service, lifetime: lifetime)
         }
         let directory = self.certs.layout.serviceDirectory(self.service)
-        print("""
+        print(
+            """
             enrolled \(self.service): serial \(entry.serial), valid until \(entry.notAfter)
               \(directory)/cert.pem
               \(directory)/key.pem (mode 0600)

@@ -86,7 +86,8 @@ struct ExplainCommand: ParsableCommand {
         }
         let queue = self.queue.map { " (queue \($0))" } ?? ""
         let replyText = self.reply.map { " reply \($0)" } ?? ""
-        lines.append("  \(self.service) \(self.op.rawValue) \(self.subject)\(queue)\(replyText), mode \(decision.mode.rawValue)")
+        lines.append(
+            "  \(self.service) \(self.op.rawValue) \(self.subject)\(queue)\(replyText), mode \(decision.mode.rawValue)")
         lines.append("  rule: \(decision.ruleDescription)")
         if let reply, let subject = self.reply {
             lines.append("  reply \(subject): \(reply.verdict.rawValue), \(reply.ruleDescription)")
@@ -95,8 +96,9 @@ struct ExplainCommand: ParsableCommand {
             lines.append("  dropped at delivery: messages matching \(rule.pattern) (\(rule))")
         }
         if let responses {
-            lines.append("  unless it answers a request delivered to it: allow_responses (\(responses.source)), "
-                + "up to \(responses.maxMessages) per request within \(DurationParser.format(responses.expires))")
+            lines.append(
+                "  unless it answers a request delivered to it: allow_responses (\(responses.source)), "
+                    + "up to \(responses.maxMessages) per request within \(DurationParser.format(responses.expires))")
         }
         return lines.joined(separator: "\n")
     }
@@ -126,8 +128,10 @@ struct ExplainCommand: ParsableCommand {
             object["reply"] = ["subject": subject, "decision": reply.verdict.rawValue, "rule": reply.ruleDescription]
         }
         if let responses {
-            object["allow_responses"] = ["rule": responses.ruleDescription, "max": responses.maxMessages,
-                                         "expires": DurationParser.format(responses.expires)]
+            object["allow_responses"] = [
+                "rule": responses.ruleDescription, "max": responses.maxMessages,
+                "expires": DurationParser.format(responses.expires),
+            ]
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)

@@ -12,7 +12,9 @@ struct InitCommand: ParsableCommand {
     var trustDomain: String = CertificateAuthority.defaultTrustDomain
     @Option(
         name: .customLong("san"),
-        help: "DNS name or IP address for Warden's listener certificate (repeatable; default localhost, 127.0.0.1 and ::1).")
+        help:
+            "DNS name or IP address for Warden's listener certificate (repeatable; default localhost, 127.0.0.1 and ::1)."
+    )
     var sans: [String] = []
     @Flag(help: "Replace an existing CA. Every credential it issued stops working.")
     var force = false
@@ -20,10 +22,12 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         let sans = self.sans.isEmpty ? CertificateAuthority.defaultListenerNames : self.sans
         let authority = try runPKI { () throws(PKIError) in
-            try CertificateAuthority.initialize(layout: self.certs.layout, trustDomain: self.trustDomain, sans: sans, force: self.force)
+            try CertificateAuthority.initialize(
+                layout: self.certs.layout, trustDomain: self.trustDomain, sans: sans, force: self.force)
         }
         let layout = authority.layout
-        print("""
+        print(
+            """
             created the CA for trust domain \(authority.trustDomain) in \(layout.root)
               CA certificate:          \(layout.caCertificate)
               listener certificate:    \(layout.serverCertificate) (for \(sans.joined(separator: ", ")))

@@ -6,7 +6,8 @@ struct NATSConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nats-config",
         abstract: "Issue nats-server's certificate and print a nats-server config that accepts only Warden.",
-        discussion: "Save the output, e.g. `warden nats-config --listen 127.0.0.1:4222 > nats.conf`, and run `nats-server -c nats.conf`."
+        discussion:
+            "Save the output, e.g. `warden nats-config --listen 127.0.0.1:4222 > nats.conf`, and run `nats-server -c nats.conf`."
     )
 
     @OptionGroup var certs: CertsOptions
@@ -24,7 +25,8 @@ struct NATSConfigCommand: ParsableCommand {
             let authority = try CertificateAuthority.load(layout: self.certs.layout)
             try authority.issueNATSServerCertificate(hosts: hosts)
             return NATSServerConfig.render(
-                authority: authority, host: host, port: port, jetStreamStore: self.noJetStream ? nil : self.storeDirectory)
+                authority: authority, host: host, port: port,
+                jetStreamStore: self.noJetStream ? nil : self.storeDirectory)
         }
         print(config, terminator: "")
     }

@@ -24,7 +24,8 @@ struct RenewCommand: ParsableCommand {
             try CertificateAuthority.load(layout: self.certs.layout).renewWardenCertificates(sans: sans)
         }
         let layout = self.certs.layout
-        print("""
+        print(
+            """
             renewed Warden's certificates, valid until \(renewed.listener.notAfter)
               listener certificate:    \(layout.serverCertificate) (for \(renewed.names.joined(separator: ", ")))
                                        serial \(renewed.listener.serial)

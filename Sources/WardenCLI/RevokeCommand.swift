@@ -17,7 +17,9 @@ struct RevokeCommand: ParsableCommand {
         if revoked.isEmpty {
             print("every credential of \(self.service) was already revoked")
         } else {
-            print("revoked \(revoked.count) credential(s) of \(self.service): \(revoked.map(\.serial).joined(separator: ", "))")
+            print(
+                "revoked \(revoked.count) credential(s) of \(self.service): \(revoked.map(\.serial).joined(separator: ", "))"
+            )
             print("enroll it again to issue a new credential")
         }
     }

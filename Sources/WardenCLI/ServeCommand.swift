@@ -35,7 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where services connect, HOST:PORT.") var listen: String = "127.0.0.1:4443"
     @Option(help: "nats-server to connect to, tls://HOST:PORT. Without it, a local nats-server is started.")
     var upstream: String?
-    @Option(name: .customLong("upstream-ca"), help: "PEM file of the CA that signed nats-server's certificate (default: Warden's CA).")
+    @Option(
+        name: .customLong("upstream-ca"),
+        help: "PEM file of the CA that signed nats-server's certificate (default: Warden's CA).")
     var upstreamCA: String?
     @OptionGroup var acls: ACLOptions
     @OptionGroup var certs: CertsOptions
@@ -47,9 +49,14 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("audit-rate"),
         help: "Audit events each service's denials may publish per second, in bursts of up to ten times as many.")
     var auditRate: Int = AuditBudget.Limit.standard.perSecond
-    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: bind it to loopback or a management network).")
+    @Option(
+        help:
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: bind it to loopback or a management network)."
+    )
     var metrics: String?
-    @Option(name: .customLong("log-level"), help: "Level of Warden's own log on standard error: debug, info, warning, error.")
+    @Option(
+        name: .customLong("log-level"),
+        help: "Level of Warden's own log on standard error: debug, info, warning, error.")
     var logLevel: String = "info"
 
     func validate() throws {
@@ -102,7 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let url = self.upstream {
             upstream = ProxyConfiguration.Upstream(url: url)!
         } else {
-            let authority = try runPKI { () throws(PKIError) in try CertificateAuthority.load(layout: self.certs.layout) }
+            let authority = try runPKI { () throws(PKIError) in try CertificateAuthority.load(layout: self.certs.layout)
+            }
             let local: LocalNATSServer
             do {
                 local = try LocalNATSServer(authority: authority, logger: logger)
@@ -123,7 +131,8 @@ struct ServeCommand: AsyncParsableCommand {
             let log = try DecisionLog(path: self.decisionLog, logger: logger)
             services.append(log)
             let budget = AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10)
-            let audit = self.auditEvents
+            let audit =
+                self.auditEvents
                 ? try AuditTrail.overNATS(configuration.auditConnection, budget: budget, logger: logger) : nil
             if let audit { services.append(audit) }
             let server = try ProxyServer(
@@ -133,11 +142,14 @@ struct ServeCommand: AsyncParsableCommand {
             // the audit trail publishes the last denials, the log writes the last records, then the local
             // nats-server stops.
             services.append(server)
-            services.append(OperatorSignals(signals: signals, server: server, log: log, aclDirectory: self.acls.directory, logger: logger))
+            services.append(
+                OperatorSignals(
+                    signals: signals, server: server, log: log, aclDirectory: self.acls.directory, logger: logger))
             if let metrics = self.metrics, let (host, port) = parseHostPort(Substring(metrics)) {
-                services.append(MetricsServer(host: host, port: port, group: group, logger: logger) {
-                    server.metricsExposition()
-                })
+                services.append(
+                    MetricsServer(host: host, port: port, group: group, logger: logger) {
+                        server.metricsExposition()
+                    })
             }
             let serviceGroup = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -167,7 +179,8 @@ struct OperatorSignals: Service {
             switch signal {
             case .sighup:
                 self.logger.info(
-                    "SIGHUP: reloading the ACLs and Warden's certificates", metadata: ["directory": "\(self.aclDirectory)"])
+                    "SIGHUP: reloading the ACLs and Warden's certificates",
+                    metadata: ["directory": "\(self.aclDirectory)"])
                 await self.server.reloadACLs(directory: self.aclDirectory)
                 self.server.reloadCertificates()
             case .sigusr1:

@@ -32,7 +32,8 @@ enum ConsumerConfigCheck {
         }
         let config = try JSONFields(configValue, known: Self.fields, context: "consumer config")
         if config.isTrue("direct") || config.isTrue("sourcing") {
-            throw ContainmentRefusal("consumer config.direct and .sourcing are nats-server's own; clients cannot set them")
+            throw ContainmentRefusal(
+                "consumer config.direct and .sourcing are nats-server's own; clients cannot set them")
         }
         if let metadata = config["metadata"], !metadata.isStringMap {
             throw ContainmentRefusal("consumer config.metadata must map names to strings")

@@ -44,7 +44,9 @@ public enum HeaderLines {
         return block.count
     }
 
-    private static func trimmed(_ block: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UnsafeBufferPointer<UInt8> {
+    private static func trimmed(_ block: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UnsafeBufferPointer<
+        UInt8
+    > {
         var start = start
         var end = end
         while start < end && (block[start] == UInt8(ascii: " ") || block[start] == UInt8(ascii: "\t")) { start += 1 }

@@ -22,7 +22,8 @@ struct JSONFields {
             let name = member.key.lowercased()
             guard known.contains(name) else {
                 throw ContainmentRefusal(
-                    "the \(context) has the field \(Self.quoted(member.key)), which Warden does not know and so cannot check")
+                    "the \(context) has the field \(Self.quoted(member.key)), which Warden does not know and so cannot check"
+                )
             }
             guard self.fields[name] == nil else {
                 throw ContainmentRefusal("the \(context) sets the field \(Self.quoted(name)) more than once")
@@ -87,7 +88,8 @@ struct JSONFields {
     }
 
     static func quoted(_ text: String) -> String {
-        "\"" + String(text.unicodeScalars.prefix(64).map { $0.isASCII && $0.value >= 0x20 ? Character($0) : "?" }) + "\""
+        "\"" + String(text.unicodeScalars.prefix(64).map { $0.isASCII && $0.value >= 0x20 ? Character($0) : "?" })
+            + "\""
     }
 }
 

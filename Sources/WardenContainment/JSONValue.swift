@@ -61,9 +61,15 @@ struct StrictJSONParser {
         case UInt8(ascii: "{"): return try self.object(depth: depth)
         case UInt8(ascii: "["): return try self.array(depth: depth)
         case UInt8(ascii: "\""): return .string(try self.string())
-        case UInt8(ascii: "t"): try self.literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try self.literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try self.literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try self.literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try self.literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try self.literal("null")
+            return .null
         default: return .number(try self.number())
         }
     }
@@ -88,7 +94,9 @@ struct StrictJSONParser {
             self.skipWhitespace()
             switch self.peek() {
             case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "}"): self.index += 1; return .object(members)
+            case UInt8(ascii: "}"):
+                self.index += 1
+                return .object(members)
             default: throw self.unexpected("',' or '}'")
             }
         }
@@ -108,7 +116,9 @@ struct StrictJSONParser {
             self.skipWhitespace()
             switch self.peek() {
             case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "]"): self.index += 1; return .array(elements)
+            case UInt8(ascii: "]"):
+                self.index += 1
+                return .array(elements)
             default: throw self.unexpected("',' or ']'")
             }
         }
@@ -246,7 +256,8 @@ struct StrictJSONParser {
 
     private mutating func skipWhitespace() {
         while let byte = self.peek(),
-            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
+            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n")
+                || byte == UInt8(ascii: "\r")
         {
             self.index += 1
         }

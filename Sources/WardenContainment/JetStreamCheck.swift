@@ -29,7 +29,8 @@ public enum JetStreamCheck {
         case .streamInfo:
             // Without a body it is the stream's configuration and counts, nothing per subject.
             guard !body.isEmpty else { return [] }
-            let request = try JSONFields(try Self.parse(body), known: Self.streamInfoFields, context: "stream info request")
+            let request = try JSONFields(
+                try Self.parse(body), known: Self.streamInfoFields, context: "stream info request")
             return try request.string("subjects_filter", context: "stream info request").map {
                 [Requirement(.receive, $0, field: "stream info request.subjects_filter")]
             } ?? []
@@ -58,7 +59,8 @@ public enum JetStreamCheck {
         do throws(JSONError) {
             return try StrictJSONParser.parse(body)
         } catch {
-            throw ContainmentRefusal("the request body is not JSON Warden can read exactly as nats-server does: \(error)")
+            throw ContainmentRefusal(
+                "the request body is not JSON Warden can read exactly as nats-server does: \(error)")
         }
     }
 }

@@ -19,7 +19,8 @@ public struct JetStreamRefusal: Sendable {
         }
         self.headers = nil
         self.body = Array(
-            "{\"type\":\(Self.quoted(type)),\"error\":{\"code\":\(Self.code),\"description\":\(Self.quoted(text))}}".utf8)
+            "{\"type\":\(Self.quoted(type)),\"error\":{\"code\":\(Self.code),\"description\":\(Self.quoted(text))}}"
+                .utf8)
     }
 
     /// No line breaks, so that the text fits a status line and one log line.

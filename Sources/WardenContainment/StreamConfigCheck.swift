@@ -42,9 +42,11 @@ enum StreamConfigCheck {
         for subject in subjects {
             requirements.append(Requirement(.receive, subject, field: "stream config.subjects"))
         }
-        if let transform = try config.object("subject_transform", known: Self.transformFields, context: "stream config") {
+        if let transform = try config.object("subject_transform", known: Self.transformFields, context: "stream config")
+        {
             // Without `src`, the transform applies to every subject the stream captures.
-            let sources = try transform.string("src", context: "stream config.subject_transform").map { [$0] } ?? subjects
+            let sources =
+                try transform.string("src", context: "stream config.subject_transform").map { [$0] } ?? subjects
             try requirements += Self.transform(
                 sources: sources.isEmpty ? [">"] : sources,
                 dest: transform.string("dest", context: "stream config.subject_transform"),
@@ -54,7 +56,8 @@ enum StreamConfigCheck {
             guard let dest = try republish.string("dest", context: "stream config.republish") else {
                 throw ContainmentRefusal("stream config.republish has no dest")
             }
-            requirements.append(Requirement(.publish, try TransformDestination.pattern(dest), field: "stream config.republish.dest"))
+            requirements.append(
+                Requirement(.publish, try TransformDestination.pattern(dest), field: "stream config.republish.dest"))
         }
         if let mirror = try config.object("mirror", known: Self.sourceFields, context: "stream config") {
             requirements += try Self.source(mirror, field: "stream config.mirror")
@@ -88,7 +91,9 @@ enum StreamConfigCheck {
         return requirements
     }
 
-    private static func transform(sources: [String], dest: String?, field: String) throws(ContainmentRefusal) -> [Requirement] {
+    private static func transform(sources: [String], dest: String?, field: String) throws(ContainmentRefusal)
+        -> [Requirement]
+    {
         guard let dest else { throw ContainmentRefusal("\(field) has no dest") }
         var requirements = sources.map { Requirement(.receive, $0, field: "\(field).src") }
         requirements.append(Requirement(.publish, try TransformDestination.pattern(dest), field: "\(field).dest"))

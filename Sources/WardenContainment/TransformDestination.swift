@@ -39,6 +39,7 @@ enum TransformDestination {
         let name = inside.prefix(while: { $0.isLetter }).lowercased()
         if Self.oneToken.contains(name) { return .oneToken }
         if Self.severalTokens.contains(name) { return .severalTokens }
-        throw ContainmentRefusal("the transform destination token \(JSONFields.quoted(String(token))) is not one Warden knows")
+        throw ContainmentRefusal(
+            "the transform destination token \(JSONFields.quoted(String(token))) is not one Warden knows")
     }
 }

@@ -24,12 +24,15 @@ public final class LocalNATSServer: Service, Sendable {
             self.server = try NATSServerProcess(configuration: config, port: port, folder: folder)
         } catch {
             throw LocalNATSServerError(
-                "\(error.description)\(error.description.contains("PATH") ? " or pass --upstream tls://HOST:PORT" : "")")
+                "\(error.description)\(error.description.contains("PATH") ? " or pass --upstream tls://HOST:PORT" : "")"
+            )
         }
         self.port = port
-        logger.info("started a local nats-server for development", metadata: [
-            "upstream": "tls://127.0.0.1:\(port)", "nats_log": "\(self.server.logPath)",
-        ])
+        logger.info(
+            "started a local nats-server for development",
+            metadata: [
+                "upstream": "tls://127.0.0.1:\(port)", "nats_log": "\(self.server.logPath)",
+            ])
     }
 
     public func run() async throws {
@@ -42,7 +45,8 @@ public final class LocalNATSServer: Service, Sendable {
         }
         if exited == true {
             self.cleanUp()
-            throw LocalNATSServerError("the local nats-server exited unexpectedly (status \(self.server.terminationStatus))")
+            throw LocalNATSServerError(
+                "the local nats-server exited unexpectedly (status \(self.server.terminationStatus))")
         }
         self.stop()
     }

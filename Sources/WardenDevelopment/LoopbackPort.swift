@@ -1,9 +1,10 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
 
 /// TCP on 127.0.0.1, for what Warden starts beside itself (the development nats-server) and for the
 /// tools that start Warden (benchmark, tests).

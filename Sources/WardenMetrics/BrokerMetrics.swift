@@ -25,25 +25,32 @@ package final class BrokerMetrics: Sendable {
     // The audit events' metrics are registered by the first exposition that has audit counts, so a
     // Warden run with --no-audit-events shows none (the registry returns the same metric after that).
     private var auditPublished: Counter {
-        self.registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "audit", metricName: "events_published", unitName: "total",
-            helpText: "Denials published as audit events on NATS (warden.audit.deny.OP.SERVICE)."))
+        self.registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "audit", metricName: "events_published", unitName: "total",
+                helpText: "Denials published as audit events on NATS (warden.audit.deny.OP.SERVICE)."))
     }
     private var auditConnected: Gauge {
-        self.registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "audit", metricName: "connected", unitName: "",
-            helpText: "1 while Warden's NATS connection for audit events is up, 0 while it is (re)connecting."))
+        self.registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "audit", metricName: "connected", unitName: "",
+                helpText: "1 while Warden's NATS connection for audit events is up, 0 while it is (re)connecting."))
     }
     private var auditDropped: Counter {
-        self.registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "audit", metricName: "events_dropped", unitName: "total",
-            helpText: "Audit events not published: the queue was full or NATS unreachable for too long. The decision log has them."))
+        self.registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "audit", metricName: "events_dropped", unitName: "total",
+                helpText:
+                    "Audit events not published: the queue was full or NATS unreachable for too long. The decision log has them."
+            ))
     }
     private var auditSuppressed: Counter {
-        self.registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "audit", metricName: "events_suppressed", unitName: "total",
-            helpText:
-                "Denials not published as audit events because their service was over its audit budget. The decision log has them."))
+        self.registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "audit", metricName: "events_suppressed", unitName: "total",
+                helpText:
+                    "Denials not published as audit events because their service was over its audit budget. The decision log has them."
+            ))
     }
     /// What the last exposition read, so the next one adds only what happened since.
     private let sampled = NIOLockedValueBox(Sampled())
@@ -70,26 +77,34 @@ package final class BrokerMetrics: Sendable {
     }
 
     package init() {
-        self.upstreamFailures = self.registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "upstream", metricName: "failures", unitName: "total",
-            helpText: "Client connections closed because their connection to nats-server could not be made, failed, closed or broke the protocol."))
-        self.credentialCloses = self.registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "warden", metricName: "credential_closes", unitName: "total",
-            helpText: "Live client connections closed because their credential was revoked or expired."))
-        self.logWritten = self.registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "decision_log", metricName: "written", unitName: "bytes_total",
-            helpText: "Bytes of decision records written to the decision log file."))
-        self.logBacklog = self.registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "decision_log", metricName: "backlog", unitName: "bytes",
-            helpText: "Bytes of decision records waiting to be written; clients are slowed down when it is high."))
+        self.upstreamFailures = self.registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "upstream", metricName: "failures", unitName: "total",
+                helpText:
+                    "Client connections closed because their connection to nats-server could not be made, failed, closed or broke the protocol."
+            ))
+        self.credentialCloses = self.registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", metricName: "credential_closes", unitName: "total",
+                helpText: "Live client connections closed because their credential was revoked or expired."))
+        self.logWritten = self.registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "decision_log", metricName: "written", unitName: "bytes_total",
+                helpText: "Bytes of decision records written to the decision log file."))
+        self.logBacklog = self.registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "decision_log", metricName: "backlog", unitName: "bytes",
+                helpText: "Bytes of decision records waiting to be written; clients are slowed down when it is high."))
         let reloads = MetricNameDescriptor(
             namespace: "warden", subsystem: "acl", metricName: "reloads", unitName: "total",
             helpText: "ACL reloads (SIGHUP), by result: a failed one keeps the ACLs in force.")
         self.reloadsSucceeded = self.registry.makeCounter(descriptor: reloads, labels: [("result", "success")])
         self.reloadsFailed = self.registry.makeCounter(descriptor: reloads, labels: [("result", "failure")])
-        self.lastReloadSucceeded = self.registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "warden", subsystem: "acl", metricName: "last_reload_successful", unitName: "",
-            helpText: "0 when the last ACL reload failed (the ACLs in force are older than the files), 1 otherwise."))
+        self.lastReloadSucceeded = self.registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", subsystem: "acl", metricName: "last_reload_successful", unitName: "",
+                helpText: "0 when the last ACL reload failed (the ACLs in force are older than the files), 1 otherwise."
+            ))
         self.lastReloadSucceeded.set(Int64(1))
         let notAfter = MetricNameDescriptor(
             namespace: "warden", subsystem: "certificate", metricName: "not_after", unitName: "timestamp_seconds",
@@ -162,8 +177,10 @@ package final class BrokerMetrics: Sendable {
             self.logBacklog.set(Int64(logBacklog))
             // A service whose last connection closed keeps its series, at zero.
             for service in Set(sampled.connections.keys).union(openConnections.keys) {
-                let gauge = sampled.connections[service] ?? self.registry.makeGauge(
-                    descriptor: Self.connections, labels: [("service", service)])
+                let gauge =
+                    sampled.connections[service]
+                    ?? self.registry.makeGauge(
+                        descriptor: Self.connections, labels: [("service", service)])
                 sampled.connections[service] = gauge
                 gauge.set(Int64(openConnections[service] ?? 0))
             }

@@ -30,21 +30,25 @@ package final class DecisionCounters: Sendable {
     private static let ops: [DecisionRecord.Op] = [.connect, .pub, .sub, .deliver]
 
     private static func slot(_ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict) -> Int {
-        let row = switch op {
-        case .connect: 0
-        case .pub: 1
-        case .sub: 2
-        case .deliver: 3
-        }
+        let row =
+            switch op {
+            case .connect: 0
+            case .pub: 1
+            case .sub: 2
+            case .deliver: 3
+            }
         return row * 2 + (decision == .allow ? 0 : 1)
     }
 
     private static func counter(
         _ registry: PrometheusCollectorRegistry, _ key: Key, _ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict
     ) -> Counter {
-        registry.makeCounter(descriptor: BrokerMetrics.decisions, labels: [
-            ("service", key.service), ("op", op.rawValue), ("decision", decision.rawValue), ("mode", key.mode.rawValue),
-        ])
+        registry.makeCounter(
+            descriptor: BrokerMetrics.decisions,
+            labels: [
+                ("service", key.service), ("op", op.rawValue), ("decision", decision.rawValue),
+                ("mode", key.mode.rawValue),
+            ])
     }
 
     /// Counts a record of this service.

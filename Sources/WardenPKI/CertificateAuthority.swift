@@ -31,11 +31,15 @@ public struct CertificateAuthority: Sendable {
         force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> CertificateAuthority {
         try Self.validateTrustDomain(trustDomain)
-        guard !sans.isEmpty else { throw PKIError(.invalidName, "give at least one --san for Warden's server certificate") }
+        guard !sans.isEmpty else {
+            throw PKIError(.invalidName, "give at least one --san for Warden's server certificate")
+        }
         let names = try sans.map { (san) throws(PKIError) -> GeneralName in try Self.generalName(san) }
         if FileManager.default.fileExists(atPath: layout.caCertificate) && !force {
-            throw PKIError(.alreadyInitialized,
-                           "a CA already exists in \(layout.root); re-initializing invalidates every credential it issued. Use --force to do so anyway")
+            throw PKIError(
+                .alreadyInitialized,
+                "a CA already exists in \(layout.root); re-initializing invalidates every credential it issued. Use --force to do so anyway"
+            )
         }
         let key = P256.Signing.PrivateKey()
         let caKey = Certificate.PrivateKey(key)
@@ -69,7 +73,8 @@ public struct CertificateAuthority: Sendable {
         try SecureFile.write(Data(try Self.pem(certificate).utf8), to: layout.caCertificate, mode: 0o644)
         try Inventory(trustDomain: trustDomain).save(to: layout.inventory)
 
-        let authority = CertificateAuthority(layout: layout, certificate: certificate, trustDomain: trustDomain, privateKey: caKey)
+        let authority = CertificateAuthority(
+            layout: layout, certificate: certificate, trustDomain: trustDomain, privateKey: caKey)
         try authority.issueWardenCertificates(names: names, now: now)
         return authority
     }
@@ -150,10 +155,12 @@ public struct CertificateAuthority: Sendable {
             throw PKIError(.corrupt, "the CA key \(layout.caKey) does not belong to \(layout.caCertificate)")
         }
         let inventory = try Inventory.load(from: layout.inventory)
-        return CertificateAuthority(layout: layout, certificate: certificate, trustDomain: inventory.trustDomain, privateKey: key)
+        return CertificateAuthority(
+            layout: layout, certificate: certificate, trustDomain: inventory.trustDomain, privateKey: key)
     }
 
-    private init(layout: CertsLayout, certificate: Certificate, trustDomain: String, privateKey: Certificate.PrivateKey) {
+    private init(layout: CertsLayout, certificate: Certificate, trustDomain: String, privateKey: Certificate.PrivateKey)
+    {
         self.layout = layout
         self.certificate = certificate
         self.trustDomain = trustDomain
@@ -166,7 +173,9 @@ public struct CertificateAuthority: Sendable {
     /// again rotates it: a new key and certificate; the old certificate stays valid until it expires or
     /// the service is revoked.
     @discardableResult
-    public func enroll(service: String, lifetime: Duration = defaultServiceLifetime, now: Date = Date()) throws(PKIError) -> Inventory.Entry {
+    public func enroll(service: String, lifetime: Duration = defaultServiceLifetime, now: Date = Date())
+        throws(PKIError) -> Inventory.Entry
+    {
         do {
             try ServiceName.validate(service)
         } catch {
@@ -177,7 +186,10 @@ public struct CertificateAuthority: Sendable {
             throw PKIError(.invalidLifetime, "a credential must be valid for at least 1m")
         }
         guard now.addingTimeInterval(seconds) <= self.certificate.notValidAfter else {
-            throw PKIError(.invalidLifetime, "--ttl \(DurationParser.format(lifetime)) outlives the CA, which expires \(self.certificate.notValidAfter)")
+            throw PKIError(
+                .invalidLifetime,
+                "--ttl \(DurationParser.format(lifetime)) outlives the CA, which expires \(self.certificate.notValidAfter)"
+            )
         }
         let directory = self.layout.serviceDirectory(service)
         try SecureFile.makeDirectory(self.layout.servicesDirectory, mode: 0o755)
@@ -185,7 +197,8 @@ public struct CertificateAuthority: Sendable {
         let entry = try self.issue(
             kind: .service, service: service, commonName: service,
             names: [.uniformResourceIdentifier(Identity.service(service).uri(trustDomain: self.trustDomain))],
-            usage: .clientAuth, lifetime: seconds, certificatePath: "\(directory)/cert.pem", keyPath: "\(directory)/key.pem", now: now)
+            usage: .clientAuth, lifetime: seconds, certificatePath: "\(directory)/cert.pem",
+            keyPath: "\(directory)/key.pem", now: now)
         try SecureFile.write(Data(try Self.pem(self.certificate).utf8), to: "\(directory)/ca.pem", mode: 0o644)
         return entry
     }
@@ -196,7 +209,10 @@ public struct CertificateAuthority: Sendable {
         var inventory = try Inventory.load(from: self.layout.inventory)
         let issued = inventory.certificates.indices.filter { inventory.certificates[$0].service == service }
         guard !issued.isEmpty else {
-            throw PKIError(.unknownService, "no credential was ever issued to \"\(service)\"; check the name (`ls \(self.layout.servicesDirectory)`)")
+            throw PKIError(
+                .unknownService,
+                "no credential was ever issued to \"\(service)\"; check the name (`ls \(self.layout.servicesDirectory)`)"
+            )
         }
         var revoked: [Inventory.Entry] = []
         for index in issued where !inventory.certificates[index].revoked {
@@ -214,7 +230,8 @@ public struct CertificateAuthority: Sendable {
         let names = try hosts.map { (host) throws(PKIError) -> GeneralName in try Self.generalName(host) }
         try SecureFile.makeDirectory(self.layout.natsDirectory, mode: 0o700)
         return try self.issue(
-            kind: .natsServer, commonName: "nats-server", names: names, usage: .serverAuth, lifetime: Self.wardenLifetime,
+            kind: .natsServer, commonName: "nats-server", names: names, usage: .serverAuth,
+            lifetime: Self.wardenLifetime,
             certificatePath: self.layout.natsCertificate, keyPath: self.layout.natsKey, now: now)
     }
 
@@ -241,7 +258,8 @@ public struct CertificateAuthority: Sendable {
                 try ExtendedKeyUsage([usage])
                 SubjectAlternativeNames(names)
                 SubjectKeyIdentifier(hash: key.publicKey)
-                AuthorityKeyIdentifier(keyIdentifier: try self.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+                AuthorityKeyIdentifier(
+                    keyIdentifier: try self.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
             }
             certificate = try Certificate(
                 version: .v3, serialNumber: serial, publicKey: key.publicKey, notValidBefore: notBefore,
@@ -295,10 +313,12 @@ public struct CertificateAuthority: Sendable {
     static func generalName(_ text: String) throws(PKIError) -> GeneralName {
         if let address = IPAddressBytes(text) { return .ipAddress(ASN1OctetString(contentBytes: address.bytes[...])) }
         let labels = text.split(separator: ".", omittingEmptySubsequences: false)
-        let valid = !text.isEmpty && text.count <= 253 && labels.allSatisfy { label in
-            !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-"
-                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "*") }
-        }
+        let valid =
+            !text.isEmpty && text.count <= 253
+            && labels.allSatisfy { label in
+                !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-"
+                    && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "*") }
+            }
         guard valid else {
             throw PKIError(.invalidName, "\"\(text)\" is neither an IP address nor a valid DNS name")
         }
@@ -306,11 +326,16 @@ public struct CertificateAuthority: Sendable {
     }
 
     static func validateTrustDomain(_ domain: String) throws(PKIError) {
-        let valid = !domain.isEmpty && domain.count <= 255 && domain.split(separator: ".", omittingEmptySubsequences: false).allSatisfy {
-            !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") }
-        }
+        let valid =
+            !domain.isEmpty && domain.count <= 255
+            && domain.split(separator: ".", omittingEmptySubsequences: false).allSatisfy {
+                !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") }
+            }
         guard valid else {
-            throw PKIError(.invalidName, "invalid trust domain \"\(domain)\": use lowercase letters, digits, '-', '_' and '.', e.g. prod.example.com")
+            throw PKIError(
+                .invalidName,
+                "invalid trust domain \"\(domain)\": use lowercase letters, digits, '-', '_' and '.', e.g. prod.example.com"
+            )
         }
     }
 }

@@ -66,7 +66,8 @@ public final class CredentialStore: Sendable {
         let inventory = try Inventory.load(from: self.inventoryPath)
         guard inventory.trustDomain == self.verifier.trustDomain else {
             throw CredentialStoreError(
-                "\(self.inventoryPath) is for trust domain \(inventory.trustDomain), not \(self.verifier.trustDomain); restart Warden after `warden init`")
+                "\(self.inventoryPath) is for trust domain \(inventory.trustDomain), not \(self.verifier.trustDomain); restart Warden after `warden init`"
+            )
         }
         self.current.withLockedValue { $0 = (inventory, stamp) }
         return true

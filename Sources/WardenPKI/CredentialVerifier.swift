@@ -45,39 +45,55 @@ public struct CredentialVerifier: Sendable {
         self.init(ca: authority.certificate, trustDomain: authority.trustDomain)
     }
 
-    public func verify(_ certificate: Certificate, inventory: Inventory, now: Date = Date()) -> Result<Identity, Failure> {
+    public func verify(_ certificate: Certificate, inventory: Inventory, now: Date = Date()) -> Result<
+        Identity, Failure
+    > {
         guard certificate.issuer == self.ca.subject else {
-            return .failure(Failure(code: .untrustedIssuer, reason: "certificate not issued by this Warden's CA (issuer \(certificate.issuer))"))
+            return .failure(
+                Failure(
+                    code: .untrustedIssuer,
+                    reason: "certificate not issued by this Warden's CA (issuer \(certificate.issuer))"))
         }
         guard self.ca.publicKey.isValidSignature(certificate.signature, for: certificate) else {
-            return .failure(Failure(code: .badSignature, reason: "certificate signature does not verify against this Warden's CA"))
+            return .failure(
+                Failure(code: .badSignature, reason: "certificate signature does not verify against this Warden's CA"))
         }
         guard now >= certificate.notValidBefore else {
-            return .failure(Failure(code: .notYetValid, reason: "certificate not valid before \(certificate.notValidBefore)"))
+            return .failure(
+                Failure(code: .notYetValid, reason: "certificate not valid before \(certificate.notValidBefore)"))
         }
         guard now <= certificate.notValidAfter else {
             return .failure(.expired(at: certificate.notValidAfter))
         }
         let isClient = (try? certificate.extensions.extendedKeyUsage)??.contains(.clientAuth) ?? false
-        let isCA = (try? certificate.extensions.basicConstraints).flatMap { $0 }.map {
-            if case .isCertificateAuthority = $0 { return true } else { return false }
-        } ?? false
+        let isCA =
+            (try? certificate.extensions.basicConstraints).flatMap { $0 }.map {
+                if case .isCertificateAuthority = $0 { return true } else { return false }
+            } ?? false
         guard isClient && !isCA else {
-            return .failure(Failure(code: .wrongUsage, reason: "certificate is not a client credential (extended key usage clientAuth)"))
+            return .failure(
+                Failure(
+                    code: .wrongUsage, reason: "certificate is not a client credential (extended key usage clientAuth)")
+            )
         }
-        let uris = ((try? certificate.extensions.subjectAlternativeNames) ?? nil)?.compactMap { name -> String? in
-            if case .uniformResourceIdentifier(let uri) = name { return uri }
-            return nil
-        } ?? []
+        let uris =
+            ((try? certificate.extensions.subjectAlternativeNames) ?? nil)?.compactMap { name -> String? in
+                if case .uniformResourceIdentifier(let uri) = name { return uri }
+                return nil
+            } ?? []
         guard uris.count == 1, let identity = Identity(uri: uris[0], trustDomain: self.trustDomain) else {
-            return .failure(Failure(code: .noIdentity, reason: "certificate names no single identity in trust domain \(self.trustDomain)"))
+            return .failure(
+                Failure(
+                    code: .noIdentity,
+                    reason: "certificate names no single identity in trust domain \(self.trustDomain)"))
         }
         let serial = CertificateAuthority.hex(certificate.serialNumber)
         guard let entry = inventory.entry(serial: serial) else {
             return .failure(.notInInventory(serial: serial))
         }
         if case .service(let name) = identity, entry.service != name {
-            return .failure(Failure(code: .unknownCertificate, reason: "certificate serial \(serial) was not issued to \(name)"))
+            return .failure(
+                Failure(code: .unknownCertificate, reason: "certificate serial \(serial) was not issued to \(name)"))
         }
         guard !entry.revoked else {
             return .failure(.revoked(serial: serial))

@@ -5,7 +5,9 @@ import Foundation
 public enum NATSServerConfig {
     /// - Parameter jetStreamStore: where JetStream keeps its data (`jetstream { store_dir }`); nil for
     ///   a nats-server without JetStream.
-    public static func render(authority: CertificateAuthority, host: String, port: Int, jetStreamStore: String? = nil) -> String {
+    public static func render(authority: CertificateAuthority, host: String, port: Int, jetStreamStore: String? = nil)
+        -> String
+    {
         func absolute(_ path: String) -> String {
             path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         }
@@ -35,13 +37,16 @@ public enum NATSServerConfig {
               ]
             }
 
-            """ + (jetStreamStore.map { """
+            """
+                + (jetStreamStore.map {
+                    """
 
-            # JetStream: Warden decides every JetStream API call by what it makes nats-server do.
-            jetstream {
-              store_dir: \(quoted(absolute($0)))
-            }
+                    # JetStream: Warden decides every JetStream API call by what it makes nats-server do.
+                    jetstream {
+                      store_dir: \(quoted(absolute($0)))
+                    }
 
-            """ } ?? "")
+                    """
+                } ?? "")
     }
 }

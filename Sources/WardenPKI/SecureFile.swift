@@ -52,7 +52,8 @@ public enum SecureFile {
         do {
             return try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw PKIError(.notInitialized, "cannot read \(what) \(path): \(Self.reason(error)); run `warden init` first")
+            throw PKIError(
+                .notInitialized, "cannot read \(what) \(path): \(Self.reason(error)); run `warden init` first")
         }
     }
 

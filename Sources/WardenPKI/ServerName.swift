@@ -35,7 +35,9 @@ public enum ServerName {
         guard pattern.hasPrefix("*.") else { return pattern == host }
         let patternLabels = pattern.split(separator: ".", omittingEmptySubsequences: false)
         let hostLabels = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard patternLabels.count >= 3, patternLabels.count == hostLabels.count, !hostLabels[0].isEmpty else { return false }
+        guard patternLabels.count >= 3, patternLabels.count == hostLabels.count, !hostLabels[0].isEmpty else {
+            return false
+        }
         return patternLabels.dropFirst() == hostLabels.dropFirst()
     }
 }

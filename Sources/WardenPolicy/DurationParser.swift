@@ -7,7 +7,9 @@ public enum DurationParser {
             ("h", .seconds(3600)), ("d", .seconds(86400)),
         ]
         func failure() -> PolicyError {
-            PolicyError(.invalidDuration, "invalid duration \"\(text)\": use a number and a unit (ms, s, m, h, d), e.g. 90s, 2m, 1h30m")
+            PolicyError(
+                .invalidDuration,
+                "invalid duration \"\(text)\": use a number and a unit (ms, s, m, h, d), e.g. 90s, 2m, 1h30m")
         }
         var rest = Substring(text.trimmingWhitespace())
         guard !rest.isEmpty else { throw failure() }

@@ -36,7 +36,9 @@ public struct PublishDecisionCache: Sendable {
     }
 
     /// The rule decision for publishing to the subject in `subject` (UTF-8 bytes) under `policy`.
-    public mutating func decision(forSubjectBytes subject: UnsafeBufferPointer<UInt8>, in policy: ServicePolicy) -> PolicyDecision {
+    public mutating func decision(forSubjectBytes subject: UnsafeBufferPointer<UInt8>, in policy: ServicePolicy)
+        -> PolicyDecision
+    {
         let fingerprint = SubjectBytes.fingerprint(subject)
         // Mixed once more so that the set depends on every bit of the fingerprint.
         let set = Int(truncatingIfNeeded: (fingerprint &* 0x9E37_79B9_7F4A_7C15) >> 40) & self.setMask

@@ -106,7 +106,8 @@ public struct ResponseTracker: Sendable {
         self.grants = self.grants.filter { $0.value.expiresAt > now }
         if self.grants.count >= self.limit {
             // Still full of live grants: forget the ones closest to expiry. Forgetting fails closed.
-            let victims = self.grants.sorted { $0.value.expiresAt < $1.value.expiresAt }.prefix(self.grants.count / 4 + 1)
+            let victims = self.grants.sorted { $0.value.expiresAt < $1.value.expiresAt }.prefix(
+                self.grants.count / 4 + 1)
             for (subject, _) in victims { self.grants[subject] = nil }
         }
     }
@@ -142,7 +143,9 @@ struct ReplyKey: Hashable, Sendable {
         if let spilled = self.spilled {
             spilled.withUnsafeBytes { hasher.combine(bytes: $0) }
         } else {
-            withUnsafeBytes(of: self.inline) { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(self.count))) }
+            withUnsafeBytes(of: self.inline) {
+                hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(self.count)))
+            }
         }
     }
 }

@@ -111,9 +111,10 @@ public final class Rule: Hashable, Sendable, CustomStringConvertible {
             guard start <= subject.count else { return false }
             let end = SubjectBytes.tokenEnd(subject, from: start)
             if !Subject.isSingleWildcard(token) {
-                let matched = token.utf8.withContiguousStorageIfAvailable {
-                    SubjectBytes.equal($0, UnsafeBufferPointer(rebasing: subject[start..<end]))
-                } ?? token.utf8.elementsEqual(subject[start..<end])
+                let matched =
+                    token.utf8.withContiguousStorageIfAvailable {
+                        SubjectBytes.equal($0, UnsafeBufferPointer(rebasing: subject[start..<end]))
+                    } ?? token.utf8.elementsEqual(subject[start..<end])
                 if !matched { return false }
             }
             start = end + 1

@@ -60,7 +60,8 @@ extension ServicePolicy {
     }
 
     /// `decideReceive(subject:queue:)` for a subject given as UTF-8 bytes.
-    public func decideReceive(subjectBytes subject: UnsafeBufferPointer<UInt8>, queue: String? = nil) -> PolicyDecision {
+    public func decideReceive(subjectBytes subject: UnsafeBufferPointer<UInt8>, queue: String? = nil) -> PolicyDecision
+    {
         let shape = SubjectBytes.scan(subject)
         guard shape.isValid, !shape.hasWildcards else {
             return PolicyDecision(.deny, .invalidSubject, mode: self.mode)
@@ -104,8 +105,11 @@ extension ServicePolicy {
             guard start <= pattern.count else { return false }
             let end = SubjectBytes.tokenEnd(pattern, from: start)
             if SubjectBytes.isByte(pattern, start, end, SubjectBytes.greater) { return true }
-            let matches = SubjectBytes.isByte(pattern, start, end, SubjectBytes.star)
-                || token.withUnsafeBufferPointer { SubjectBytes.equal($0, UnsafeBufferPointer(rebasing: pattern[start..<end])) }
+            let matches =
+                SubjectBytes.isByte(pattern, start, end, SubjectBytes.star)
+                || token.withUnsafeBufferPointer {
+                    SubjectBytes.equal($0, UnsafeBufferPointer(rebasing: pattern[start..<end]))
+                }
             if !matches { return false }
             start = end + 1
         }

@@ -85,7 +85,8 @@ public final class ServicePolicy: Sendable {
         let replyIsReserved = reply.map(Self.isReservedReply) ?? false
         return SubjectBytes.withBytes(subject) {
             self.decidePublish(
-                subjectBytes: $0, replyIsReserved: replyIsReserved, ruleDecision: ruleDecision, responses: &responses, now: now)
+                subjectBytes: $0, replyIsReserved: replyIsReserved, ruleDecision: ruleDecision, responses: &responses,
+                now: now)
         }
     }
 
@@ -118,7 +119,9 @@ public final class ServicePolicy: Sendable {
         SubjectBytes.withBytes(subject) { self.decideSubscribe(subjectBytes: $0, queue: queue) }
     }
 
-    private func decideSubscribe(subjectBytes subject: UnsafeBufferPointer<UInt8>, queue: String?) -> SubscriptionDecision {
+    private func decideSubscribe(subjectBytes subject: UnsafeBufferPointer<UInt8>, queue: String?)
+        -> SubscriptionDecision
+    {
         guard SubjectBytes.scan(subject).isValid else {
             return SubscriptionDecision(PolicyDecision(.deny, .invalidSubject, mode: self.mode))
         }
@@ -159,7 +162,9 @@ public final class ServicePolicy: Sendable {
 
     /// `isReservedReply` for a reply subject given as UTF-8 bytes.
     public static func isReservedReply(_ reply: UnsafeBufferPointer<UInt8>) -> Bool {
-        reservedReplyPrefixBytes.contains { prefix in reply.count >= prefix.count && reply.prefix(prefix.count).elementsEqual(prefix) }
+        reservedReplyPrefixBytes.contains { prefix in
+            reply.count >= prefix.count && reply.prefix(prefix.count).elementsEqual(prefix)
+        }
     }
 
     private static let reservedReplyPrefixBytes = reservedReplyPrefixes.map { Array($0.utf8) }

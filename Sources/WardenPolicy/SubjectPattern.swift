@@ -46,7 +46,8 @@ public struct SubjectPattern: Sendable, Hashable {
                 let end = SubjectBytes.tokenEnd(subject, from: start)
                 if !SubjectBytes.isByte(pattern, token.lowerBound, token.upperBound, SubjectBytes.star)
                     && !SubjectBytes.equal(
-                        UnsafeBufferPointer(rebasing: pattern[token]), UnsafeBufferPointer(rebasing: subject[start..<end]))
+                        UnsafeBufferPointer(rebasing: pattern[token]),
+                        UnsafeBufferPointer(rebasing: subject[start..<end]))
                 {
                     return false
                 }

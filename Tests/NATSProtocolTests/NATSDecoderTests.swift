@@ -19,13 +19,16 @@ func offset(of field: WireString, in frame: ByteBuffer) throws -> Int {
     return try frame.withUnsafeReadableBytes { frameBytes in
         let frameStart = try #require(frameBytes.baseAddress)
         let distance = frameStart.distance(to: fieldStart)
-        try #require(distance >= 0 && distance + field.count <= frameBytes.count, "the field is not in the frame's bytes")
+        try #require(
+            distance >= 0 && distance + field.count <= frameBytes.count, "the field is not in the frame's bytes")
         return distance
     }
 }
 
 /// Parses `input` completely with a fresh parser, or throws its error.
-func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throws(NATSProtocolError) -> [Parser.Operation] {
+func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throws(NATSProtocolError) -> [Parser
+    .Operation]
+{
     var parser = parser
     var buffer = bytes(input)
     var operations: [Parser.Operation] = []
@@ -39,25 +42,63 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
         let hpub = "HPUB orders.created _INBOX.o.1 21 26\r\nNATS/1.0\r\nX-Id: 7\r\n\r\nhello\r\n"
         try ByteToMessageDecoderVerifier.verifyDecoder(
             stringInputOutputPairs: [
-                ("CONNECT {\"verbose\":false,\"echo\":true}\r\n",
-                 [clientFrame(.connect(json: "{\"verbose\":false,\"echo\":true}"), "CONNECT {\"verbose\":false,\"echo\":true}\r\n")]),
-                ("PUB orders.created 5\r\nhello\r\n",
-                 [clientFrame(.publish(Publish(subject: "orders.created", reply: nil, headerLength: nil, payload: bytes("hello"))),
-                              "PUB orders.created 5\r\nhello\r\n")]),
-                ("PUB req _INBOX.a.1 0\r\n\r\n",
-                 [clientFrame(.publish(Publish(subject: "req", reply: "_INBOX.a.1", headerLength: nil, payload: bytes(""))),
-                              "PUB req _INBOX.a.1 0\r\n\r\n")]),
-                (hpub, [clientFrame(.publish(Publish(subject: "orders.created", reply: "_INBOX.o.1", headerLength: 21,
-                                                      payload: bytes("NATS/1.0\r\nX-Id: 7\r\n\r\nhello"))), hpub)]),
-                ("SUB foo.* 1\r\nSUB jobs.> workers 2\r\nUNSUB 1\r\nUNSUB 2 10\r\nPING\r\nPONG\r\n",
-                 [clientFrame(.subscribe(subject: "foo.*", queue: nil, sid: "1"), "SUB foo.* 1\r\n"),
-                  clientFrame(.subscribe(subject: "jobs.>", queue: "workers", sid: "2"), "SUB jobs.> workers 2\r\n"),
-                  clientFrame(.unsubscribe(sid: "1", max: nil), "UNSUB 1\r\n"),
-                  clientFrame(.unsubscribe(sid: "2", max: 10), "UNSUB 2 10\r\n"),
-                  clientFrame(.ping, "PING\r\n"), clientFrame(.pong, "PONG\r\n")]),
+                (
+                    "CONNECT {\"verbose\":false,\"echo\":true}\r\n",
+                    [
+                        clientFrame(
+                            .connect(json: "{\"verbose\":false,\"echo\":true}"),
+                            "CONNECT {\"verbose\":false,\"echo\":true}\r\n")
+                    ]
+                ),
+                (
+                    "PUB orders.created 5\r\nhello\r\n",
+                    [
+                        clientFrame(
+                            .publish(
+                                Publish(
+                                    subject: "orders.created", reply: nil, headerLength: nil, payload: bytes("hello"))),
+                            "PUB orders.created 5\r\nhello\r\n")
+                    ]
+                ),
+                (
+                    "PUB req _INBOX.a.1 0\r\n\r\n",
+                    [
+                        clientFrame(
+                            .publish(
+                                Publish(subject: "req", reply: "_INBOX.a.1", headerLength: nil, payload: bytes(""))),
+                            "PUB req _INBOX.a.1 0\r\n\r\n")
+                    ]
+                ),
+                (
+                    hpub,
+                    [
+                        clientFrame(
+                            .publish(
+                                Publish(
+                                    subject: "orders.created", reply: "_INBOX.o.1", headerLength: 21,
+                                    payload: bytes("NATS/1.0\r\nX-Id: 7\r\n\r\nhello"))), hpub)
+                    ]
+                ),
+                (
+                    "SUB foo.* 1\r\nSUB jobs.> workers 2\r\nUNSUB 1\r\nUNSUB 2 10\r\nPING\r\nPONG\r\n",
+                    [
+                        clientFrame(.subscribe(subject: "foo.*", queue: nil, sid: "1"), "SUB foo.* 1\r\n"),
+                        clientFrame(
+                            .subscribe(subject: "jobs.>", queue: "workers", sid: "2"), "SUB jobs.> workers 2\r\n"),
+                        clientFrame(.unsubscribe(sid: "1", max: nil), "UNSUB 1\r\n"),
+                        clientFrame(.unsubscribe(sid: "2", max: 10), "UNSUB 2 10\r\n"),
+                        clientFrame(.ping, "PING\r\n"), clientFrame(.pong, "PONG\r\n"),
+                    ]
+                ),
                 // A payload may contain CRLF; only its declared size counts.
-                ("PUB a 4\r\n\r\n\r\n\r\n",
-                 [clientFrame(.publish(Publish(subject: "a", reply: nil, headerLength: nil, payload: bytes("\r\n\r\n"))), "PUB a 4\r\n\r\n\r\n\r\n")]),
+                (
+                    "PUB a 4\r\n\r\n\r\n\r\n",
+                    [
+                        clientFrame(
+                            .publish(Publish(subject: "a", reply: nil, headerLength: nil, payload: bytes("\r\n\r\n"))),
+                            "PUB a 4\r\n\r\n\r\n\r\n")
+                    ]
+                ),
             ],
             decoderFactory: { NATSFrameDecoder(parser: NATSClientParser()) }
         )
@@ -65,19 +106,22 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
 
     @Test func operationNamesAreCaseInsensitiveAndSeparatorsMayRepeat() throws {
         let operations = try parseAll(NATSClientParser(), "pub  foo\t2\r\nhi\r\nping\r\nSub bar 9\r\n")
-        #expect(operations == [
-            .publish(Publish(subject: "foo", reply: nil, headerLength: nil, payload: bytes("hi"))),
-            .ping,
-            .subscribe(subject: "bar", queue: nil, sid: "9"),
-        ])
+        #expect(
+            operations == [
+                .publish(Publish(subject: "foo", reply: nil, headerLength: nil, payload: bytes("hi"))),
+                .ping,
+                .subscribe(subject: "bar", queue: nil, sid: "9"),
+            ])
     }
 
     @Test func leadingSeparatorsAndEmptyLinesAreSkippedLikeNATSServer() throws {
-        let operations = try parseAll(NATSClientParser(), "\r\n\n  \tconnect  {\"verbose\":false}\r\n hpub s 2 3\r\nabc\r\n")
-        #expect(operations == [
-            .connect(json: "{\"verbose\":false}"),
-            .publish(Publish(subject: "s", reply: nil, headerLength: 2, payload: bytes("abc"))),
-        ])
+        let operations = try parseAll(
+            NATSClientParser(), "\r\n\n  \tconnect  {\"verbose\":false}\r\n hpub s 2 3\r\nabc\r\n")
+        #expect(
+            operations == [
+                .connect(json: "{\"verbose\":false}"),
+                .publish(Publish(subject: "s", reply: nil, headerLength: 2, payload: bytes("abc"))),
+            ])
     }
 
     @Test(arguments: [
@@ -151,7 +195,10 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
     @Test(arguments: [
         ("PUB foo 1048577\r\n", NATSProtocolError.Code.maxPayloadExceeded, "Maximum Payload Violation"),
         (String(repeating: "A", count: 5000), .maxControlLineExceeded, "Maximum Control Line Exceeded"),
-        ("PUB " + String(repeating: "s", count: 4100) + " 1\r\n", .maxControlLineExceeded, "Maximum Control Line Exceeded"),
+        (
+            "PUB " + String(repeating: "s", count: 4100) + " 1\r\n", .maxControlLineExceeded,
+            "Maximum Control Line Exceeded"
+        ),
         ("FOO bar\r\n", .unknownOperation, "Unknown Protocol Operation"),
         ("PUB foo 2\r\nhiXX", .malformed, "Unknown Protocol Operation"),
         ("PUB foo -1\r\n", .malformed, "Unknown Protocol Operation"),
@@ -170,7 +217,9 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
     }
 
     @Test func theLimitsAreConfigurable() throws {
-        let error = #expect(throws: NATSProtocolError.self) { try parseAll(NATSClientParser(maxPayload: 4), "PUB a 5\r\nhello\r\n") }
+        let error = #expect(throws: NATSProtocolError.self) {
+            try parseAll(NATSClientParser(maxPayload: 4), "PUB a 5\r\nhello\r\n")
+        }
         #expect(error?.code == .maxPayloadExceeded)
         #expect(try parseAll(NATSClientParser(maxPayload: 5), "PUB a 5\r\nhello\r\n").count == 1)
     }
@@ -183,21 +232,64 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
         let noResponders = "HMSG _INBOX.a.1 3 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"
         try ByteToMessageDecoderVerifier.verifyDecoder(
             stringInputOutputPairs: [
-                (info, [serverFrame(.info(json: "{\"server_id\":\"x\",\"tls_required\":true,\"max_payload\":1048576}"), info)]),
-                ("MSG orders.created 1 5\r\nhello\r\n",
-                 [serverFrame(.message(Delivery(subject: "orders.created", sid: "1", reply: nil, headerLength: nil, payload: bytes("hello"))),
-                              "MSG orders.created 1 5\r\nhello\r\n")]),
-                ("MSG req 2 _INBOX.a.9 0\r\n\r\n",
-                 [serverFrame(.message(Delivery(subject: "req", sid: "2", reply: "_INBOX.a.9", headerLength: nil, payload: bytes(""))),
-                              "MSG req 2 _INBOX.a.9 0\r\n\r\n")]),
-                (hmsg, [serverFrame(.message(Delivery(subject: "orders.created", sid: "7", reply: "_INBOX.o.1", headerLength: 12,
-                                                      payload: bytes("NATS/1.0\r\n\r\nhello"))), hmsg)]),
-                (noResponders, [serverFrame(.message(Delivery(subject: "_INBOX.a.1", sid: "3", reply: nil, headerLength: 16,
-                                                              payload: bytes("NATS/1.0 503\r\n\r\n"))), noResponders)]),
-                ("PING\r\nPONG\r\n+OK\r\n-ERR 'Permissions Violation for Publish to \"x.y\"'\r\n",
-                 [serverFrame(.ping, "PING\r\n"), serverFrame(.pong, "PONG\r\n"), serverFrame(.ok, "+OK\r\n"),
-                  serverFrame(.error("Permissions Violation for Publish to \"x.y\""),
-                              "-ERR 'Permissions Violation for Publish to \"x.y\"'\r\n")]),
+                (
+                    info,
+                    [
+                        serverFrame(
+                            .info(json: "{\"server_id\":\"x\",\"tls_required\":true,\"max_payload\":1048576}"), info)
+                    ]
+                ),
+                (
+                    "MSG orders.created 1 5\r\nhello\r\n",
+                    [
+                        serverFrame(
+                            .message(
+                                Delivery(
+                                    subject: "orders.created", sid: "1", reply: nil, headerLength: nil,
+                                    payload: bytes("hello"))),
+                            "MSG orders.created 1 5\r\nhello\r\n")
+                    ]
+                ),
+                (
+                    "MSG req 2 _INBOX.a.9 0\r\n\r\n",
+                    [
+                        serverFrame(
+                            .message(
+                                Delivery(
+                                    subject: "req", sid: "2", reply: "_INBOX.a.9", headerLength: nil, payload: bytes("")
+                                )),
+                            "MSG req 2 _INBOX.a.9 0\r\n\r\n")
+                    ]
+                ),
+                (
+                    hmsg,
+                    [
+                        serverFrame(
+                            .message(
+                                Delivery(
+                                    subject: "orders.created", sid: "7", reply: "_INBOX.o.1", headerLength: 12,
+                                    payload: bytes("NATS/1.0\r\n\r\nhello"))), hmsg)
+                    ]
+                ),
+                (
+                    noResponders,
+                    [
+                        serverFrame(
+                            .message(
+                                Delivery(
+                                    subject: "_INBOX.a.1", sid: "3", reply: nil, headerLength: 16,
+                                    payload: bytes("NATS/1.0 503\r\n\r\n"))), noResponders)
+                    ]
+                ),
+                (
+                    "PING\r\nPONG\r\n+OK\r\n-ERR 'Permissions Violation for Publish to \"x.y\"'\r\n",
+                    [
+                        serverFrame(.ping, "PING\r\n"), serverFrame(.pong, "PONG\r\n"), serverFrame(.ok, "+OK\r\n"),
+                        serverFrame(
+                            .error("Permissions Violation for Publish to \"x.y\""),
+                            "-ERR 'Permissions Violation for Publish to \"x.y\"'\r\n"),
+                    ]
+                ),
             ],
             decoderFactory: { NATSFrameDecoder(parser: NATSServerParser()) }
         )
@@ -220,11 +312,18 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
     }
 
     @Test func anErrorWithoutQuotesKeepsItsText() throws {
-        #expect(try parseAll(NATSServerParser(), "-ERR Stale Connection\r\n-err 'x'\r\n") == [.error("Stale Connection"), .error("x")])
+        #expect(
+            try parseAll(NATSServerParser(), "-ERR Stale Connection\r\n-err 'x'\r\n") == [
+                .error("Stale Connection"), .error("x"),
+            ])
     }
 
     @Test func clientOperationsAreNotServerOperations() {
-        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(NATSServerParser(), "PUB a 1\r\nx\r\n") }
-        #expect(throws: NATSProtocolError(.unknownOperation, "")) { try parseAll(NATSClientParser(), "MSG a 1 1\r\nx\r\n") }
+        #expect(throws: NATSProtocolError(.unknownOperation, "")) {
+            try parseAll(NATSServerParser(), "PUB a 1\r\nx\r\n")
+        }
+        #expect(throws: NATSProtocolError(.unknownOperation, "")) {
+            try parseAll(NATSClientParser(), "MSG a 1 1\r\nx\r\n")
+        }
     }
 }

@@ -21,32 +21,35 @@ func diagnostics(_ files: [String: String]) -> [String] {
     @Test func aFullDocumentCompiles() throws {
         let snapshot = try load([
             "a.yaml": """
-                defaults:
-                  subscribe:
-                    allow: ["_INBOX.{{service}}.>"]
-                services:
-                  orders:
-                    mode: enforce
-                    publish:
-                      allow: ["orders.>"]
-                      deny: ["orders.internal.>"]
-                    subscribe:
-                      allow: ["payments.completed", "jobs.* workers"]
-                      deny: ["payments.completed.test"]
-                    allow_responses: true
-                """,
+            defaults:
+              subscribe:
+                allow: ["_INBOX.{{service}}.>"]
+            services:
+              orders:
+                mode: enforce
+                publish:
+                  allow: ["orders.>"]
+                  deny: ["orders.internal.>"]
+                subscribe:
+                  allow: ["payments.completed", "jobs.* workers"]
+                  deny: ["payments.completed.test"]
+                allow_responses: true
+            """,
             "b.yaml": """
-                services:
-                  payments:
-                    mode: audit
-                    publish: ["payments.completed"]
-                    allow_responses: {max: 3, expires: 5s}
-                """,
+            services:
+              payments:
+                mode: audit
+                publish: ["payments.completed"]
+                allow_responses: {max: 3, expires: 5s}
+            """,
         ])
         let orders = try #require(snapshot.policy(for: "orders"))
         #expect(orders.mode == .enforce)
-        #expect(orders.decidePublish(subject: "orders.created").ruleDescription == "a.yaml:8 publish.allow \"orders.>\"")
-        #expect(orders.decidePublish(subject: "orders.internal.x").ruleDescription == "a.yaml:9 publish.deny \"orders.internal.>\"")
+        #expect(
+            orders.decidePublish(subject: "orders.created").ruleDescription == "a.yaml:8 publish.allow \"orders.>\"")
+        #expect(
+            orders.decidePublish(subject: "orders.internal.x").ruleDescription
+                == "a.yaml:9 publish.deny \"orders.internal.>\"")
         let inbox = orders.decideSubscribe(subject: "_INBOX.orders.>").decision
         #expect(inbox.ruleDescription == "a.yaml:3 defaults.subscribe.allow \"_INBOX.orders.>\"")
         #expect(orders.decideSubscribe(subject: "_INBOX.payments.>").decision.verdict == .deny)
@@ -81,36 +84,73 @@ func diagnostics(_ files: [String: String]) -> [String] {
     }
 
     @Test(arguments: [
-        ("services:\n  orders:\n    publsh: [\"x\"]\n",
-         "f.yaml:3: unknown key 'publsh': did you mean 'publish'? expected one of 'mode', 'publish', 'subscribe', 'allow_responses', 'replies'"),
-        ("servces:\n  a: {}\n", "f.yaml:1: unknown key 'servces': did you mean 'services'? expected one of 'defaults', 'services'"),
-        ("services:\n  a:\n    publish:\n      allw: [\"x\"]\n",
-         "f.yaml:4: unknown key 'allw': did you mean 'allow'? expected one of 'allow', 'deny'"),
-        ("services:\n  a:\n    publish: [\"orders..x\"]\n",
-         "f.yaml:3: invalid subject \"orders..x\": empty token (leading, trailing or doubled '.')"),
-        ("services:\n  a:\n    subscribe:\n      allow:\n        - \"orders.>.x\"\n",
-         "f.yaml:5: invalid subject \"orders.>.x\": '>' must be the last token"),
-        ("services:\n  a:\n    publish: [\"a b c\"]\n",
-         "f.yaml:3: entry \"a b c\" has 3 parts: write \"subject\" or \"subject queue\""),
-        ("services:\n  a:\n    publish: [\"a workers\"]\n",
-         "f.yaml:3: publish entry \"a workers\" cannot name a queue group"),
+        (
+            "services:\n  orders:\n    publsh: [\"x\"]\n",
+            "f.yaml:3: unknown key 'publsh': did you mean 'publish'? expected one of 'mode', 'publish', 'subscribe', 'allow_responses', 'replies'"
+        ),
+        (
+            "servces:\n  a: {}\n",
+            "f.yaml:1: unknown key 'servces': did you mean 'services'? expected one of 'defaults', 'services'"
+        ),
+        (
+            "services:\n  a:\n    publish:\n      allw: [\"x\"]\n",
+            "f.yaml:4: unknown key 'allw': did you mean 'allow'? expected one of 'allow', 'deny'"
+        ),
+        (
+            "services:\n  a:\n    publish: [\"orders..x\"]\n",
+            "f.yaml:3: invalid subject \"orders..x\": empty token (leading, trailing or doubled '.')"
+        ),
+        (
+            "services:\n  a:\n    subscribe:\n      allow:\n        - \"orders.>.x\"\n",
+            "f.yaml:5: invalid subject \"orders.>.x\": '>' must be the last token"
+        ),
+        (
+            "services:\n  a:\n    publish: [\"a b c\"]\n",
+            "f.yaml:3: entry \"a b c\" has 3 parts: write \"subject\" or \"subject queue\""
+        ),
+        (
+            "services:\n  a:\n    publish: [\"a workers\"]\n",
+            "f.yaml:3: publish entry \"a workers\" cannot name a queue group"
+        ),
         ("services:\n  a:\n    subscribe: [\"a _sys_\"]\n", "f.yaml:3: queue group \"_sys_\" is reserved by NATS"),
-        ("services:\n  a:\n    publish: [\"x.{{team}}\"]\n",
-         "f.yaml:3: unknown template variable \"team\" in \"x.{{team}}\": the only variable is {{service}}"),
-        ("defaults:\n  publish: [\"x.{{service\"]\n", "f.yaml:2: unclosed \"{{\" in \"x.{{service\": write {{service}}"),
-        ("services:\n  orders.v2: {}\n",
-         "f.yaml:2: invalid service name \"orders.v2\": use only letters, digits, '-' and '_'"),
+        (
+            "services:\n  a:\n    publish: [\"x.{{team}}\"]\n",
+            "f.yaml:3: unknown template variable \"team\" in \"x.{{team}}\": the only variable is {{service}}"
+        ),
+        (
+            "defaults:\n  publish: [\"x.{{service\"]\n",
+            "f.yaml:2: unclosed \"{{\" in \"x.{{service\": write {{service}}"
+        ),
+        (
+            "services:\n  orders.v2: {}\n",
+            "f.yaml:2: invalid service name \"orders.v2\": use only letters, digits, '-' and '_'"
+        ),
         ("services:\n  a:\n    mode: strict\n", "f.yaml:3: 'mode' must be enforce or audit"),
-        ("services:\n  a:\n    allow_responses: {max: 1, expires: 2 minutes}\n",
-         "f.yaml:3: 'allow_responses.expires': invalid duration \"2 minutes\": use a number and a unit (ms, s, m, h, d), e.g. 90s, 2m, 1h30m"),
-        ("services:\n  a:\n    allow_responses: {max: 0}\n", "f.yaml:3: 'allow_responses.max' must be a whole number of at least 1"),
-        ("services:\n  a:\n    allow_responses: yes please\n",
-         "f.yaml:3: 'allow_responses' must be true, false or {max: N, expires: DURATION}"),
-        ("services:\n  a:\n    publish:\n      allow: [{x: 1}]\n",
-         "f.yaml:4: each entry of 'services.a.publish.allow' must be a subject string like \"orders.>\""),
-        ("services:\n  a:\n    publish: [\"x\"\n", "f.yaml:4: YAML syntax error: did not find expected ',' or ']' (quote subjects that start with '*' or '>')"),
+        (
+            "services:\n  a:\n    allow_responses: {max: 1, expires: 2 minutes}\n",
+            "f.yaml:3: 'allow_responses.expires': invalid duration \"2 minutes\": use a number and a unit (ms, s, m, h, d), e.g. 90s, 2m, 1h30m"
+        ),
+        (
+            "services:\n  a:\n    allow_responses: {max: 0}\n",
+            "f.yaml:3: 'allow_responses.max' must be a whole number of at least 1"
+        ),
+        (
+            "services:\n  a:\n    allow_responses: yes please\n",
+            "f.yaml:3: 'allow_responses' must be true, false or {max: N, expires: DURATION}"
+        ),
+        (
+            "services:\n  a:\n    publish:\n      allow: [{x: 1}]\n",
+            "f.yaml:4: each entry of 'services.a.publish.allow' must be a subject string like \"orders.>\""
+        ),
+        (
+            "services:\n  a:\n    publish: [\"x\"\n",
+            "f.yaml:4: YAML syntax error: did not find expected ',' or ']' (quote subjects that start with '*' or '>')"
+        ),
         ("- just\n- a list\n", "f.yaml:1: expected a mapping with 'defaults' and/or 'services' at the top level"),
-        ("services:\n  a: {}\n  a: {}\n", "f.yaml:2: duplicate key 'a' in one mapping: define each service and key once"),
+        (
+            "services:\n  a: {}\n  a: {}\n",
+            "f.yaml:2: duplicate key 'a' in one mapping: define each service and key once"
+        ),
     ])
     func errorsNameFileLineAndFix(_ yaml: String, _ expected: String) {
         #expect(diagnostics(["f.yaml": yaml]) == [expected])

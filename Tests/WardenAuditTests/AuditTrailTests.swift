@@ -9,8 +9,11 @@ import WardenTestSupport
 
 /// The audit trail's queue without NATS: what is published, what is dropped, and what stopping does.
 struct AuditTrailTests {
-    static func record(_ decision: PolicyDecision.Verdict, _ op: DecisionRecord.Op, _ service: String?) -> DecisionRecord {
-        DecisionRecord(decision: decision, op: op, service: service, conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: "r")
+    static func record(_ decision: PolicyDecision.Verdict, _ op: DecisionRecord.Op, _ service: String?)
+        -> DecisionRecord
+    {
+        DecisionRecord(
+            decision: decision, op: op, service: service, conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: "r")
     }
 
     /// The lines `records` encode to, as the session hands them over.
@@ -30,14 +33,17 @@ struct AuditTrailTests {
                 return true
             },
             finish: { finished.withLockedValue { $0 += 1 } })
-        Self.offer([
-            Self.record(.allow, .pub, "orders"), Self.record(.deny, .sub, "orders"), Self.record(.allow, .pub, "orders"),
-            Self.record(.deny, .connect, nil),
-        ], to: trail)
+        Self.offer(
+            [
+                Self.record(.allow, .pub, "orders"), Self.record(.deny, .sub, "orders"),
+                Self.record(.allow, .pub, "orders"),
+                Self.record(.deny, .connect, nil),
+            ], to: trail)
         await trail.stop()
         let events = published.withLockedValue { $0 }
         #expect(events.map(\.0) == ["warden.audit.deny.sub.orders", "warden.audit.deny.connect.$unidentified"])
-        #expect(events.allSatisfy { $0.1.hasPrefix("{") && $0.1.hasSuffix("}") && $0.1.contains(#""decision":"deny""#) })
+        #expect(
+            events.allSatisfy { $0.1.hasPrefix("{") && $0.1.hasSuffix("}") && $0.1.contains(#""decision":"deny""#) })
         #expect(events.first?.1.contains(#""op":"sub""#) == true)
         #expect(trail.counts.published == 2)
         #expect(finished.withLockedValue { $0 } == 1)

@@ -5,8 +5,9 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Testing
-@testable import WardenAudit
 import WardenTestSupport
+
+@testable import WardenAudit
 
 /// The log writer: nothing lost, back-pressure past the high-water mark, everything on disk at stop.
 struct DecisionLogTests {
@@ -96,7 +97,8 @@ struct DecisionLogTests {
 
     @Test func submitAsksForBackPressureOverTheHighWaterMarkAndResumesOnceDrained() async throws {
         let directory = try TemporaryDirectory()
-        let log = try DecisionLog(path: directory.appending("d.jsonl"), highWater: 64, lowWater: 32, logger: Logger(label: "test"))
+        let log = try DecisionLog(
+            path: directory.appending("d.jsonl"), highWater: 64, lowWater: 32, logger: Logger(label: "test"))
         let big = [UInt8](repeating: UInt8(ascii: "x"), count: 10_000) + [UInt8(ascii: "\n")]
         // A batch far over the mark must be reported unless the writer already took it; submit until it is.
         var pressured = false
@@ -132,13 +134,18 @@ struct DecisionLogTests {
     @Test func burstsFromSeveralThreadsAreAllWritten() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.appending("d.jsonl")
-        let log = try DecisionLog(path: path, interval: .milliseconds(1), wakeBytes: 4096, logger: Logger(label: "test"))
-        let threads = 4, bursts = 50, perBurst = 40
+        let log = try DecisionLog(
+            path: path, interval: .milliseconds(1), wakeBytes: 4096, logger: Logger(label: "test"))
+        let threads = 4
+        let bursts = 50
+        let perBurst = 40
         await withTaskGroup(of: Void.self) { group in
             for thread in 0..<threads {
                 group.addTask {
                     for burst in 0..<bursts {
-                        for index in 0..<perBurst { _ = log.submit(Array("{\"t\":\(thread),\"b\":\(burst),\"i\":\(index)}\n".utf8)) }
+                        for index in 0..<perBurst {
+                            _ = log.submit(Array("{\"t\":\(thread),\"b\":\(burst),\"i\":\(index)}\n".utf8))
+                        }
                         if burst % 3 == 0 { try? await Task.sleep(for: .milliseconds(Int.random(in: 0...3))) }
                     }
                 }
@@ -161,10 +168,12 @@ struct DecisionLogTests {
         let log = try DecisionLog(path: path, cacheWindow: window, logger: Logger(label: "test"))
         // 200-byte records, in rounds a window long, each written before the next is submitted.
         let filler = String(repeating: "x", count: 180)
-        let perRound = window / 200 + 1, rounds = 24
+        let perRound = window / 200 + 1
+        let rounds = 24
         for round in 0..<rounds {
             for index in 0..<perRound {
-                _ = log.submit(Array("{\"n\":\(String(format: "%07d", round * perRound + index)),\"f\":\"\(filler)\"}\n".utf8))
+                _ = log.submit(
+                    Array("{\"n\":\(String(format: "%07d", round * perRound + index)),\"f\":\"\(filler)\"}\n".utf8))
             }
             await log.flush()
         }
@@ -216,7 +225,9 @@ struct DecisionLogTests {
         let directory = try TemporaryDirectory()
         let file = directory.appending("file")
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(throws: (any Error).self) { try DecisionLog(path: file + "/decisions.jsonl", logger: Logger(label: "test")) }
+        #expect(throws: (any Error).self) {
+            try DecisionLog(path: file + "/decisions.jsonl", logger: Logger(label: "test"))
+        }
     }
 }
 
@@ -252,7 +263,8 @@ private func droppableTemporaryDirectory() throws -> TemporaryDirectory {
     fsync(descriptor)
     posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
     let droppable = try residentBytes(probe) == 0
-    return try TemporaryDirectory(under: droppable ? temporary : FileManager.default.currentDirectoryPath + "/.build/test-tmp")
+    return try TemporaryDirectory(
+        under: droppable ? temporary : FileManager.default.currentDirectoryPath + "/.build/test-tmp")
 }
 #endif
 
@@ -266,30 +278,36 @@ struct DecisionLogEntryTests {
 
     @Test func whatTheEncoderWritesReadsBack() throws {
         let record = DecisionRecord(
-            decision: .deny, op: .pub, service: "orders", conn: 7, peer: "127.0.0.1:9", mode: .audit, rule: "default deny",
+            decision: .deny, op: .pub, service: "orders", conn: 7, peer: "127.0.0.1:9", mode: .audit,
+            rule: "default deny",
             subject: "a.b", reply: "_INBOX.orders.1", size: 3, reason: "why")
         let entry = try DecisionLogEntry(line: Self.line(record))
         #expect(entry.decision == .deny && entry.op == .pub && entry.service == "orders" && entry.conn == 7)
         #expect(entry.peer == "127.0.0.1:9" && entry.mode == .audit && entry.rule == "default deny")
         #expect(entry.subject == "a.b" && entry.reply == "_INBOX.orders.1" && entry.size == 3 && entry.reason == "why")
         #expect(entry.ts == "2025-11-24T16:00:00.123456Z")
-        let unidentified = DecisionRecord(decision: .deny, op: .connect, service: nil, conn: 1, peer: "p", mode: .enforce, rule: "mtls")
+        let unidentified = DecisionRecord(
+            decision: .deny, op: .connect, service: nil, conn: 1, peer: "p", mode: .enforce, rule: "mtls")
         #expect(try DecisionLogEntry(line: Self.line(unidentified)).service == nil)
     }
 
     @Test func allowRecordsAreToldWithoutDecoding() {
-        let allow = DecisionRecord(decision: .allow, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: "x")
-        let deny = DecisionRecord(decision: .deny, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: "x")
+        let allow = DecisionRecord(
+            decision: .allow, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: "x")
+        let deny = DecisionRecord(
+            decision: .deny, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: "x")
         #expect(Self.line(allow).withUnsafeBytes(DecisionLogEntry.isAllow))
         #expect(!Self.line(deny).withUnsafeBytes(DecisionLogEntry.isAllow))
         // A subject that spells the field does not make a deny an allow.
         let tricky = DecisionRecord(
-            decision: .deny, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r", subject: #"","decision":"allow","#)
+            decision: .deny, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r",
+            subject: #"","decision":"allow","#)
         #expect(!Self.line(tricky).withUnsafeBytes(DecisionLogEntry.isAllow))
     }
 
     @Test func aLineWithoutAServiceFieldIsNoDecisionRecord() {
-        let line = #"{"ts":"2026-01-01T00:00:00.000000Z","decision":"deny","op":"pub","conn":1,"peer":"p","mode":"enforce","rule":"r"}"#
+        let line =
+            #"{"ts":"2026-01-01T00:00:00.000000Z","decision":"deny","op":"pub","conn":1,"peer":"p","mode":"enforce","rule":"r"}"#
         #expect(throws: DecodingError.self) { try DecisionLogEntry(line: Array(line.utf8)) }
     }
 }

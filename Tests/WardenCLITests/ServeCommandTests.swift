@@ -1,9 +1,10 @@
 import Foundation
 import NATSClient
 import Testing
-@testable import WardenAudit
 import WardenPKI
 import WardenTestSupport
+
+@testable import WardenAudit
 
 /// `warden serve` and `warden denials` as a user runs them: the built binary, the shipped ACLs, a
 /// local nats-server started by Warden itself, SIGTERM to stop.
@@ -15,7 +16,8 @@ struct ServeCommandTests {
         process.executableURL = URL(fileURLWithPath: wardenExecutable())
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
-        let out = directory.appending("stdout-\(UUID().uuidString)"), err = directory.appending("stderr-\(UUID().uuidString)")
+        let out = directory.appending("stdout-\(UUID().uuidString)")
+        let err = directory.appending("stderr-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
@@ -28,7 +30,9 @@ struct ServeCommandTests {
 
     /// `warden init` and `warden enroll orders` in `directory`, then `warden serve` of the shipped ACLs,
     /// without audit events, on a free port; returns once it listens (the caller stops it).
-    static func startEnrolledServe(in directory: TemporaryDirectory) throws -> (process: Process, port: Int, stderr: String) {
+    static func startEnrolledServe(in directory: TemporaryDirectory) throws -> (
+        process: Process, port: Int, stderr: String
+    ) {
         #expect(try warden(["init"], in: directory.path).status == 0)
         #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
         let port = try Loopback.freePort()
@@ -86,8 +90,12 @@ struct ServeCommandTests {
         }
         #expect(records.count == log.split(separator: "\n").count)
         #expect(records.contains { $0["op"] as? String == "connect" && $0["decision"] as? String == "allow" })
-        #expect(records.contains { $0["subject"] as? String == "orders.created" && $0["decision"] as? String == "allow" })
-        #expect(records.contains { $0["subject"] as? String == "orders.internal.audit" && $0["decision"] as? String == "deny" })
+        #expect(
+            records.contains { $0["subject"] as? String == "orders.created" && $0["decision"] as? String == "allow" })
+        #expect(
+            records.contains {
+                $0["subject"] as? String == "orders.internal.audit" && $0["decision"] as? String == "deny"
+            })
 
         let denials = try warden(["denials"], in: directory.path)
         #expect(denials.status == 0)
@@ -104,7 +112,8 @@ struct ServeCommandTests {
         #expect(noCerts.stderr.contains("warden init"))
 
         try FileManager.default.createDirectory(atPath: directory.appending("bad"), withIntermediateDirectories: true)
-        try "services:\n  x:\n    publish: [\"a..b\"]\n".write(toFile: directory.appending("bad/x.yaml"), atomically: true, encoding: .utf8)
+        try "services:\n  x:\n    publish: [\"a..b\"]\n".write(
+            toFile: directory.appending("bad/x.yaml"), atomically: true, encoding: .utf8)
         let badACL = try warden(["serve", "--acls", "bad"], in: directory.path)
         #expect(badACL.status == 1)
         #expect(badACL.stderr.contains("bad/x.yaml:3:"))
@@ -128,10 +137,12 @@ struct ServeCommandTests {
         let directory = try TemporaryDirectory()
         #expect(try warden(["init"], in: directory.path).status == 0)
         #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
-        let port = try Loopback.freePort(), metricsPort = try Loopback.freePort()
+        let port = try Loopback.freePort()
+        let metricsPort = try Loopback.freePort()
         let (process, _, stderr) = try Self.start(
             [
-                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics",
+                "127.0.0.1:\(metricsPort)",
                 "--no-audit-events",
             ],
             in: directory)
@@ -147,8 +158,12 @@ struct ServeCommandTests {
         let metrics = try HTTPProbe.request(port: metricsPort, path: "/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.body.contains("# TYPE warden_decisions_total counter"))
-        #expect(metrics.body.contains(#"warden_decisions_total{service="orders",op="pub",decision="allow",mode="enforce"} 1"#))
-        #expect(metrics.body.contains(#"warden_decisions_total{service="orders",op="pub",decision="deny",mode="enforce"} 1"#))
+        #expect(
+            metrics.body.contains(
+                #"warden_decisions_total{service="orders",op="pub",decision="allow",mode="enforce"} 1"#))
+        #expect(
+            metrics.body.contains(
+                #"warden_decisions_total{service="orders",op="pub",decision="deny",mode="enforce"} 1"#))
         #expect(metrics.body.contains(#"warden_connections{service="orders"} 1"#))
         // --no-audit-events: no audit connection, so no audit metrics.
         #expect(!metrics.body.contains("warden_audit_"))
@@ -156,8 +171,10 @@ struct ServeCommandTests {
         // A second Warden whose metrics port is taken stops at once, with the reason, and leaves no
         // nats-server behind.
         let (second, _, secondError) = try Self.start(
-            ["serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(try Loopback.freePort())", "--metrics",
-             "127.0.0.1:\(metricsPort)"],
+            [
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(try Loopback.freePort())", "--metrics",
+                "127.0.0.1:\(metricsPort)",
+            ],
             in: directory)
         defer { if second.isRunning { second.terminate() } }
         #expect(await eventually(timeout: .seconds(20)) { !second.isRunning }, "\(Self.read(secondError))")
@@ -193,9 +210,10 @@ struct ServeCommandTests {
         #expect(Self.read(directory.appending("certs/warden/server.pem")) != before)
 
         kill(process.processIdentifier, SIGHUP)
-        #expect(await eventually(timeout: .seconds(10)) {
-            Self.read(stderr).contains("Warden's certificates reloaded")
-        }, "\(Self.read(stderr))")
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                Self.read(stderr).contains("Warden's certificates reloaded")
+            }, "\(Self.read(stderr))")
         // Two years ahead: nothing to warn about.
         #expect(!Self.read(stderr).contains("expires soon"))
         let fresh = try Self.connect("orders", port: port, in: directory)
@@ -215,19 +233,22 @@ struct ServeCommandTests {
         // Warden's own certificates live two years: these were issued 720 days ago, 10 days are left.
         let issued = Date().addingTimeInterval(-720 * 86400)
         try CertificateAuthority.initialize(layout: CertsLayout(root: directory.appending("certs")), now: issued)
-        let port = try Loopback.freePort(), metricsPort = try Loopback.freePort()
+        let port = try Loopback.freePort()
+        let metricsPort = try Loopback.freePort()
         let (process, _, stderr) = try Self.start(
             [
-                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics", "127.0.0.1:\(metricsPort)",
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--metrics",
+                "127.0.0.1:\(metricsPort)",
                 "--no-audit-events",
             ], in: directory)
         defer { if process.isRunning { process.terminate() } }
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
         #expect(Loopback.waitUntilListening(port: metricsPort, timeout: 5), "\(Self.read(stderr))")
         // Logged right after the listener binds, so perhaps a moment after the port answers.
-        #expect(await eventually(timeout: .seconds(5)) {
-            Self.read(stderr).contains("Warden's upstream certificate expires soon")
-        }, "\(Self.read(stderr))")
+        #expect(
+            await eventually(timeout: .seconds(5)) {
+                Self.read(stderr).contains("Warden's upstream certificate expires soon")
+            }, "\(Self.read(stderr))")
         #expect(Self.read(stderr).contains("Warden's listener certificate expires soon: run `warden renew`"))
 
         let metrics = try HTTPProbe.request(port: metricsPort, path: "/metrics").body
@@ -265,8 +286,12 @@ struct ServeCommandTests {
         // A second file defining orders again: reported with its file:line, and nothing changes.
         try write("again.yaml", publish: "billing.>")
         kill(process.processIdentifier, SIGHUP)
-        #expect(await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("ACL reload failed") }, "\(Self.read(stderr))")
-        #expect(Self.read(stderr).contains(#"acls/orders.yaml:2: service "orders" is already defined at acls/again.yaml:2"#))
+        #expect(
+            await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("ACL reload failed") },
+            "\(Self.read(stderr))")
+        #expect(
+            Self.read(stderr).contains(#"acls/orders.yaml:2: service "orders" is already defined at acls/again.yaml:2"#)
+        )
         #expect(process.isRunning)
         try client.publish("billing.due", "2")
         try client.flush()
@@ -274,7 +299,9 @@ struct ServeCommandTests {
         try FileManager.default.removeItem(atPath: acls + "/again.yaml")
         try write("orders.yaml", publish: "billing.>")
         kill(process.processIdentifier, SIGHUP)
-        #expect(await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("ACLs reloaded") }, "\(Self.read(stderr))")
+        #expect(
+            await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("ACLs reloaded") },
+            "\(Self.read(stderr))")
         // The same connection, decided by the new ACLs.
         try client.publish("billing.due", "3")
         try client.flush()
@@ -304,7 +331,9 @@ struct ServeCommandTests {
         #expect(await eventually(timeout: .seconds(10)) { Self.read(path).contains(#""subject":"orders.created""#) })
         try FileManager.default.moveItem(atPath: path, toPath: rotated)
         kill(process.processIdentifier, SIGUSR1)
-        #expect(await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("decision log reopened") }, "\(Self.read(stderr))")
+        #expect(
+            await eventually(timeout: .seconds(10)) { Self.read(stderr).contains("decision log reopened") },
+            "\(Self.read(stderr))")
         #expect(process.isRunning)
         // The same connection; its records now go to the new file.
         try client.publish("orders.shipped", "after")
@@ -322,23 +351,29 @@ struct ServeCommandTests {
     }
 
     /// A decision record as one line of the log.
-    static func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil) -> String {
+    static func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil)
+        -> String
+    {
         var object: [String: Any] = [
             "ts": "2026-11-22T10:00:00.000000Z", "decision": decision, "op": op, "service": service ?? NSNull(),
             "conn": 1, "peer": "127.0.0.1:1", "mode": "enforce", "rule": "default deny",
         ]
         if let subject { object["subject"] = subject }
         if let reason { object["reason"] = reason }
-        return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        return String(
+            decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
     }
 
     @Test func denialsSummarisesByServiceOpAndSubjectAndFollowsNewDenials() async throws {
         let directory = try TemporaryDirectory()
-        func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil) -> String {
+        func line(_ decision: String, _ service: String?, _ op: String, _ subject: String?, reason: String? = nil)
+            -> String
+        {
             Self.line(decision, service, op, subject, reason: reason)
         }
         let path = directory.appending("d.jsonl")
-        let initial = line("deny", "orders", "pub", "billing.x") + line("allow", "orders", "pub", "orders.a")
+        let initial =
+            line("deny", "orders", "pub", "billing.x") + line("allow", "orders", "pub", "orders.a")
             + line("deny", "orders", "pub", "billing.x") + line("deny", "payments", "sub", "orders.>")
             + line("deny", nil, "connect", nil, reason: "no client certificate") + "not json\n"
         try initial.write(toFile: path, atomically: true, encoding: .utf8)
@@ -365,7 +400,9 @@ struct ServeCommandTests {
         handle.write(Data(line("deny", "payments", "sub", "orders.>", reason: "acl reload").utf8))
         handle.write(Data(line("deny", "inventory", "pub", "live.subject").utf8))
         try handle.close()
-        _ = await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("live.subject") }
+        _ = await eventually(timeout: .seconds(5), every: .milliseconds(20)) {
+            Self.read(stdout).contains("live.subject")
+        }
         let followed = Self.read(stdout)
         #expect(followed.contains("inventory  pub  live.subject  default deny\n"))
         #expect(followed.contains("payments  sub  orders.>  default deny [acl reload]\n"))
@@ -404,7 +441,9 @@ struct ServeCommandTests {
         try Self.line("deny", "orders", "pub", "old.one").write(toFile: path, atomically: true, encoding: .utf8)
         let (follower, stdout, _) = try Self.start(["denials", "--decision-log", path, "--follow"], in: directory)
         defer { if follower.isRunning { follower.terminate() } }
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("following") })
+        #expect(
+            await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("following") }
+        )
         func append(_ text: String, to file: String) throws {
             let handle = try #require(FileHandle(forWritingAtPath: file))
             handle.seekToEndOfFile()
@@ -412,21 +451,33 @@ struct ServeCommandTests {
             try handle.close()
         }
         try append(Self.line("deny", "orders", "pub", "before.move"), to: path)
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("before.move") })
+        #expect(
+            await eventually(timeout: .seconds(5), every: .milliseconds(20)) {
+                Self.read(stdout).contains("before.move")
+            })
         // Moved away; Warden writes a little more to it before it reopens the path (SIGUSR1).
         try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
         try append(Self.line("deny", "orders", "pub", "late.in.old"), to: path + ".1")
         try Self.line("deny", "orders", "pub", "first.in.new").write(toFile: path, atomically: false, encoding: .utf8)
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("first.in.new") })
+        #expect(
+            await eventually(timeout: .seconds(5), every: .milliseconds(20)) {
+                Self.read(stdout).contains("first.in.new")
+            })
         // Copied and truncated in place.
         try append(Self.line("deny", "orders", "pub", "second.in.new"), to: path)
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("second.in.new") })
+        #expect(
+            await eventually(timeout: .seconds(5), every: .milliseconds(20)) {
+                Self.read(stdout).contains("second.in.new")
+            })
         let handle = try #require(FileHandle(forWritingAtPath: path))
         try handle.truncate(atOffset: 0)
         try handle.close()
         try await Task.sleep(for: .milliseconds(300))
         try append(Self.line("deny", "orders", "pub", "after.truncation"), to: path)
-        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(20)) { Self.read(stdout).contains("after.truncation") })
+        #expect(
+            await eventually(timeout: .seconds(5), every: .milliseconds(20)) {
+                Self.read(stdout).contains("after.truncation")
+            })
         let followed = Self.read(stdout).split(separator: "\n").drop { !$0.hasPrefix("following") }.dropFirst()
         let subjects = followed.compactMap { line in line.split(separator: "  ").dropFirst(3).first.map(String.init) }
         #expect(subjects == ["before.move", "late.in.old", "first.in.new", "second.in.new", "after.truncation"])

@@ -13,13 +13,16 @@ func wardenExecutable() -> String {
 }
 
 /// Runs the built `warden` executable, as a user or a CI job would.
-func warden(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+func warden(_ arguments: [String], in directory: String? = nil) throws -> (
+    status: Int32, stdout: String, stderr: String
+) {
     let executable = wardenExecutable()
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
@@ -70,7 +73,10 @@ let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func explainQueueSubscriptions() throws {
         let denied = try warden(["explain", "orders", "sub", "orders.commands.x", "--acls", repositoryACLs, "--json"])
-        let allowed = try warden(["explain", "orders", "sub", "orders.commands.x", "--queue", "orders-workers", "--acls", repositoryACLs, "--json"])
+        let allowed = try warden([
+            "explain", "orders", "sub", "orders.commands.x", "--queue", "orders-workers", "--acls", repositoryACLs,
+            "--json",
+        ])
         #expect(denied.stdout.contains("\"decision\":\"deny\""))
         #expect(allowed.stdout.contains("\"decision\":\"allow\""))
     }
@@ -131,7 +137,9 @@ let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
         let revoked = try warden(["revoke", "orders"], in: directory.path)
         #expect(revoked.status == 0)
-        #expect(try String(contentsOfFile: directory.appending("certs/inventory.json"), encoding: .utf8).contains("\"revoked\" : true"))
+        #expect(
+            try String(contentsOfFile: directory.appending("certs/inventory.json"), encoding: .utf8).contains(
+                "\"revoked\" : true"))
         let unknown = try warden(["revoke", "ghost"], in: directory.path)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no credential was ever issued to \"ghost\""))

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WardenContainment
 
 /// Headers that make nats-server act elsewhere, and stored messages carried inside deliveries.
@@ -15,20 +16,23 @@ struct HeaderAndCarrierTests {
     }
 
     @Test func traceAndScheduleHeadersAreRequirementsInEveryCase() throws {
-        let block = "NATS/1.0\r\nX-Id: 1\r\nNats-Trace-Dest: payments.failed\r\nnats-schedule-target:  jobs.run \r\n"
+        let block =
+            "NATS/1.0\r\nX-Id: 1\r\nNats-Trace-Dest: payments.failed\r\nnats-schedule-target:  jobs.run \r\n"
             + "Nats-Schedule-Source: secret.last\r\nNATS-TRACE-DEST: second.dest\r\n"
             + "Nats-Expected-Last-Subject-Sequence-Subject: secret.other\r\n\r\n"
-        #expect(try self.requirements(block) == [
-            Requirement(.publish, "payments.failed", field: "Nats-Trace-Dest"),
-            Requirement(.publish, "jobs.run", field: "Nats-Schedule-Target"),
-            Requirement(.receive, "secret.last", field: "Nats-Schedule-Source"),
-            Requirement(.publish, "second.dest", field: "Nats-Trace-Dest"),
-            Requirement(.receive, "secret.other", field: "Nats-Expected-Last-Subject-Sequence-Subject"),
-        ])
+        #expect(
+            try self.requirements(block) == [
+                Requirement(.publish, "payments.failed", field: "Nats-Trace-Dest"),
+                Requirement(.publish, "jobs.run", field: "Nats-Schedule-Target"),
+                Requirement(.receive, "secret.last", field: "Nats-Schedule-Source"),
+                Requirement(.publish, "second.dest", field: "Nats-Trace-Dest"),
+                Requirement(.receive, "secret.other", field: "Nats-Expected-Last-Subject-Sequence-Subject"),
+            ])
     }
 
     @Test func disabledTracesAndSubjectRollupsRequireNothing() throws {
-        #expect(try self.requirements("NATS/1.0\r\nNats-Trace-Dest: trace disabled\r\nNats-Rollup: sub\r\n\r\n").isEmpty)
+        #expect(
+            try self.requirements("NATS/1.0\r\nNats-Trace-Dest: trace disabled\r\nNats-Rollup: sub\r\n\r\n").isEmpty)
         #expect(try self.requirements("NATS/1.0\r\nNats-Rollup: ALL\r\n\r\n").map(\.subject) == [">"])
         // A line without a colon is no header; nats-server reads none there either.
         #expect(try self.requirements("NATS/1.0\r\nNats-Trace-Dest payments.failed\r\n\r\n").isEmpty)
@@ -49,16 +53,21 @@ struct HeaderAndCarrierTests {
     }
 
     @Test func messageGetAnswersCarryTheirMessagesSubject() {
-        let answer = #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"secret.x","seq":1,"data":"eA==","time":"2026-12-02T00:00:00Z"}}"#
+        let answer =
+            #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"secret.x","seq":1,"data":"eA==","time":"2026-12-02T00:00:00Z"}}"#
         #expect(self.carried(body: answer) == .subjects(["secret.x"]))
-        let error = #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","error":{"code":404,"err_code":10037,"description":"no message found"}}"#
+        let error =
+            #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","error":{"code":404,"err_code":10037,"description":"no message found"}}"#
         #expect(self.carried(body: error) == .nothing)
-        let mangled = #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"a","SUBJECT":"b"}}"#
+        let mangled =
+            #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"a","SUBJECT":"b"}}"#
         guard case .unreadable = self.carried(body: mangled) else {
             Issue.record("a message get answer with two subjects must be unreadable")
             return
         }
-        guard case .unreadable = self.carried(body: #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response", oops"#) else {
+        guard
+            case .unreadable = self.carried(body: #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response", oops"#)
+        else {
             Issue.record("a truncated message get answer must be unreadable")
             return
         }
@@ -78,6 +87,8 @@ extension HeaderAndCarrierTests {
         #expect(self.carried(headers: noResponders, body: "") == .nothing)
         // The same status line with a body or more headers is no longer nats-server's status alone.
         #expect(self.carried(headers: noResponders, body: "data") == .subjects(["rpc.nobody"]))
-        #expect(self.carried(headers: "NATS/1.0 503\r\nNats-Subject: s\r\nNats-Stream: S\r\n\r\n", body: "") == .subjects(["s"]))
+        #expect(
+            self.carried(headers: "NATS/1.0 503\r\nNats-Subject: s\r\nNats-Stream: S\r\n\r\n", body: "")
+                == .subjects(["s"]))
     }
 }

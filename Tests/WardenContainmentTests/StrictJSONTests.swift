@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WardenContainment
 
 /// The JSON reader refuses whatever Go's `encoding/json`, which nats-server decodes requests with,
@@ -15,11 +16,14 @@ struct StrictJSONTests {
 
     @Test func readsObjectsArraysStringsNumbersAndLiteralsInOrder() throws {
         let value = try self.parse(#" {"a": [1, -2.5e3, true, false, null], "b": "x\u00e9\n\ud83d\ude00", "a": {}} "#)
-        #expect(value == .object([
-            .init(key: "a", value: .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null])),
-            .init(key: "b", value: .string("xé\n😀")),
-            .init(key: "a", value: .object([])),
-        ]))
+        #expect(
+            value
+                == .object([
+                    .init(
+                        key: "a", value: .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null])),
+                    .init(key: "b", value: .string("xé\n😀")),
+                    .init(key: "a", value: .object([])),
+                ]))
     }
 
     @Test(arguments: [
@@ -56,9 +60,13 @@ struct StrictJSONTests {
     }
 
     @Test func refusesNestingDeeperThanTheLimit() throws {
-        let deep = String(repeating: "[", count: StrictJSONParser.maxDepth + 1) + String(repeating: "]", count: StrictJSONParser.maxDepth + 1)
+        let deep =
+            String(repeating: "[", count: StrictJSONParser.maxDepth + 1)
+            + String(repeating: "]", count: StrictJSONParser.maxDepth + 1)
         #expect(throws: JSONError.self) { try self.parse(deep) }
-        let fine = String(repeating: "[", count: StrictJSONParser.maxDepth) + String(repeating: "]", count: StrictJSONParser.maxDepth)
+        let fine =
+            String(repeating: "[", count: StrictJSONParser.maxDepth)
+            + String(repeating: "]", count: StrictJSONParser.maxDepth)
         _ = try self.parse(fine)
     }
 }

@@ -23,7 +23,8 @@ struct NATSServerProcessTests {
         let folder = NSTemporaryDirectory() + "warden-nats-test-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let port = try LoopbackPort.free()
-        let server = try NATSServerProcess(configuration: "host: 127.0.0.1\nport: \(port)\n", port: port, folder: folder)
+        let server = try NATSServerProcess(
+            configuration: "host: 127.0.0.1\nport: \(port)\n", port: port, folder: folder)
         #expect(LoopbackPort.isListening(port))
         let mode = try FileManager.default.attributesOfItem(atPath: server.configPath)[.posixPermissions] as? Int
         #expect(mode == 0o600)

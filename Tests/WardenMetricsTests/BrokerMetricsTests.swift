@@ -1,15 +1,18 @@
 import Testing
-@testable import WardenAudit
 import WardenPolicy
 
+@testable import WardenAudit
 @testable import WardenMetrics
 
 /// Counting without a network: which series a record lands in.
 struct BrokerMetricsTests {
-    static func record(_ service: String?, _ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict, _ mode: PolicyMode)
+    static func record(
+        _ service: String?, _ op: DecisionRecord.Op, _ decision: PolicyDecision.Verdict, _ mode: PolicyMode
+    )
         -> DecisionRecord
     {
-        DecisionRecord(decision: decision, op: op, service: service, conn: 1, peer: "127.0.0.1:1", mode: mode, rule: "r")
+        DecisionRecord(
+            decision: decision, op: op, service: service, conn: 1, peer: "127.0.0.1:1", mode: mode, rule: "r")
     }
 
     static func text(_ metrics: BrokerMetrics) -> String {
@@ -27,13 +30,15 @@ struct BrokerMetricsTests {
         let text = Self.text(metrics)
         #expect(text.contains(#"warden_decisions_total{service="observer",op="pub",decision="deny",mode="enforce"} 1"#))
         #expect(text.contains(#"warden_decisions_total{service="observer",op="pub",decision="deny",mode="audit"} 2"#))
-        #expect(text.contains(#"warden_decisions_total{service="observer",op="deliver",decision="allow",mode="audit"} 0"#))
+        #expect(
+            text.contains(#"warden_decisions_total{service="observer",op="deliver",decision="allow",mode="audit"} 0"#))
     }
 
     @Test func connectionSeriesStayAtZeroOnceTheirServiceHasNoConnection() {
         let metrics = BrokerMetrics()
         _ = metrics.exposition(openConnections: ["orders": 2], logWritten: 10, logBacklog: 5)
-        let text = String(decoding: metrics.exposition(openConnections: [:], logWritten: 30, logBacklog: 0), as: UTF8.self)
+        let text = String(
+            decoding: metrics.exposition(openConnections: [:], logWritten: 30, logBacklog: 0), as: UTF8.self)
         #expect(text.contains(#"warden_connections{service="orders"} 0"#))
         #expect(text.contains("warden_decision_log_written_bytes_total 30\n"))
         #expect(text.contains("warden_decision_log_backlog_bytes 0"))

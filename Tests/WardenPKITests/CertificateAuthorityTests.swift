@@ -57,7 +57,8 @@ import X509
 
     @Test func renewingReissuesWardensCertificatesWithNewKeysAndKeepsTheListenersNames() throws {
         let other = CertsLayout(root: self.directory.appending("renewed"))
-        let authority = try CertificateAuthority.initialize(layout: other, sans: ["warden.internal", "10.0.0.7", "::1"])
+        let authority = try CertificateAuthority.initialize(
+            layout: other, sans: ["warden.internal", "10.0.0.7", "::1"])
         let files = [other.serverCertificate, other.serverKey, other.upstreamCertificate, other.upstreamKey]
         let before = try files.map { try String(contentsOfFile: $0, encoding: .utf8) }
         let renewed = try authority.renewWardenCertificates()
@@ -122,7 +123,8 @@ import X509
         let secondKey = try String(contentsOfFile: "\(self.layout.serviceDirectory("orders"))/key.pem", encoding: .utf8)
         #expect(first.serial != second.serial)
         #expect(firstKey != secondKey)
-        #expect(try Inventory.load(from: self.layout.inventory).certificates.filter { $0.service == "orders" }.count == 2)
+        #expect(
+            try Inventory.load(from: self.layout.inventory).certificates.filter { $0.service == "orders" }.count == 2)
     }
 
     @Test func revokeMarksEveryCredentialOfTheService() throws {
@@ -132,7 +134,8 @@ import X509
         let revoked = try self.authority.revoke(service: "orders")
         #expect(revoked.count == 2)
         let inventory = try Inventory.load(from: self.layout.inventory)
-        #expect(inventory.certificates.filter { $0.service == "orders" }.allSatisfy { $0.revoked && $0.revokedAt != nil })
+        #expect(
+            inventory.certificates.filter { $0.service == "orders" }.allSatisfy { $0.revoked && $0.revokedAt != nil })
         #expect(inventory.certificates.filter { $0.service == "payments" }.allSatisfy { !$0.revoked })
         #expect(try self.authority.revoke(service: "orders").isEmpty)  // idempotent
     }
@@ -186,7 +189,9 @@ import X509
     @Test(arguments: ["", "orders.v2", "a b", "../etc", String(repeating: "x", count: 65)])
     func invalidServiceNamesAreRefused(_ name: String) throws {
         let before = try self.snapshot()
-        let error = #expect(throws: PKIError.self) { try CertificateAuthority.load(layout: self.layout).enroll(service: name) }
+        let error = #expect(throws: PKIError.self) {
+            try CertificateAuthority.load(layout: self.layout).enroll(service: name)
+        }
         #expect(error?.code == .invalidName)
         #expect(try self.snapshot() == before)
     }
@@ -194,7 +199,8 @@ import X509
     @Test func aLifetimeBeyondTheCAIsRefused() throws {
         let before = try self.snapshot()
         let error = #expect(throws: PKIError.self) {
-            try CertificateAuthority.load(layout: self.layout).enroll(service: "orders", lifetime: .seconds(20 * 365 * 86400))
+            try CertificateAuthority.load(layout: self.layout).enroll(
+                service: "orders", lifetime: .seconds(20 * 365 * 86400))
         }
         #expect(error?.code == .invalidLifetime)
         #expect(try self.snapshot() == before)
@@ -202,7 +208,9 @@ import X509
 
     @Test func revokingAnUnknownServiceIsAnError() throws {
         let before = try self.snapshot()
-        let error = #expect(throws: PKIError.self) { try CertificateAuthority.load(layout: self.layout).revoke(service: "ghost") }
+        let error = #expect(throws: PKIError.self) {
+            try CertificateAuthority.load(layout: self.layout).revoke(service: "ghost")
+        }
         #expect(error?.code == .unknownService)
         #expect(try self.snapshot() == before)
     }
@@ -228,7 +236,9 @@ import X509
     }
 
     @Test func aMissingCAAsksForInit() throws {
-        let error = #expect(throws: PKIError.self) { try CertificateAuthority.load(layout: CertsLayout(root: self.directory.appending("none"))) }
+        let error = #expect(throws: PKIError.self) {
+            try CertificateAuthority.load(layout: CertsLayout(root: self.directory.appending("none")))
+        }
         #expect(error?.code == .notInitialized)
         #expect(error?.message.contains("warden init") == true)
     }
@@ -237,20 +247,26 @@ import X509
         // A path below a regular file cannot be created, even by root.
         let file = self.directory.appending("file")
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
-        let error = #expect(throws: PKIError.self) { try CertificateAuthority.initialize(layout: CertsLayout(root: "\(file)/certs")) }
+        let error = #expect(throws: PKIError.self) {
+            try CertificateAuthority.initialize(layout: CertsLayout(root: "\(file)/certs"))
+        }
         #expect(error?.code == .io)
     }
 
     @Test(arguments: ["Prod.Example", "a b", "", "x..y"])
     func badTrustDomainsAreRefused(_ domain: String) throws {
         let layout = CertsLayout(root: self.directory.appending("td"))
-        #expect(throws: PKIError(.invalidName, "")) { try CertificateAuthority.initialize(layout: layout, trustDomain: domain) }
+        #expect(throws: PKIError(.invalidName, "")) {
+            try CertificateAuthority.initialize(layout: layout, trustDomain: domain)
+        }
         #expect(!FileManager.default.fileExists(atPath: layout.root))
     }
 
     @Test func badSANsAreRefused() throws {
         let layout = CertsLayout(root: self.directory.appending("san"))
-        #expect(throws: PKIError(.invalidName, "")) { try CertificateAuthority.initialize(layout: layout, sans: ["bad name"]) }
+        #expect(throws: PKIError(.invalidName, "")) {
+            try CertificateAuthority.initialize(layout: layout, sans: ["bad name"])
+        }
         #expect(!FileManager.default.fileExists(atPath: layout.root))
     }
 }

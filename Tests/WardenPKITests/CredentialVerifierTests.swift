@@ -25,12 +25,14 @@ import X509
 
     @Test func anEnrolledServiceIsIdentified() throws {
         try self.authority.enroll(service: "orders")
-        let result = self.verifier.verify(try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem"), inventory: try self.inventory())
+        let result = self.verifier.verify(
+            try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem"), inventory: try self.inventory())
         #expect(try result.get() == .service("orders"))
     }
 
     @Test func wardensOwnIdentityIsIdentified() throws {
-        let result = self.verifier.verify(try self.certificate(self.layout.upstreamCertificate), inventory: try self.inventory())
+        let result = self.verifier.verify(
+            try self.certificate(self.layout.upstreamCertificate), inventory: try self.inventory())
         #expect(try result.get() == .warden)
     }
 
@@ -116,8 +118,10 @@ extension Result where Failure == CredentialVerifier.Failure {
         #expect(Identity(uri: "spiffe://td/warden", trustDomain: "td") == .warden)
     }
 
-    @Test(arguments: ["spiffe://other/service/orders", "spiffe://td/service/", "spiffe://td/service/a.b",
-                      "spiffe://td/service/orders/x", "https://td/service/orders", "spiffe://td/wardens"])
+    @Test(arguments: [
+        "spiffe://other/service/orders", "spiffe://td/service/", "spiffe://td/service/a.b",
+        "spiffe://td/service/orders/x", "https://td/service/orders", "spiffe://td/wardens",
+    ])
     func foreignOrMalformedURIsNameNoIdentity(_ uri: String) {
         #expect(Identity(uri: uri, trustDomain: "td") == nil)
     }

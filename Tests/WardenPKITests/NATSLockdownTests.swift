@@ -25,12 +25,14 @@ import WardenTestSupport
     }
 
     func options(certificate: String?, key: String?, ca: String? = nil) -> NATSClient.Options {
-        NATSClient.Options(url: "tls://127.0.0.1:\(self.server.port)", caFile: ca ?? self.layout.caCertificate,
-                           certificateFile: certificate, keyFile: key)
+        NATSClient.Options(
+            url: "tls://127.0.0.1:\(self.server.port)", caFile: ca ?? self.layout.caCertificate,
+            certificateFile: certificate, keyFile: key)
     }
 
     @Test func wardensIdentityIsAccepted() throws {
-        let client = try NATSClient(self.options(certificate: self.layout.upstreamCertificate, key: self.layout.upstreamKey))
+        let client = try NATSClient(
+            self.options(certificate: self.layout.upstreamCertificate, key: self.layout.upstreamKey))
         let subscription = try client.subscribe("lockdown.test")
         try client.publish("lockdown.test", "hello")
         try client.flush()

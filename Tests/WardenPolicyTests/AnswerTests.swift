@@ -1,22 +1,36 @@
 import Testing
+
 @testable import WardenPolicy
 
 /// Where a service may direct answers (reply and deliver subjects), what it may receive on a subject
 /// other than the one it subscribed to, and publishing to every subject of a pattern.
 struct AnswerTests {
     static let replies = try! Rule(
-        order: 10, operation: .reply, effect: .allow, pattern: "collector.{{service}}.>".replacingOccurrences(of: "{{service}}", with: "orders"),
+        order: 10, operation: .reply, effect: .allow,
+        pattern: "collector.{{service}}.>".replacingOccurrences(of: "{{service}}", with: "orders"),
         queue: nil, source: SourceLocation(file: "acl.yaml", line: 9))
 
     static let orders = ServicePolicy(
         name: "orders", mode: .enforce,
         rules: [
-            try! Rule(order: 0, operation: .subscribe, effect: .allow, pattern: "_INBOX.orders.>", queue: nil, source: .init(file: "acl.yaml", line: 1)),
-            try! Rule(order: 1, operation: .subscribe, effect: .allow, pattern: "payments.completed", queue: nil, source: .init(file: "acl.yaml", line: 2)),
-            try! Rule(order: 2, operation: .subscribe, effect: .allow, pattern: "orders.>", queue: nil, source: .init(file: "acl.yaml", line: 3)),
-            try! Rule(order: 3, operation: .subscribe, effect: .deny, pattern: "orders.secret", queue: nil, source: .init(file: "acl.yaml", line: 4)),
-            try! Rule(order: 4, operation: .publish, effect: .allow, pattern: "orders.>", queue: nil, source: .init(file: "acl.yaml", line: 5)),
-            try! Rule(order: 5, operation: .publish, effect: .deny, pattern: "orders.internal.>", queue: nil, source: .init(file: "acl.yaml", line: 6)),
+            try! Rule(
+                order: 0, operation: .subscribe, effect: .allow, pattern: "_INBOX.orders.>", queue: nil,
+                source: .init(file: "acl.yaml", line: 1)),
+            try! Rule(
+                order: 1, operation: .subscribe, effect: .allow, pattern: "payments.completed", queue: nil,
+                source: .init(file: "acl.yaml", line: 2)),
+            try! Rule(
+                order: 2, operation: .subscribe, effect: .allow, pattern: "orders.>", queue: nil,
+                source: .init(file: "acl.yaml", line: 3)),
+            try! Rule(
+                order: 3, operation: .subscribe, effect: .deny, pattern: "orders.secret", queue: nil,
+                source: .init(file: "acl.yaml", line: 4)),
+            try! Rule(
+                order: 4, operation: .publish, effect: .allow, pattern: "orders.>", queue: nil,
+                source: .init(file: "acl.yaml", line: 5)),
+            try! Rule(
+                order: 5, operation: .publish, effect: .deny, pattern: "orders.internal.>", queue: nil,
+                source: .init(file: "acl.yaml", line: 6)),
             replies,
         ],
         allowResponses: nil)
@@ -68,7 +82,11 @@ struct AnswerTests {
         #expect(Self.orders.decidePublish(pattern: "orders.created").verdict == .allow)
         let wide = ServicePolicy(
             name: "wide", mode: .enforce,
-            rules: [try! Rule(order: 0, operation: .publish, effect: .allow, pattern: ">", queue: nil, source: .init(file: "a", line: 1))],
+            rules: [
+                try! Rule(
+                    order: 0, operation: .publish, effect: .allow, pattern: ">", queue: nil,
+                    source: .init(file: "a", line: 1))
+            ],
             allowResponses: nil)
         #expect(wide.decidePublish(pattern: "*.audit.>").reason == .auditSubject)
         #expect(wide.decidePublish(pattern: "warden.*.x").reason == .auditSubject)

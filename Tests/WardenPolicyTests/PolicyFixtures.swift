@@ -13,9 +13,11 @@ func makePolicy(
     func add(_ entries: [String], _ operation: Operation, _ effect: Effect) throws {
         for entry in entries {
             let parts = entry.split(separator: " ")
-            rules.append(try Rule(order: rules.count, operation: operation, effect: effect, pattern: String(parts[0]),
-                                  queue: parts.count > 1 ? String(parts[1]) : nil,
-                                  source: SourceLocation(file: "test.yaml", line: rules.count + 1)))
+            rules.append(
+                try Rule(
+                    order: rules.count, operation: operation, effect: effect, pattern: String(parts[0]),
+                    queue: parts.count > 1 ? String(parts[1]) : nil,
+                    source: SourceLocation(file: "test.yaml", line: rules.count + 1)))
         }
     }
     try add(publishAllow, .publish, .allow)

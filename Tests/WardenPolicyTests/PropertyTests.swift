@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+
 @testable import WardenPolicy
 
 /// The trie engine against a reference that knows nothing of tries: it enumerates every literal
@@ -47,10 +48,13 @@ import Testing
     static let literal = Gen.int(in: 0...3).array(of: 1...5)
 
     @Test func publishDecisionsMatchTheReference() async throws {
-        await propertyCheck(count: 300, input: Self.patterns.array(of: 0...6), Self.patterns.array(of: 0...3), Self.literal) {
+        await propertyCheck(
+            count: 300, input: Self.patterns.array(of: 0...6), Self.patterns.array(of: 0...3), Self.literal
+        ) {
             allowTokens, denyTokens, literalIndices in
             let subject = literalIndices.map { ["a", "b", "c", "d"][$0] }
-            let allow = allowTokens.map(Self.pattern), deny = denyTokens.map(Self.pattern)
+            let allow = allowTokens.map(Self.pattern)
+            let deny = denyTokens.map(Self.pattern)
             let policy = try! makePolicy(publishAllow: allow, publishDeny: deny)
             let decision = policy.decidePublish(subject: subject.joined(separator: "."))
             let firstDeny = deny.firstIndex { Self.matches($0, subject) }
@@ -68,9 +72,12 @@ import Testing
     }
 
     @Test func subscribeDecisionsMatchTheReference() async throws {
-        await propertyCheck(count: 300, input: Self.patterns.array(of: 0...5), Self.patterns.array(of: 0...3), Self.patterns) {
+        await propertyCheck(
+            count: 300, input: Self.patterns.array(of: 0...5), Self.patterns.array(of: 0...3), Self.patterns
+        ) {
             allowTokens, denyTokens, subscriptionTokens in
-            let allow = allowTokens.map(Self.pattern), deny = denyTokens.map(Self.pattern)
+            let allow = allowTokens.map(Self.pattern)
+            let deny = denyTokens.map(Self.pattern)
             let subscription = Self.pattern(subscriptionTokens)
             let policy = try! makePolicy(subscribeAllow: allow, subscribeDeny: deny)
             let result = policy.decideSubscribe(subject: subscription)
@@ -91,9 +98,12 @@ import Testing
     /// When a wildcard subscription is allowed, every literal subject it can receive is one the
     /// service could subscribe to on its own, unless the delivery filter drops it.
     @Test func allowedSubscriptionsOnlyReceiveAllowedSubjects() async throws {
-        await propertyCheck(count: 300, input: Self.patterns.array(of: 1...5), Self.patterns.array(of: 0...3), Self.patterns) {
+        await propertyCheck(
+            count: 300, input: Self.patterns.array(of: 1...5), Self.patterns.array(of: 0...3), Self.patterns
+        ) {
             allowTokens, denyTokens, subscriptionTokens in
-            let policy = try! makePolicy(subscribeAllow: allowTokens.map(Self.pattern), subscribeDeny: denyTokens.map(Self.pattern))
+            let policy = try! makePolicy(
+                subscribeAllow: allowTokens.map(Self.pattern), subscribeDeny: denyTokens.map(Self.pattern))
             let result = policy.decideSubscribe(subject: Self.pattern(subscriptionTokens))
             guard result.decision.verdict == .allow else { return }
             for literal in Self.literals(matching: Self.pattern(subscriptionTokens)) {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WardenPolicy
 
 @Suite struct PublishTests {
@@ -65,9 +66,14 @@ import Testing
     /// prefix of an earlier one, must each be remembered as exactly their own bytes.
     @Test func aReplacedCacheEntryHoldsOnlyTheNewSubject() {
         var cache = PublishDecisionCache(capacity: 4)  // one set of four
-        let subjects = ["a", "b", "c", "d", "orders.internal.long.subject", "orders.a", "x", "y", "orders.internal.long", "orders.a.b"]
+        let subjects = [
+            "a", "b", "c", "d", "orders.internal.long.subject", "orders.a", "x", "y", "orders.internal.long",
+            "orders.a.b",
+        ]
         for subject in subjects + subjects.reversed() {
-            #expect(cache.decision(for: subject, in: self.policy) == self.policy.decidePublish(subject: subject), "\(subject)")
+            #expect(
+                cache.decision(for: subject, in: self.policy) == self.policy.decidePublish(subject: subject),
+                "\(subject)")
             #expect(cache.count <= 4)
         }
     }
@@ -82,7 +88,8 @@ import Testing
 }
 
 @Suite struct ResponseTests {
-    let permission = ResponsePermission(maxMessages: 2, expires: .seconds(10), source: SourceLocation(file: "f", line: 3))
+    let permission = ResponsePermission(
+        maxMessages: 2, expires: .seconds(10), source: SourceLocation(file: "f", line: 3))
 
     @Test func aDeliveredRequestMayBeAnsweredUpToMax() throws {
         let policy = try makePolicy(publishAllow: ["x"], allowResponses: self.permission)
@@ -111,7 +118,8 @@ import Testing
         var tracker = ResponseTracker(permission: self.permission)
         tracker.grant("a", now: 0)
         tracker.grant("b", now: 0)
-        let tighter = ResponsePermission(maxMessages: 1, expires: .seconds(1), source: SourceLocation(file: "g", line: 1))
+        let tighter = ResponsePermission(
+            maxMessages: 1, expires: .seconds(1), source: SourceLocation(file: "g", line: 1))
         tracker.adopt(tighter, now: 5_000_000_000)
         // At most one response each now, and none after 1 s from the reload (not 10 s from the request).
         let first = tracker.consume("a", now: 5_500_000_000)
@@ -123,7 +131,9 @@ import Testing
         // Looser limits do not lengthen a grant already made.
         var loose = ResponseTracker(permission: self.permission)
         loose.grant("d", now: 0)
-        loose.adopt(ResponsePermission(maxMessages: 5, expires: .seconds(60), source: SourceLocation(file: "g", line: 1)), now: 1)
+        loose.adopt(
+            ResponsePermission(maxMessages: 5, expires: .seconds(60), source: SourceLocation(file: "g", line: 1)),
+            now: 1)
         let answers = (0..<3).map { loose.consume("d", now: 2 + UInt64($0)) }
         #expect(answers == [true, true, false])
     }
@@ -138,10 +148,12 @@ import Testing
 
     @Test func wardensAuditSubjectsAreRefusedWhateverTheACLTheModeOrAResponseGrant() throws {
         for mode in [PolicyMode.enforce, .audit] {
-            let policy = try makePolicy(publishAllow: [">", "warden.audit.>"], mode: mode, allowResponses: self.permission)
+            let policy = try makePolicy(
+                publishAllow: [">", "warden.audit.>"], mode: mode, allowResponses: self.permission)
             var tracker: ResponseTracker? = ResponseTracker(permission: self.permission)
             tracker!.grant("warden.audit.deny.pub.orders", now: 0)
-            let forged = policy.decidePublish(subject: "warden.audit.deny.pub.orders", reply: nil, responses: &tracker, now: 1)
+            let forged = policy.decidePublish(
+                subject: "warden.audit.deny.pub.orders", reply: nil, responses: &tracker, now: 1)
             #expect(forged.reason == .auditSubject)
             #expect(forged.mode == .enforce)
             #expect(!forged.isPermitted)
@@ -179,7 +191,9 @@ import Testing
         #expect(permission.ruleDescription == "f:3 allow_responses")
         permission.source = SourceLocation(file: "acls/orders.yaml", line: 12)
         #expect(permission.ruleDescription == "acls/orders.yaml:12 allow_responses")
-        #expect(PolicyDecision(.allow, .response(permission), mode: .enforce).ruleDescription == "acls/orders.yaml:12 allow_responses")
+        #expect(
+            PolicyDecision(.allow, .response(permission), mode: .enforce).ruleDescription
+                == "acls/orders.yaml:12 allow_responses")
     }
 
     @Test func theGrantTableIsBounded() {

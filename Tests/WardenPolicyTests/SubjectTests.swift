@@ -7,8 +7,10 @@ import WardenPolicy
         #expect(Subject.isValid(subject))
     }
 
-    @Test(arguments: ["", ".", "foo.", ".foo", "foo..bar", "foo bar", "foo\tbar", "foo\r", "foo\nbar", "foo\u{0C}",
-                      "foo.>.bar", ">.foo"])
+    @Test(arguments: [
+        "", ".", "foo.", ".foo", "foo..bar", "foo bar", "foo\tbar", "foo\r", "foo\nbar", "foo\u{0C}",
+        "foo.>.bar", ">.foo",
+    ])
     func invalidSubjects(_ subject: String) {
         #expect(!Subject.isValid(subject))
     }
@@ -33,8 +35,10 @@ import WardenPolicy
 }
 
 @Suite struct SupportTests {
-    @Test(arguments: [("90s", Duration.seconds(90)), ("2m", .seconds(120)), ("1h30m", .seconds(5400)),
-                      ("500ms", .milliseconds(500)), ("30d", .seconds(30 * 86400)), (" 5s ", .seconds(5))])
+    @Test(arguments: [
+        ("90s", Duration.seconds(90)), ("2m", .seconds(120)), ("1h30m", .seconds(5400)),
+        ("500ms", .milliseconds(500)), ("30d", .seconds(30 * 86400)), (" 5s ", .seconds(5)),
+    ])
     func durationsParse(_ text: String, _ expected: Duration) throws {
         #expect(try DurationParser.parse(text) == expected)
     }

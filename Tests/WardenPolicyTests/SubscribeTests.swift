@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WardenPolicy
 
 @Suite struct SubscribeTests {

@@ -77,7 +77,8 @@ struct ACLReloadTests {
 
     @Test func aNewDenyEntryFiltersTheDeliveriesOfALiveSubscription() async throws {
         let acl = ProxyHarness.defaultACL.replacingOccurrences(
-            of: #"allow: ["orders.>", "rpc.>"]"#, with: #"allow: ["orders.>", "rpc.>"]"# + "\n      deny: [\"orders.secret\"]")
+            of: #"allow: ["orders.>", "rpc.>"]"#,
+            with: #"allow: ["orders.>", "rpc.>"]"# + "\n      deny: [\"orders.secret\"]")
         try await withWarden { warden in
             let payments = try warden.client("payments")
             let subscription = try payments.subscribe("orders.>")
@@ -113,7 +114,8 @@ struct ACLReloadTests {
             #expect(record["decision"] as? String == "deny")
             #expect(record["mode"] as? String == "audit")
             let metrics = String(decoding: warden.server.metricsExposition(), as: UTF8.self)
-            #expect(metrics.contains(#"warden_decisions_total{service="orders",op="pub",decision="deny",mode="audit"} 1"#))
+            #expect(
+                metrics.contains(#"warden_decisions_total{service="orders",op="pub",decision="deny",mode="audit"} 1"#))
         }
     }
 
@@ -145,7 +147,8 @@ struct ACLReloadTests {
     @Test func ACLsWithErrorsAreReportedAndTheACLsInForceStay() async throws {
         try await withWarden { warden in
             let orders = try warden.client("orders")
-            #expect(try await !warden.reload(acl: "services:\n  orders:\n    publish:\n      allow: [\"bad..subject\"]\n"))
+            #expect(
+                try await !warden.reload(acl: "services:\n  orders:\n    publish:\n      allow: [\"bad..subject\"]\n"))
             #expect(try await !warden.reload(acl: "services: [unclosed\n"))
             try orders.publish("jobs.run", "still allowed")
             try orders.flush()

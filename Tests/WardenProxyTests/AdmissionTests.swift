@@ -1,7 +1,7 @@
-import WardenAudit
 import Foundation
 import NATSClient
 import Testing
+import WardenAudit
 import WardenPKI
 import WardenTestSupport
 
@@ -67,7 +67,8 @@ struct AdmissionTests {
         try await withWarden { warden in
             let live = try warden.client("orders")
             try live.flush()
-            let admitted = try #require(try await warden.records(op: "connect").first { $0["service"] as? String == "orders" })
+            let admitted = try #require(
+                try await warden.records(op: "connect").first { $0["service"] as? String == "orders" })
             let payments = try warden.client("payments")
             try warden.authority.revoke(service: "orders")
 

@@ -1,10 +1,11 @@
 import Foundation
 import NATSClient
 import Testing
-@testable import WardenAudit
 import WardenDevelopment
 import WardenPKI
 import WardenTestSupport
+
+@testable import WardenAudit
 
 /// Audit events end to end: Warden publishes each denial to nats-server over its own TLS connection,
 /// and a service allowed to subscribe to `warden.audit.>` receives them through Warden.
@@ -60,10 +61,12 @@ struct AuditEventsEndToEndTests {
             #expect(try warden.connectWithoutTLS())
 
             let events = Self.events(subscription, count: 5)
-            #expect(events.map(\.subject).sorted() == [
-                "warden.audit.deny.connect.$unidentified", "warden.audit.deny.pub.observer", "warden.audit.deny.pub.orders",
-                "warden.audit.deny.pub.orders", "warden.audit.deny.sub.orders",
-            ])
+            #expect(
+                events.map(\.subject).sorted() == [
+                    "warden.audit.deny.connect.$unidentified", "warden.audit.deny.pub.observer",
+                    "warden.audit.deny.pub.orders",
+                    "warden.audit.deny.pub.orders", "warden.audit.deny.sub.orders",
+                ])
             // Each event is its decision record, byte for byte as the log has it.
             let log = try String(contentsOfFile: warden.logPath, encoding: .utf8)
             let denials = log.split(separator: "\n").filter { $0.contains(#""decision":"deny""#) }.map(String.init)
@@ -93,7 +96,8 @@ struct AuditEventsEndToEndTests {
 
             // What arrives are Warden's own events about the attempts, never the forged messages.
             let events = Self.events(subscription, count: 2)
-            #expect(events.map(\.subject).sorted() == ["warden.audit.deny.pub.observer", "warden.audit.deny.pub.orders"])
+            #expect(
+                events.map(\.subject).sorted() == ["warden.audit.deny.pub.observer", "warden.audit.deny.pub.orders"])
             #expect(!events.contains { $0.text.contains("forged") })
             for event in events {
                 #expect(event.text.contains(#""rule":"reserved for Warden's audit events \"warden.audit.>\"""#))
@@ -129,14 +133,17 @@ struct AuditEventsEndToEndTests {
             while clock.now < deadline, let event = subscription.next(timeoutMilliseconds: 3000) {
                 events.append(event)
                 if event.subject == "warden.audit.suppressed.orders" {
-                    let summary = try #require(try JSONSerialization.jsonObject(with: Data(event.payload)) as? [String: Any])
+                    let summary = try #require(
+                        try JSONSerialization.jsonObject(with: Data(event.payload)) as? [String: Any])
                     #expect(summary["service"] as? String == "orders")
                     #expect(summary["per_second"] as? Int == 1)
                     #expect(summary["burst"] as? Int == 5)
                     summarised += try #require(summary["suppressed"] as? Int)
                 }
                 let published = events.filter { $0.subject == "warden.audit.deny.pub.orders" }.count
-                if published + summarised == flood && events.contains(where: { $0.subject.hasSuffix(".observer") }) { break }
+                if published + summarised == flood && events.contains(where: { $0.subject.hasSuffix(".observer") }) {
+                    break
+                }
             }
             let published = events.filter { $0.subject == "warden.audit.deny.pub.orders" }.count
             // The burst, and at most what the budget gave back while the flood and the wait went on.
@@ -182,15 +189,17 @@ struct AuditEventsEndToEndTests {
             try payments.flush()
 
             // orders' drop is an event; security's filter drops that event, once.
-            #expect(await eventually(timeout: .seconds(5)) {
-                (try? await warden.records(op: "deliver").count) == 2
-            })
+            #expect(
+                await eventually(timeout: .seconds(5)) {
+                    (try? await warden.records(op: "deliver").count) == 2
+                })
             try await Task.sleep(for: .milliseconds(500))
             let drops = try await warden.records(op: "deliver")
             #expect(drops.count == 2)
             #expect(Set(drops.compactMap { $0["service"] as? String }) == ["orders", "security"])
-            #expect(drops.first { $0["service"] as? String == "security" }?["subject"] as? String
-                == "warden.audit.deny.deliver.orders")
+            #expect(
+                drops.first { $0["service"] as? String == "security" }?["subject"] as? String
+                    == "warden.audit.deny.deliver.orders")
             #expect(watched.next(timeoutMilliseconds: 300) == nil)
             #expect(filtered.next(timeoutMilliseconds: 100) == nil)
             #expect(warden.audit?.counts.published == 1)
@@ -234,7 +243,8 @@ struct AuditEventsEndToEndTests {
     func theAuditConnectionChecksTheHostItDials(upstreamHost: String, certificateHosts: [String], connects: Bool)
         async throws
     {
-        try await withWarden(upstreamHost: upstreamHost, natsCertificateHosts: certificateHosts, auditEvents: true) { warden in
+        try await withWarden(upstreamHost: upstreamHost, natsCertificateHosts: certificateHosts, auditEvents: true) {
+            warden in
             let audit = try #require(warden.audit)
             let connected = await eventually(timeout: .seconds(connects ? 10 : 3)) { audit.isConnected }
             #expect(connected == connects)

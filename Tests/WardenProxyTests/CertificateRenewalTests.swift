@@ -52,7 +52,10 @@ struct CertificateRenewalTests {
             #expect(try await self.presented(warden) == after)
             #expect(self.notAfterMetric(warden, "listener") == (try self.notAfter(warden.layout.serverCertificate)))
             #expect(self.notAfterMetric(warden, "upstream") == (try self.notAfter(warden.layout.upstreamCertificate)))
-            #expect(abs(Double(try self.notAfter(warden.layout.serverCertificate)) - renewed.listener.notAfter.timeIntervalSince1970) <= 1)
+            #expect(
+                abs(
+                    Double(try self.notAfter(warden.layout.serverCertificate))
+                        - renewed.listener.notAfter.timeIntervalSince1970) <= 1)
             // New connections reach nats-server with the renewed upstream identity, and the live one
             // never noticed.
             let fresh = try warden.client("payments")

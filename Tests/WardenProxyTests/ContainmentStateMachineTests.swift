@@ -3,36 +3,40 @@ import NIOCore
 import Testing
 import WardenACL
 import WardenPolicy
+
 @testable import WardenProxy
 
 /// What nats-server would do on the client's behalf, decided by the state machine without a network:
 /// reply subjects, trace headers, JetStream calls, deliveries off the subscription's subject, and the
 /// answers that make a refused request fail at once.
 struct ContainmentStateMachineTests {
-    static let policy = try! ACLLoader.load(sources: [(
-        "acl.yaml",
-        """
-        defaults:
-          subscribe:
-            allow: ["_INBOX.{{service}}.>"]
-        services:
-          orders:
-            publish:
-              allow: ["orders.>", "inventory.reserve", "$JS.API.>"]
-            subscribe:
-              allow: ["payments.completed", "orders.>"]
-          notifications:
-            mode: audit
-            publish:
-              allow: ["notifications.>"]
-        """
-    )])
+    static let policy = try! ACLLoader.load(sources: [
+        (
+            "acl.yaml",
+            """
+            defaults:
+              subscribe:
+                allow: ["_INBOX.{{service}}.>"]
+            services:
+              orders:
+                publish:
+                  allow: ["orders.>", "inventory.reserve", "$JS.API.>"]
+                subscribe:
+                  allow: ["payments.completed", "orders.>"]
+              notifications:
+                mode: audit
+                publish:
+                  allow: ["notifications.>"]
+            """
+        )
+    ])
 
     var machine: ProxyStateMachine
     var out = ProxyOutput()
 
     init() {
-        self.machine = ProxyStateMachine(service: "orders", policy: Self.policy.policy(for: "orders"), conn: 3, peer: "127.0.0.1:1")
+        self.machine = ProxyStateMachine(
+            service: "orders", policy: Self.policy.policy(for: "orders"), conn: 3, peer: "127.0.0.1:1")
     }
 
     mutating func client(_ text: String) throws {
@@ -63,7 +67,9 @@ struct ContainmentStateMachineTests {
         #expect(self.toUpstream.isEmpty)
         #expect(self.toClient == "-ERR 'Permissions Violation for Publish with Reply of \"payments.completed\"'\r\n")
         let record = try #require(self.out.records.first)
-        #expect(record.decision == .deny && record.rule == "default deny (reply subject)" && record.reply == "payments.completed")
+        #expect(
+            record.decision == .deny && record.rule == "default deny (reply subject)"
+                && record.reply == "payments.completed")
     }
 
     @Test mutating func aRefusedRequestIsAnsweredWithTheNoRespondersStatusOnItsInbox() throws {
@@ -71,13 +77,17 @@ struct ContainmentStateMachineTests {
         try self.client("PUB payments.completed _INBOX.orders.abc.7 2\r\nhi\r\n")
         let error = "Permissions Violation for Publish to \"payments.completed\""
         let status = "NATS/1.0 503 \(error)\r\n\r\n"
-        #expect(self.toClient == "-ERR '\(error)'\r\nHMSG _INBOX.orders.abc.7 1 \(status.utf8.count) \(status.utf8.count)\r\n\(status)\r\n")
+        #expect(
+            self.toClient
+                == "-ERR '\(error)'\r\nHMSG _INBOX.orders.abc.7 1 \(status.utf8.count) \(status.utf8.count)\r\n\(status)\r\n"
+        )
         #expect(self.out.records.count == 1)
     }
 
     @Test mutating func aClientWithoutHeadersOrNoRespondersGetsOnlyTheError() throws {
         for options in [#"{"verbose":false}"#, #"{"verbose":false,"headers":true}"#] {
-            self.machine = ProxyStateMachine(service: "orders", policy: Self.policy.policy(for: "orders"), conn: 3, peer: "p")
+            self.machine = ProxyStateMachine(
+                service: "orders", policy: Self.policy.policy(for: "orders"), conn: 3, peer: "p")
             try self.connect(options)
             try self.client("PUB payments.completed _INBOX.orders.abc.7 2\r\nhi\r\n")
             #expect(self.toClient == "-ERR 'Permissions Violation for Publish to \"payments.completed\"'\r\n")
@@ -90,7 +100,10 @@ struct ContainmentStateMachineTests {
         try self.client("PING\r\nPUB payments.completed _INBOX.orders.abc.7 0\r\n\r\n")
         #expect(self.toClient.isEmpty)
         try self.server("PONG\r\n")
-        #expect(self.toClient.hasPrefix("PONG\r\n-ERR 'Permissions Violation for Publish to \"payments.completed\"'\r\nHMSG _INBOX.orders.abc.7 1 "))
+        #expect(
+            self.toClient.hasPrefix(
+                "PONG\r\n-ERR 'Permissions Violation for Publish to \"payments.completed\"'\r\nHMSG _INBOX.orders.abc.7 1 "
+            ))
     }
 
     @Test mutating func aTraceDestinationTheServiceMayNotPublishToRefusesTheMessage() throws {
@@ -100,7 +113,9 @@ struct ContainmentStateMachineTests {
         #expect(self.toUpstream.isEmpty)
         #expect(self.toClient == "-ERR 'Permissions Violation for Publish to \"payments.failed\"'\r\n")
         let record = try #require(self.out.records.first)
-        #expect(record.subject == "orders.created" && record.reason == "Nats-Trace-Dest \"payments.failed\"" && record.rule == "default deny")
+        #expect(
+            record.subject == "orders.created" && record.reason == "Nats-Trace-Dest \"payments.failed\""
+                && record.rule == "default deny")
         self.out.reset()
         let allowed = "NATS/1.0\r\nNats-Trace-Dest: orders.traces\r\n\r\n"
         try self.client("HPUB orders.created \(allowed.utf8.count) \(allowed.utf8.count)\r\n\(allowed)\r\n")
@@ -114,7 +129,8 @@ struct ContainmentStateMachineTests {
         #expect(self.toUpstream.isEmpty)
         #expect(!self.toClient.contains("-ERR"))
         #expect(self.toClient.hasPrefix("MSG _INBOX.orders.abc.8 1 "))
-        #expect(self.toClient.contains(#""type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":403"#))
+        #expect(
+            self.toClient.contains(#""type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":403"#))
         let record = try #require(self.out.records.first)
         #expect(record.decision == .deny && record.reason == #"consumer config.deliver_subject "payments.completed""#)
     }
@@ -122,7 +138,8 @@ struct ContainmentStateMachineTests {
     @Test mutating func aConsumerFilterInTheAPISubjectIsNotAWildcardPublish() throws {
         try self.connect()
         let body = #"{"stream_name":"S","config":{"name":"C","filter_subject":"orders.>"}}"#
-        try self.client("PUB $JS.API.CONSUMER.CREATE.S.C.orders.> _INBOX.orders.abc.9 \(body.utf8.count)\r\n\(body)\r\n")
+        try self.client(
+            "PUB $JS.API.CONSUMER.CREATE.S.C.orders.> _INBOX.orders.abc.9 \(body.utf8.count)\r\n\(body)\r\n")
         #expect(self.toUpstream.hasPrefix("PUB $JS.API.CONSUMER.CREATE.S.C.orders.>"))
         #expect(self.out.records.first?.decision == .allow)
         self.out.reset()
@@ -133,7 +150,9 @@ struct ContainmentStateMachineTests {
 
     @Test mutating func aJetStreamDeliveryOnAnInboxIsCheckedByTheSubjectItWasStoredOn() throws {
         try self.connect()
-        try self.server("MSG orders.created 1 $JS.ACK.S.C.1.1.1.1.0 2\r\nok\r\nMSG secret.plans 1 $JS.ACK.S.C.1.2.2.1.0 2\r\nno\r\n")
+        try self.server(
+            "MSG orders.created 1 $JS.ACK.S.C.1.1.1.1.0 2\r\nok\r\nMSG secret.plans 1 $JS.ACK.S.C.1.2.2.1.0 2\r\nno\r\n"
+        )
         #expect(self.toClient == "MSG orders.created 1 $JS.ACK.S.C.1.1.1.1.0 2\r\nok\r\n")
         let drop = try #require(self.out.records.first)
         #expect(drop.op == .deliver && drop.subject == "secret.plans" && drop.sid == "1" && drop.rule == "default deny")
@@ -144,14 +163,19 @@ struct ContainmentStateMachineTests {
         try self.connect()
         let direct = "NATS/1.0\r\nNats-Stream: S\r\nNats-Subject: secret.plans\r\nNats-Sequence: 1\r\n\r\n"
         try self.server("HMSG _INBOX.orders.abc.1 1 \(direct.utf8.count) \(direct.utf8.count + 2)\r\n\(direct)no\r\n")
-        let get = #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"secret.plans","seq":1,"data":"bm8="}}"#
+        let get =
+            #"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"secret.plans","seq":1,"data":"bm8="}}"#
         try self.server("MSG _INBOX.orders.abc.2 1 \(get.utf8.count)\r\n\(get)\r\n")
         #expect(self.toClient.isEmpty)
         #expect(self.out.records.map(\.subject) == ["secret.plans", "secret.plans"])
-        #expect(self.out.records.allSatisfy { $0.reason?.hasPrefix("stored message carried on \"_INBOX.orders.abc.") == true })
+        #expect(
+            self.out.records.allSatisfy {
+                $0.reason?.hasPrefix("stored message carried on \"_INBOX.orders.abc.") == true
+            })
         self.out.reset()
         let allowed = direct.replacingOccurrences(of: "secret.plans", with: "orders.created")
-        try self.server("HMSG _INBOX.orders.abc.3 1 \(allowed.utf8.count) \(allowed.utf8.count + 2)\r\n\(allowed)ok\r\n")
+        try self.server(
+            "HMSG _INBOX.orders.abc.3 1 \(allowed.utf8.count) \(allowed.utf8.count + 2)\r\n\(allowed)ok\r\n")
         #expect(self.toClient.hasPrefix("HMSG _INBOX.orders.abc.3 1"))
         #expect(self.out.records.isEmpty)
     }
@@ -160,7 +184,9 @@ struct ContainmentStateMachineTests {
         try self.connect()
         try self.client("SUB orders.> 2\r\n")
         self.out.reset()
-        try self.server("MSG orders.a 2 1\r\nx\r\nMSG _INBOX.orders.abc.1 1 1\r\ny\r\nHMSG orders.b 2 12 13\r\nNATS/1.0\r\n\r\nz\r\n")
+        try self.server(
+            "MSG orders.a 2 1\r\nx\r\nMSG _INBOX.orders.abc.1 1 1\r\ny\r\nHMSG orders.b 2 12 13\r\nNATS/1.0\r\n\r\nz\r\n"
+        )
         #expect(self.toClient.components(separatedBy: "MSG ").count - 1 == 3)
         #expect(self.out.records.isEmpty)
     }
@@ -183,24 +209,33 @@ extension ContainmentStateMachineTests {
 
     /// The lookup's inbox, from what went upstream.
     func lookupInbox() throws -> String {
-        let line = try #require(self.toUpstream.split(separator: "\r\n").first { $0.hasPrefix("PUB $JS.API.STREAM.INFO.S ") })
+        let line = try #require(
+            self.toUpstream.split(separator: "\r\n").first { $0.hasPrefix("PUB $JS.API.STREAM.INFO.S ") })
         return String(line.split(separator: " ")[2])
     }
 
     @Test mutating func aConsumerWithoutFilterWaitsForItsStreamsSubjectsAndWhatFollowsWaitsBehindIt() throws {
         try self.connect()
         let body = Self.unfiltered
-        try self.client("PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\nPING\r\n")
+        try self.client(
+            "PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\nPING\r\n"
+        )
         #expect(self.toUpstream.hasPrefix("SUB _WARDEN."))
-        #expect(!self.toUpstream.contains("CONSUMER") && !self.toUpstream.contains("orders.after") && !self.toUpstream.contains("PING"))
+        #expect(
+            !self.toUpstream.contains("CONSUMER") && !self.toUpstream.contains("orders.after")
+                && !self.toUpstream.contains("PING"))
         #expect(self.out.records.isEmpty)
         let inbox = try self.lookupInbox()
         self.out.reset()
-        let info = #"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"S","subjects":["orders.>"]}}"#
+        let info =
+            #"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"S","subjects":["orders.>"]}}"#
         try self.server("MSG \(inbox) _warden_lookup \(info.utf8.count)\r\n\(info)\r\n")
         // The answer is Warden's: the client sees nothing of it; then everything goes, in order.
         #expect(self.toClient.isEmpty)
-        #expect(self.toUpstream == "PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\nPING\r\n")
+        #expect(
+            self.toUpstream
+                == "PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\nPING\r\n"
+        )
         #expect(self.out.records.map(\.decision) == [.allow, .allow])
         #expect(self.out.records.first?.subject == "$JS.API.CONSUMER.DURABLE.CREATE.S.D")
     }
@@ -215,13 +250,17 @@ extension ContainmentStateMachineTests {
         try self.server("MSG \(inbox) _warden_lookup \(info.utf8.count)\r\n\(info)\r\n")
         #expect(self.toUpstream.isEmpty)
         #expect(self.toClient.contains(#""error":{"code":403"#) && self.toClient.contains(#"secret.>"#))
-        #expect(self.out.records.first?.reason == #"consumer config without filter_subject: the stream's subject "secret.>""#)
+        #expect(
+            self.out.records.first?.reason
+                == #"consumer config without filter_subject: the stream's subject "secret.>""#)
     }
 
     @Test mutating func aLookupThatTimesOutDecidesTheConsumerAsReadingEverySubject() throws {
         try self.connect()
         let body = Self.unfiltered
-        try self.client("PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\n")
+        try self.client(
+            "PUB $JS.API.CONSUMER.DURABLE.CREATE.S.D _INBOX.orders.abc.1 \(body.utf8.count)\r\n\(body)\r\nPUB orders.after 0\r\n\r\n"
+        )
         let number = try #require(self.out.lookupStarted)
         self.out.reset()
         self.machine.streamLookupTimedOut(number, now: 0, into: &self.out)

@@ -7,13 +7,15 @@ import Testing
 import WardenAudit
 import WardenMetrics
 import WardenTestSupport
+
 @testable import WardenProxy
 
 /// The one place records go: its answer to a hand-over is never dropped.
 struct DecisionSinkTests {
     @Test func aLogBehindOnRecordsMadeOutsideASessionPausesAcceptingUntilItCatchesUp() async throws {
         // A file that refuses every write: the log stays behind for as long as it runs.
-        let log = try DecisionLog(path: "/dev/full", highWater: 1, lowWater: 1, shutdownTimeout: .seconds(1), logger: Logger(label: "test"))
+        let log = try DecisionLog(
+            path: "/dev/full", highWater: 1, lowWater: 1, shutdownTimeout: .seconds(1), logger: Logger(label: "test"))
         let group = ServiceGroup(services: [log], logger: Logger(label: "test"))
         let stopped = NIOLockedValueBox(false)
         Task {
@@ -31,7 +33,10 @@ struct DecisionSinkTests {
             decision: .deny, op: .connect, service: nil, conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: "mtls",
             reason: "plaintext connection: TLS is required")
         sink.takeAlone(refusal)
-        #expect(await eventually(timeout: .seconds(2)) { (try? await listener.getOption(ChannelOptions.autoRead).get()) == false })
+        #expect(
+            await eventually(timeout: .seconds(2)) {
+                (try? await listener.getOption(ChannelOptions.autoRead).get()) == false
+            })
         try await listener.close()
         await group.triggerGracefulShutdown()
         #expect(await eventually(timeout: .seconds(15)) { stopped.withLockedValue { $0 } })

@@ -45,16 +45,19 @@ struct JetStreamContainmentTests {
     /// SHARED without a filter; `orders`' own stream ORDERS on `orders.>`.
     static func prepare(_ warden: ProxyHarness) throws -> (admin: NATSClient, orders: NATSClient) {
         let admin = try warden.client("admin")
-        let stream = try Self.api(admin, "$JS.API.STREAM.CREATE.SECRET",
+        let stream = try Self.api(
+            admin, "$JS.API.STREAM.CREATE.SECRET",
             #"{"name":"SECRET","subjects":["secret.>"],"storage":"memory","allow_direct":true}"#)
         #expect(Self.error(stream) == nil, "\(stream)")
         let stored = try admin.request("secret.plans", "classified", timeoutMilliseconds: 5000)
         #expect(stored.text.contains("\"seq\":1"))
-        let shared = try Self.api(admin, "$JS.API.CONSUMER.DURABLE.CREATE.SECRET.SHARED",
+        let shared = try Self.api(
+            admin, "$JS.API.CONSUMER.DURABLE.CREATE.SECRET.SHARED",
             #"{"stream_name":"SECRET","config":{"durable_name":"SHARED","ack_policy":"explicit"}}"#)
         #expect(Self.error(shared) == nil, "\(shared)")
         let orders = try warden.client("orders")
-        let own = try Self.api(orders, "$JS.API.STREAM.CREATE.ORDERS", #"{"name":"ORDERS","subjects":["orders.>"],"storage":"memory"}"#)
+        let own = try Self.api(
+            orders, "$JS.API.STREAM.CREATE.ORDERS", #"{"name":"ORDERS","subjects":["orders.>"],"storage":"memory"}"#)
         #expect(Self.error(own) == nil, "\(own)")
         return (admin, orders)
     }
@@ -62,15 +65,18 @@ struct JetStreamContainmentTests {
     @Test func consumersOnDataTheServiceMayNotReadAreRefusedAtOnce() async throws {
         try await withWarden(acl: Self.acl, services: Self.services, jetStream: true) { warden in
             let (_, orders) = try Self.prepare(warden)
-            let unfiltered = try Self.api(orders, "$JS.API.CONSUMER.CREATE.SECRET",
+            let unfiltered = try Self.api(
+                orders, "$JS.API.CONSUMER.CREATE.SECRET",
                 #"{"stream_name":"SECRET","config":{"ack_policy":"explicit"}}"#)
             #expect(Self.error(unfiltered)?.code == 403)
             #expect(Self.error(unfiltered)?.description.contains("without filter_subject") == true)
-            let filtered = try Self.api(orders, "$JS.API.CONSUMER.CREATE.SECRET",
+            let filtered = try Self.api(
+                orders, "$JS.API.CONSUMER.CREATE.SECRET",
                 #"{"stream_name":"SECRET","config":{"filter_subject":"secret.>","ack_policy":"explicit"}}"#)
             #expect(Self.error(filtered)?.code == 403)
             // nats.go's form: the filter in the subject.
-            let subjectForm = try Self.api(orders, "$JS.API.CONSUMER.CREATE.SECRET.spy.secret.>",
+            let subjectForm = try Self.api(
+                orders, "$JS.API.CONSUMER.CREATE.SECRET.spy.secret.>",
                 #"{"stream_name":"SECRET","config":{"name":"spy","filter_subject":"secret.>"}}"#)
             #expect(Self.error(subjectForm)?.code == 403)
             let denials = try await warden.records(op: "pub").filter { $0["decision"] as? String == "deny" }
@@ -84,7 +90,8 @@ struct JetStreamContainmentTests {
             let (_, orders) = try Self.prepare(warden)
             let inbox = try orders.subscribe("_INBOX.orders.pull")
             try orders.flush()
-            try orders.publish("$JS.API.CONSUMER.MSG.NEXT.SECRET.SHARED", #"{"batch":1,"no_wait":true}"#, reply: "_INBOX.orders.pull")
+            try orders.publish(
+                "$JS.API.CONSUMER.MSG.NEXT.SECRET.SHARED", #"{"batch":1,"no_wait":true}"#, reply: "_INBOX.orders.pull")
             try orders.flush()
             let drops = try await warden.records(op: "deliver", subject: "secret.plans", atLeast: 1)
             #expect(drops.first?["decision"] as? String == "deny")
@@ -124,14 +131,20 @@ struct JetStreamContainmentTests {
             let payments = try warden.client("payments")
             let completed = try payments.subscribe("payments.completed")
             try payments.flush()
-            let push = try Self.api(orders, "$JS.API.CONSUMER.CREATE.ORDERS",
-                #"{"stream_name":"ORDERS","config":{"filter_subject":"orders.>","deliver_subject":"payments.completed"}}"#)
+            let push = try Self.api(
+                orders, "$JS.API.CONSUMER.CREATE.ORDERS",
+                #"{"stream_name":"ORDERS","config":{"filter_subject":"orders.>","deliver_subject":"payments.completed"}}"#
+            )
             #expect(Self.error(push)?.code == 403)
-            let republish = try Self.api(orders, "$JS.API.STREAM.UPDATE.ORDERS",
-                #"{"name":"ORDERS","subjects":["orders.>"],"storage":"memory","republish":{"dest":"payments.completed"}}"#)
+            let republish = try Self.api(
+                orders, "$JS.API.STREAM.UPDATE.ORDERS",
+                #"{"name":"ORDERS","subjects":["orders.>"],"storage":"memory","republish":{"dest":"payments.completed"}}"#
+            )
             #expect(Self.error(republish)?.code == 403)
-            let hidden = try Self.api(orders, "$JS.API.STREAM.CREATE.LAUNDER",
-                #"{"name":"LAUNDER","storage":"memory","sources":[{"name":"SECRET","subject_transforms":[{"src":"secret.>","dest":"orders.laundered.>"}]}]}"#)
+            let hidden = try Self.api(
+                orders, "$JS.API.STREAM.CREATE.LAUNDER",
+                #"{"name":"LAUNDER","storage":"memory","sources":[{"name":"SECRET","subject_transforms":[{"src":"secret.>","dest":"orders.laundered.>"}]}]}"#
+            )
             #expect(Self.error(hidden)?.code == 403)
             _ = try orders.request("orders.created", "{}", timeoutMilliseconds: 5000)
             #expect(completed.next(timeoutMilliseconds: 500) == nil)
@@ -142,18 +155,23 @@ struct JetStreamContainmentTests {
         try await withWarden(acl: Self.acl, services: Self.services, jetStream: true) { warden in
             let (_, orders) = try Self.prepare(warden)
             // A pull consumer with a wildcard filter in nats.go's subject form.
-            let pull = try Self.api(orders, "$JS.API.CONSUMER.CREATE.ORDERS.mine.orders.>",
-                #"{"stream_name":"ORDERS","config":{"name":"mine","filter_subject":"orders.>","ack_policy":"explicit"}}"#)
+            let pull = try Self.api(
+                orders, "$JS.API.CONSUMER.CREATE.ORDERS.mine.orders.>",
+                #"{"stream_name":"ORDERS","config":{"name":"mine","filter_subject":"orders.>","ack_policy":"explicit"}}"#
+            )
             #expect(Self.error(pull) == nil, "\(pull)")
             // Without a filter it reads every subject of ORDERS, all of which orders may read: Warden
             // looked them up.
-            let whole = try Self.api(orders, "$JS.API.CONSUMER.DURABLE.CREATE.ORDERS.all",
+            let whole = try Self.api(
+                orders, "$JS.API.CONSUMER.DURABLE.CREATE.ORDERS.all",
                 #"{"stream_name":"ORDERS","config":{"durable_name":"all","ack_policy":"explicit"}}"#)
             #expect(Self.error(whole) == nil, "\(whole)")
             // A push consumer delivering to orders' own inbox.
             let pushed = try orders.subscribe("_INBOX.orders.push")
-            let push = try Self.api(orders, "$JS.API.CONSUMER.CREATE.ORDERS",
-                #"{"stream_name":"ORDERS","config":{"filter_subject":"orders.created","deliver_subject":"_INBOX.orders.push","ack_policy":"none"}}"#)
+            let push = try Self.api(
+                orders, "$JS.API.CONSUMER.CREATE.ORDERS",
+                #"{"stream_name":"ORDERS","config":{"filter_subject":"orders.created","deliver_subject":"_INBOX.orders.push","ack_policy":"none"}}"#
+            )
             #expect(Self.error(push) == nil, "\(push)")
             _ = try orders.request("orders.created", #"{"id":1}"#, timeoutMilliseconds: 5000)
 

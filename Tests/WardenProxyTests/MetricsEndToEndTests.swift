@@ -31,7 +31,9 @@ struct MetricsEndToEndTests {
     }
 
     static func withMetrics(_ warden: ProxyHarness, _ body: (Int) async throws -> Void) async throws {
-        let metrics = MetricsServer(host: "127.0.0.1", port: 0, group: ProxyHarness.group, logger: Logger(label: "metrics-test")) {
+        let metrics = MetricsServer(
+            host: "127.0.0.1", port: 0, group: ProxyHarness.group, logger: Logger(label: "metrics-test")
+        ) {
             [server = warden.server] in server.metricsExposition()
         }
         let port = try #require(try await metrics.start().port)
@@ -63,9 +65,10 @@ struct MetricsEndToEndTests {
                 // A plaintext client is refused before it is identified.
                 #expect(try warden.connectWithoutTLS())
 
-                #expect(await eventually(timeout: .seconds(5)) {
-                    (try? Self.scrape(port))?[Self.decisions("", "connect", "deny")] == 1
-                })
+                #expect(
+                    await eventually(timeout: .seconds(5)) {
+                        (try? Self.scrape(port))?[Self.decisions("", "connect", "deny")] == 1
+                    })
                 let samples = try Self.scrape(port)
                 #expect(samples[Self.decisions("orders", "connect", "allow")] == 1)
                 #expect(samples[Self.decisions("orders", "pub", "allow")] == 3)
@@ -90,9 +93,10 @@ struct MetricsEndToEndTests {
 
                 // A closed connection leaves its service's series at zero.
                 orders.close()
-                #expect(await eventually(timeout: .seconds(5)) {
-                    (try? Self.scrape(port))?[#"warden_connections{service="orders"}"#] == 0
-                })
+                #expect(
+                    await eventually(timeout: .seconds(5)) {
+                        (try? Self.scrape(port))?[#"warden_connections{service="orders"}"#] == 0
+                    })
             }
         }
     }
@@ -112,9 +116,10 @@ struct MetricsEndToEndTests {
                 var options = warden.options("payments")
                 options.timeoutMilliseconds = 2000
                 _ = try? NATSClient(options)
-                #expect(await eventually(timeout: .seconds(5)) {
-                    ((try? Self.scrape(port))?["warden_upstream_failures_total"] ?? 0) >= 1
-                })
+                #expect(
+                    await eventually(timeout: .seconds(5)) {
+                        ((try? Self.scrape(port))?["warden_upstream_failures_total"] ?? 0) >= 1
+                    })
             }
         }
     }

@@ -16,7 +16,8 @@ struct OtherClientsTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.script(script), warden.url, warden.layout.root]
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -29,12 +30,14 @@ struct OtherClientsTests {
         watchdog.cancel()
         guard process.terminationStatus == 0 else {
             if stderr.contains("No module named 'nats'") {
-                throw HarnessError(description: "nats.py is not installed: scripts/test.sh installs it (pip install nats-py)")
+                throw HarnessError(
+                    description: "nats.py is not installed: scripts/test.sh installs it (pip install nats-py)")
             }
             throw HarnessError(description: "the nats.py scenario failed (\(process.terminationStatus)): \(stderr)")
         }
         guard let seen = try JSONSerialization.jsonObject(with: stdout) as? [String: Any] else {
-            throw HarnessError(description: "the nats.py scenario printed no JSON object: \(String(decoding: stdout, as: UTF8.self))")
+            throw HarnessError(
+                description: "the nats.py scenario printed no JSON object: \(String(decoding: stdout, as: UTF8.self))")
         }
         return seen
     }
@@ -62,11 +65,12 @@ struct OtherClientsTests {
             #expect(seen["received"] as? [String] == ["payments.done"])
 
             let orderErrors = try #require(seen["order_errors"] as? [String])
-            #expect(orderErrors == [
-                #"nats: permissions violation for publish to "orders.internal.audit""#,
-                #"nats: permissions violation for subscription to "bar.>""#,
-                #"nats: permissions violation for subscription to "jobs.a" using queue "other""#,
-            ])
+            #expect(
+                orderErrors == [
+                    #"nats: permissions violation for publish to "orders.internal.audit""#,
+                    #"nats: permissions violation for subscription to "bar.>""#,
+                    #"nats: permissions violation for subscription to "jobs.a" using queue "other""#,
+                ])
             #expect(seen["still_connected"] as? Bool == true)
             #expect(seen["closed_cleanly"] as? Bool == true)
 
@@ -79,7 +83,8 @@ struct OtherClientsTests {
                     $0["op"] as? String == op && $0["subject"] as? String == subject && $0["queue"] as? String == queue
                 }?["decision"] as? String
             }
-            #expect(records.filter { $0["op"] as? String == "connect" && $0["decision"] as? String == "allow" }.count == 2)
+            #expect(
+                records.filter { $0["op"] as? String == "connect" && $0["decision"] as? String == "allow" }.count == 2)
             #expect(decision("pub", "rpc.add") == "allow")
             #expect(decision("pub", "orders.internal.audit") == "deny")
             #expect(decision("deliver", "payments.secret") == "deny")
@@ -113,9 +118,16 @@ struct OtherClientsTests {
             #expect(seen["still_connected"] as? Bool == true)
 
             let records = try await warden.records()
-            let secretDrops = records.filter { $0["op"] as? String == "deliver" && $0["subject"] as? String == "secret.plans" }
+            let secretDrops = records.filter {
+                $0["op"] as? String == "deliver" && $0["subject"] as? String == "secret.plans"
+            }
             #expect(secretDrops.count == 1)
-            #expect(!records.contains { $0["decision"] as? String == "allow" && ($0["subject"] as? String)?.contains("SECRET.launch") == true && $0["op"] as? String == "deliver" })
+            #expect(
+                !records.contains {
+                    $0["decision"] as? String == "allow"
+                        && ($0["subject"] as? String)?.contains("SECRET.launch") == true
+                        && $0["op"] as? String == "deliver"
+                })
         }
     }
 }

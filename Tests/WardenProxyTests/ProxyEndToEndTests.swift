@@ -177,7 +177,9 @@ struct ProxyEndToEndTests {
             }.start()
             guard let request = requests.next(timeoutMilliseconds: 5000) else {
                 let records = try await warden.records()
-                Issue.record("no request arrived; requester: \(String(describing: reply.withLockedValue { $0 })); records: \(records)")
+                Issue.record(
+                    "no request arrived; requester: \(String(describing: reply.withLockedValue { $0 })); records: \(records)"
+                )
                 return
             }
             let inbox = try #require(request.reply)
@@ -253,7 +255,8 @@ struct ProxyEndToEndTests {
             DispatchQueue.concurrentPerform(iterations: clients.count) { index in
                 for message in 0..<perClient {
                     // Every fifth is denied, so records of denials interleave with the rest.
-                    try? clients[index].publish(message % 5 == 0 ? "orders.internal.c\(index)" : "orders.c\(index)", "m")
+                    try? clients[index].publish(
+                        message % 5 == 0 ? "orders.internal.c\(index)" : "orders.c\(index)", "m")
                 }
                 try? clients[index].flush()
             }
@@ -300,8 +303,10 @@ struct ProxyEndToEndTests {
             for index in publishers.indices {
                 #expect(received["orders.p\(index)"] == (0..<perClient).map { "\($0)" })
             }
-            let pubs = try await warden.waitForRecords { $0.filter { $0["op"] as? String == "pub" }.count >= publishers.count * perClient }
-                .filter { $0["op"] as? String == "pub" }
+            let pubs = try await warden.waitForRecords {
+                $0.filter { $0["op"] as? String == "pub" }.count >= publishers.count * perClient
+            }
+            .filter { $0["op"] as? String == "pub" }
             #expect(pubs.count == publishers.count * perClient)
         }
     }
@@ -324,7 +329,8 @@ struct ProxyEndToEndTests {
     /// Warden dials, an address or a name, ends the client's connection (as any upstream failure does:
     /// closed without an `-ERR` a client would take as fatal).
     @Test(arguments: [("127.0.0.1", ["localhost"]), ("localhost", ["127.0.0.1"])])
-    func anUpstreamWhoseCertificateDoesNotNameItIsRefused(upstreamHost: String, certificateHosts: [String]) async throws {
+    func anUpstreamWhoseCertificateDoesNotNameItIsRefused(upstreamHost: String, certificateHosts: [String]) async throws
+    {
         try await withWarden(upstreamHost: upstreamHost, natsCertificateHosts: certificateHosts) { warden in
             let error = #expect(throws: NATSClient.Failure.self) {
                 let client = try warden.client("orders")

@@ -4,12 +4,13 @@ import NATSClient
 import NIOCore
 import NIOPosix
 import WardenACL
-@testable import WardenAudit
 import WardenDevelopment
 import WardenPKI
 import WardenPolicy
 import WardenProxy
 import WardenTestSupport
+
+@testable import WardenAudit
 
 /// A complete Warden for one test: its own CA and credentials, ACL files, a real nats-server locked to
 /// Warden's identity, the proxy on a free loopback port, and a decision log file.
@@ -82,14 +83,19 @@ final class ProxyHarness: @unchecked Sendable {
         var logger = Logger(label: "warden-test")
         logger.logLevel = .warning
         self.logPath = self.directory.appending("logs/decisions.jsonl")
-        self.log = try DecisionLog(path: self.logPath, highWater: logHighWater, lowWater: max(1, logHighWater / 2), logger: logger)
+        self.log = try DecisionLog(
+            path: self.logPath, highWater: logHighWater, lowWater: max(1, logHighWater / 2), logger: logger)
         var configuration = ProxyConfiguration(
-            listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort), certs: self.layout)
+            listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort),
+            certs: self.layout)
         configuration.revocationCheckInterval = .milliseconds(250)
         // As `warden serve` makes it.
-        self.audit = auditEvents ? try AuditTrail.overNATS(configuration.auditConnection, budget: auditBudget, logger: logger) : nil
+        self.audit =
+            auditEvents
+            ? try AuditTrail.overNATS(configuration.auditConnection, budget: auditBudget, logger: logger) : nil
         self.server = try ProxyServer(
-            configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy, log: self.log,
+            configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy,
+            log: self.log,
             audit: self.audit, group: Self.group, logger: logger)
         self.port = try await self.server.start().port!
     }
@@ -125,7 +131,8 @@ final class ProxyHarness: @unchecked Sendable {
     func options(_ service: String) -> NATSClient.Options {
         let folder = self.layout.serviceDirectory(service)
         var options = NATSClient.Options(
-            url: self.url, caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem", keyFile: folder + "/key.pem",
+            url: self.url, caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
+            keyFile: folder + "/key.pem",
             name: "\(service)-test", inboxPrefix: "_INBOX.\(service)")
         options.timeoutMilliseconds = 3000
         return options
@@ -182,12 +189,14 @@ final class ProxyHarness: @unchecked Sendable {
 
 /// Runs `body` against a fresh Warden and always stops it.
 func withWarden(
-    acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"], upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
+    acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
+    upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
     logHighWater: Int = 8 << 20, auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard,
     jetStream: Bool = false, _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let warden = try await ProxyHarness(
-        acl: acl, services: services, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts, logHighWater: logHighWater,
+        acl: acl, services: services, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts,
+        logHighWater: logHighWater,
         auditEvents: auditEvents, auditBudget: auditBudget, jetStream: jetStream)
     do {
         try await body(warden)

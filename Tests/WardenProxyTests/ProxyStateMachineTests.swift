@@ -5,31 +5,34 @@ import NIOCore
 import NIOEmbedded
 import Testing
 import WardenACL
+import WardenPolicy
+import WardenTestSupport
+
 @testable import WardenAudit
 @testable import WardenMetrics
-import WardenPolicy
 @testable import WardenProxy
-import WardenTestSupport
 
 /// The per-connection logic without any channel: frames in, effects out.
 struct ProxyStateMachineTests {
-    static let policy = try! ACLLoader.load(sources: [(
-        "acl.yaml",
-        """
-        services:
-          orders:
-            publish:
-              allow: ["orders.>"]
-            subscribe:
-              allow: ["orders.>"]
-              deny: ["orders.secret"]
-          payments:
-            mode: audit
-            publish:
-              allow: ["payments.>"]
-            allow_responses: true
-        """
-    )])
+    static let policy = try! ACLLoader.load(sources: [
+        (
+            "acl.yaml",
+            """
+            services:
+              orders:
+                publish:
+                  allow: ["orders.>"]
+                subscribe:
+                  allow: ["orders.>"]
+                  deny: ["orders.secret"]
+              payments:
+                mode: audit
+                publish:
+                  allow: ["payments.>"]
+                allow_responses: true
+            """
+        )
+    ])
 
     var machine: ProxyStateMachine
     var out = ProxyOutput()
@@ -48,18 +51,24 @@ struct ProxyStateMachineTests {
     }
 
     mutating func client(_ text: String) throws {
-        for frame in try Self.frames(NATSClientParser(), text) { self.machine.clientSent(frame, now: 0, into: &self.out) }
+        for frame in try Self.frames(NATSClientParser(), text) {
+            self.machine.clientSent(frame, now: 0, into: &self.out)
+        }
     }
 
     mutating func server(_ text: String) throws {
-        for frame in try Self.frames(NATSServerParser(), text) { self.machine.upstreamSent(frame, now: 0, into: &self.out) }
+        for frame in try Self.frames(NATSServerParser(), text) {
+            self.machine.upstreamSent(frame, now: 0, into: &self.out)
+        }
     }
 
     var toClient: String { self.out.client.buffers.map { String(buffer: $0) }.joined() }
     var toUpstream: String { self.out.upstream.buffers.map { String(buffer: $0) }.joined() }
 
     @Test mutating func operationsWaitForTheUpstreamAndCONNECTGoesFirstWithoutCredentials() throws {
-        try self.client("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\",\"auth_token\":\"t\",\"name\":\"api\",\"echo\":false}\r\nPUB orders.a 1\r\nx\r\nPING\r\n")
+        try self.client(
+            "CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\",\"auth_token\":\"t\",\"name\":\"api\",\"echo\":false}\r\nPUB orders.a 1\r\nx\r\nPING\r\n"
+        )
         #expect(self.out.upstream.isEmpty)
         self.machine.upstreamBecameReady(into: &self.out)
         let lines = self.toUpstream.split(separator: "\r\n")
@@ -241,7 +250,8 @@ struct ProxyStateMachineTests {
         // nats-server counts from the SUB: if orders.a had a delivery already, it ended here, and the
         // next SUB is the subscription it holds for sid 1.
         table.unsubscribed(sid: "1", max: 1, pingsForwarded: 0)
-        table.subscribed(sid: "1", .init(subject: "orders.*", filter: policy.decideSubscribe(subject: "orders.*").deliveryFilter))
+        table.subscribed(
+            sid: "1", .init(subject: "orders.*", filter: policy.decideSubscribe(subject: "orders.*").deliveryFilter))
         // The delivery that ends Warden's count; orders.* stays, with its filter.
         #expect(table.delivery(sid: "1", subject: "orders.a", policy: policy) == nil)
         #expect(table.live["1"]?.map(\.subject) == ["orders.*"])
@@ -315,7 +325,8 @@ struct ProxyStateMachineTests {
         self.machine.upstreamBecameReady(into: &self.out)
         self.out.reset()
         try self.server(
-            #"INFO {"server_id":"N1","version":"2.15.1","connect_urls":["10.0.0.1:4222"],"ws_connect_urls":["x"],"nonce":"abc","host":"10.0.0.1","port":4222,"client_ip":"10.9.9.9","ldm":true,"headers":true}"# + "\r\n")
+            #"INFO {"server_id":"N1","version":"2.15.1","connect_urls":["10.0.0.1:4222"],"ws_connect_urls":["x"],"nonce":"abc","host":"10.0.0.1","port":4222,"client_ip":"10.9.9.9","ldm":true,"headers":true}"#
+                + "\r\n")
         let line = self.toClient
         #expect(line.hasPrefix("INFO {"))
         for leak in ["connect_urls", "10.0.0.1", "nonce", "4222", "ws_connect_urls", "10.9.9.9"] {
@@ -368,7 +379,8 @@ struct DecisionRecordTests {
     /// Subjects arrive as bytes, which need not be UTF-8; the log line must still be valid JSON.
     @Test func wireBytesThatAreNotUTF8AreLoggedAsReplacementCharacters() throws {
         let record = DecisionRecord(
-            decision: .deny, op: .pub, service: "orders", conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: "default deny",
+            decision: .deny, op: .pub, service: "orders", conn: 1, peer: "127.0.0.1:1", mode: .enforce,
+            rule: "default deny",
             subject: WireString(ByteBuffer(bytes: Array("a.\"".utf8) + [0xFF, 0xE2, 0x82])), size: 0)
         var bytes: [UInt8] = []
         record.encode(into: &bytes, microseconds: 0)
@@ -380,13 +392,22 @@ struct DecisionRecordTests {
         var encoder = RecordEncoder()
         let connection = ConnectionFields(service: "orders", conn: 42, peer: "[::1]:5000")
         let records = [
-            DecisionRecord(decision: .allow, op: .pub, service: "orders", conn: 42, peer: "[::1]:5000", mode: .enforce, rule: "a:1", subject: "x", size: 1),
-            DecisionRecord(decision: .deny, op: .sub, service: "orders", conn: 42, peer: "[::1]:5000", mode: .audit, rule: "b:2 \"q\"", subject: "y", queue: "q"),
+            DecisionRecord(
+                decision: .allow, op: .pub, service: "orders", conn: 42, peer: "[::1]:5000", mode: .enforce,
+                rule: "a:1", subject: "x", size: 1),
+            DecisionRecord(
+                decision: .deny, op: .sub, service: "orders", conn: 42, peer: "[::1]:5000", mode: .audit,
+                rule: "b:2 \"q\"", subject: "y", queue: "q"),
             // Not this connection's: encoded with its own fields, not the connection's.
-            DecisionRecord(decision: .deny, op: .connect, service: nil, conn: 43, peer: "127.0.0.1:1", mode: .enforce, rule: "mtls", reason: "r"),
+            DecisionRecord(
+                decision: .deny, op: .connect, service: nil, conn: 43, peer: "127.0.0.1:1", mode: .enforce,
+                rule: "mtls", reason: "r"),
         ]
         // The same second twice, then the next second and the next day; the rules come back after others.
-        let times: [Int64] = [1_764_000_000_123_456, 1_764_000_000_999_999, 1_764_000_001_000_000, 1_764_086_400_000_001, 1_764_086_400_000_002]
+        let times: [Int64] = [
+            1_764_000_000_123_456, 1_764_000_000_999_999, 1_764_000_001_000_000, 1_764_086_400_000_001,
+            1_764_086_400_000_002,
+        ]
         var expected: [UInt8] = []
         for (index, time) in times.enumerated() {
             let record = records[index % records.count]
@@ -397,7 +418,9 @@ struct DecisionRecordTests {
         encoder.removeAll()
         #expect(encoder.isEmpty)
         encoder.encode(records[0], connection: connection, microseconds: 1_764_086_400_000_001)
-        #expect(String(buffer: encoder.bytes).hasPrefix(#"{"ts":"2025-11-25T16:00:00.000001Z","decision":"allow","op":"pub","service":"orders","conn":42,"#))
+        #expect(
+            String(buffer: encoder.bytes).hasPrefix(
+                #"{"ts":"2025-11-25T16:00:00.000001Z","decision":"allow","op":"pub","service":"orders","conn":42,"#))
     }
 
     /// Every field present, at lengths and contents that take the most room: escapes throughout, and
@@ -408,12 +431,14 @@ struct DecisionRecordTests {
         let wire = WireString(ByteBuffer(bytes: (0..<0x20).map { UInt8($0) } + [0x22, 0x5C, 0xFF, 0xC3, 0x28]))
         let record = DecisionRecord(
             decision: .allow, op: .connect, service: controls, conn: .max, peer: controls, mode: .enforce,
-            rule: controls + "\"\\", subject: wire, queue: controls, reply: wire, size: .max, reason: controls, sid: wire,
+            rule: controls + "\"\\", subject: wire, queue: controls, reply: wire, size: .max, reason: controls,
+            sid: wire,
             identity: controls, serial: controls)
         var bytes: [UInt8] = []
         record.encode(into: &bytes, microseconds: 4_107_542_399_999_999)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
-        let wireText = String(decoding: (0..<0x20).map { UInt8($0) } + [0x22, 0x5C], as: UTF8.self) + "\u{FFFD}\u{FFFD}("
+        let wireText =
+            String(decoding: (0..<0x20).map { UInt8($0) } + [0x22, 0x5C], as: UTF8.self) + "\u{FFFD}\u{FFFD}("
         #expect(object["service"] as? String == controls)
         #expect(object["conn"] as? UInt64 == .max)
         #expect(object["rule"] as? String == controls + "\"\\")
@@ -434,7 +459,9 @@ struct DecisionRecordTests {
         let connection = ConnectionFields(service: "orders", conn: 1, peer: "127.0.0.1:1")
         let rules = (0..<(RuleTexts.capacity * 2 + 3)).map { "acl.yaml:\($0) publish.allow \"orders.\($0)\"" }
         for rule in rules + rules.reversed() {
-            let record = DecisionRecord(decision: .allow, op: .pub, service: "orders", conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: rule, subject: "orders.x", size: 0)
+            let record = DecisionRecord(
+                decision: .allow, op: .pub, service: "orders", conn: 1, peer: "127.0.0.1:1", mode: .enforce, rule: rule,
+                subject: "orders.x", size: 0)
             encoder.encode(record, connection: connection, microseconds: 0)
         }
         let written = try String(buffer: encoder.bytes).split(separator: "\n").map {
@@ -455,7 +482,8 @@ struct DecisionRecordTests {
         for conn in 1...3 {
             let connection = ConnectionFields(service: "s\(conn)", conn: UInt64(conn), peer: "127.0.0.1:\(conn)")
             let record = DecisionRecord(
-                decision: .allow, op: .pub, service: "s\(conn)", conn: UInt64(conn), peer: "127.0.0.1:\(conn)", mode: .enforce,
+                decision: .allow, op: .pub, service: "s\(conn)", conn: UInt64(conn), peer: "127.0.0.1:\(conn)",
+                mode: .enforce,
                 rule: "r", subject: WireString(String(repeating: "x", count: 1000)), size: 1)
             // The last connection's burst grows the batch past what is kept.
             repeat {
@@ -477,13 +505,17 @@ struct DecisionRecordTests {
         for special in ["\"", "\\", "\n", "\u{7F}", "é", "\u{1}"] {
             for place in 0..<40 {
                 var subject = String(repeating: "a", count: 40)
-                subject.replaceSubrange(subject.index(subject.startIndex, offsetBy: place)...subject.index(subject.startIndex, offsetBy: place), with: special)
+                subject.replaceSubrange(
+                    subject.index(
+                        subject.startIndex, offsetBy: place)...subject.index(subject.startIndex, offsetBy: place),
+                    with: special)
                 let record = DecisionRecord(
                     decision: .allow, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: subject,
                     subject: WireString(subject), queue: subject, size: 1)
                 var bytes: [UInt8] = []
                 record.encode(into: &bytes, microseconds: 0)
-                let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
+                let object = try #require(
+                    try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
                 #expect(object["subject"] as? String == subject)
                 #expect(object["rule"] as? String == subject)
                 #expect(object["queue"] as? String == subject)
@@ -505,7 +537,9 @@ struct DecisionRecordTests {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
             // Mostly bytes next to the edges of the escaped ranges, where a borrow or carry would show.
-            let edges: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0xFE, 0xFF, 0x61]
+            let edges: [UInt8] = [
+                0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0xFE, 0xFF, 0x61,
+            ]
             let bytes = (0..<8).map { _ in edges.randomElement(using: &generator)! }
             let word = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
             #expect(RecordCursor.anyNeedsAttention(word) == bytes.contains(where: RecordCursor.needsAttention))
@@ -530,7 +564,8 @@ struct DecisionRecordTests {
         (Int64(-1), "1969-12-31T23:59:59.999999Z"),
     ])
     func timestampsAreRFC3339UTCWithMicroseconds(microseconds: Int64, expected: String) throws {
-        let record = DecisionRecord(decision: .allow, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r")
+        let record = DecisionRecord(
+            decision: .allow, op: .pub, service: "s", conn: 1, peer: "p", mode: .enforce, rule: "r")
         var bytes: [UInt8] = []
         record.encode(into: &bytes, microseconds: microseconds)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
@@ -548,7 +583,8 @@ struct DecisionRecordTests {
         batch.append(ByteBuffer(string: "PONG\r\n"))
 
         #expect(batch.buffers.count == 3)
-        #expect(batch.buffers.map { String(buffer: $0) } == ["PUB a 1\r\nx\r\nPING\r\n", String(buffer: large), "PONG\r\n"])
+        #expect(
+            batch.buffers.map { String(buffer: $0) } == ["PUB a 1\r\nx\r\nPING\r\n", String(buffer: large), "PONG\r\n"])
         #expect(batch.buffers[1] == large)
 
         batch.removeAll()
@@ -654,14 +690,17 @@ extension OutboundBatchTests {
 
     static func core() -> SessionCore {
         let machine = ProxyStateMachine(
-            service: "orders", policy: ProxyStateMachineTests.policy.policy(for: "orders"), conn: 9, peer: "127.0.0.1:6000")
+            service: "orders", policy: ProxyStateMachineTests.policy.policy(for: "orders"), conn: 9,
+            peer: "127.0.0.1:6000")
         return SessionCore(
             machine: machine, maxPayload: 1024, records: RecordBatch(),
             counters: Self.sink.metrics.decisionCounters(service: "orders", mode: .enforce), sink: Self.sink)
     }
 
     static func records(_ core: SessionCore) throws -> [DecisionLogEntry] {
-        try String(buffer: core.records.encoder.bytes).split(separator: "\n").map { try DecisionLogEntry(line: Data($0.utf8)) }
+        try String(buffer: core.records.encoder.bytes).split(separator: "\n").map {
+            try DecisionLogEntry(line: Data($0.utf8))
+        }
     }
 
     @Test func bytesSplitAnywhereAreDecidedRecordedAndAnsweredInOrder() throws {
@@ -670,7 +709,10 @@ extension OutboundBatchTests {
         try core.clientReceived(ByteBuffer(string: "pe 1\r\ny\r\n"))
         core.upstreamBecameReady()
         #expect(core.out.upstream.buffers.map { String(buffer: $0) }.joined().hasSuffix("PUB orders.a 1\r\nx\r\n"))
-        #expect(core.out.client.buffers.map { String(buffer: $0) } == ["-ERR 'Permissions Violation for Publish to \"nope\"'\r\n"])
+        #expect(
+            core.out.client.buffers.map { String(buffer: $0) } == [
+                "-ERR 'Permissions Violation for Publish to \"nope\"'\r\n"
+            ])
 
         let records = try Self.records(core)
         #expect(records.map { $0["subject"] as? String } == ["orders.a", "nope"])

@@ -13,7 +13,9 @@ struct UpstreamLossTests {
     /// Counts a persistent nats.c client's connection events.
     final class Events: @unchecked Sendable {
         let counts = NIOLockedValueBox<[String: Int]>([:])
-        func record(_ event: NATSClient.ConnectionEvent) { self.counts.withLockedValue { $0["\(event)", default: 0] += 1 } }
+        func record(_ event: NATSClient.ConnectionEvent) {
+            self.counts.withLockedValue { $0["\(event)", default: 0] += 1 }
+        }
         func count(_ event: String) -> Int { self.counts.withLockedValue { $0[event] ?? 0 } }
     }
 
@@ -26,7 +28,8 @@ struct UpstreamLossTests {
 
     @Test func natsCServicesReconnectAndWorkAgainAfterNATSServerIsKilledAndRestarted() async throws {
         try await withWarden { warden in
-            let subscriberEvents = Events(), publisherEvents = Events()
+            let subscriberEvents = Events()
+            let publisherEvents = Events()
             let payments = try self.persistent(warden, "payments", subscriberEvents)
             let created = try payments.subscribe("orders.created")
             try payments.flush()
@@ -36,9 +39,10 @@ struct UpstreamLossTests {
             #expect(created.next(timeoutMilliseconds: 3000)?.text == "before")
 
             warden.nats.kill()
-            #expect(await eventually(timeout: .seconds(5)) {
-                subscriberEvents.count("disconnected") > 0 && publisherEvents.count("disconnected") > 0
-            })
+            #expect(
+                await eventually(timeout: .seconds(5)) {
+                    subscriberEvents.count("disconnected") > 0 && publisherEvents.count("disconnected") > 0
+                })
             // While nats-server is down, Warden refuses reconnecting clients the same way, and they
             // keep trying.
             try await Task.sleep(for: .milliseconds(1500))
@@ -49,11 +53,12 @@ struct UpstreamLossTests {
             #expect(await eventually(timeout: .seconds(10)) { payments.isConnected && orders.isConnected })
             let downtime = ContinuousClock.now - back
             // The subscription is restored by nats.c itself: a publish after the restart arrives.
-            #expect(await eventually(timeout: .seconds(5)) {
-                try? orders.publish("orders.created", "after")
-                try? orders.flush(timeoutMilliseconds: 500)
-                return created.next(timeoutMilliseconds: 200)?.text == "after"
-            }, "reconnected \(downtime) after the restart")
+            #expect(
+                await eventually(timeout: .seconds(5)) {
+                    try? orders.publish("orders.created", "after")
+                    try? orders.flush(timeoutMilliseconds: 500)
+                    return created.next(timeoutMilliseconds: 200)?.text == "after"
+                }, "reconnected \(downtime) after the restart")
             #expect(subscriberEvents.count("reconnected") >= 1 && publisherEvents.count("reconnected") >= 1)
             #expect(!(orders.lastError ?? "").contains("Warden"))
         }
@@ -63,8 +68,11 @@ struct UpstreamLossTests {
         try await withWarden { warden in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", OtherClientsTests.script("nats_py_reconnect.py"), warden.url, warden.layout.root]
-            let out = Pipe(), err = Pipe()
+            process.arguments = [
+                "python3", OtherClientsTests.script("nats_py_reconnect.py"), warden.url, warden.layout.root,
+            ]
+            let out = Pipe()
+            let err = Pipe()
             process.standardOutput = out
             process.standardError = err
             try process.run()

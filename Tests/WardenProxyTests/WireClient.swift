@@ -38,7 +38,8 @@ final class WireClient: @unchecked Sendable {
                     let collector = Collector(
                         received: received, context: context, startTLSAfterInfo: start == .infoFirst, secured: secured)
                     if start == .handshakeFirst {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: context, serverHostname: nil))
                     }
                     try channel.pipeline.syncOperations.addHandler(collector)
                 }
@@ -102,7 +103,10 @@ final class WireClient: @unchecked Sendable {
         private var startTLSAfterInfo: Bool
         private let secured: EventLoopPromise<Void>
 
-        init(received: NIOLockedValueBox<String>, context: NIOSSLContext, startTLSAfterInfo: Bool, secured: EventLoopPromise<Void>) {
+        init(
+            received: NIOLockedValueBox<String>, context: NIOSSLContext, startTLSAfterInfo: Bool,
+            secured: EventLoopPromise<Void>
+        ) {
             self.received = received
             self.context = context
             self.startTLSAfterInfo = startTLSAfterInfo

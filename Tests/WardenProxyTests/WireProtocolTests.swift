@@ -7,7 +7,9 @@ import WardenTestSupport
 /// client that misbehaves.
 @Suite(.serialized)
 struct WireProtocolTests {
-    func connect(_ warden: ProxyHarness, _ service: String, start: WireClient.Start = .infoFirst) async throws -> WireClient {
+    func connect(_ warden: ProxyHarness, _ service: String, start: WireClient.Start = .infoFirst) async throws
+        -> WireClient
+    {
         let folder = warden.layout.serviceDirectory(service)
         return try await WireClient.connect(
             port: warden.port, start: start, certificate: folder + "/cert.pem", key: folder + "/key.pem",
@@ -24,7 +26,9 @@ struct WireProtocolTests {
     func bothTLSOrdersWorkAndINFOHidesTheUpstream(start: WireClient.Start) async throws {
         try await withWarden { warden in
             let client = try await self.connect(warden, "orders", start: start)
-            try await client.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"headers\":true,\"user\":\"x\",\"pass\":\"y\"}\r\nPING\r\n")
+            try await client.send(
+                "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"headers\":true,\"user\":\"x\",\"pass\":\"y\"}\r\nPING\r\n"
+            )
             let text = try await client.waitFor("PONG\r\n")
             #expect(text.contains("PONG\r\n"))
             let info = try self.info(text)
@@ -70,7 +74,9 @@ struct WireProtocolTests {
             let client = try await self.connect(warden, "orders")
             try await client.send("CONNECT {}\r\nSUB orders.> 1\r\nPUB orders.a 1\r\nx\r\nUNSUB 1\r\nPING\r\n")
             let text = try await client.waitFor("PONG\r\n")
-            let lines = text.split(separator: "\r\n").filter { !$0.hasPrefix("INFO") && !$0.hasPrefix("MSG") && $0 != "x" }
+            let lines = text.split(separator: "\r\n").filter {
+                !$0.hasPrefix("INFO") && !$0.hasPrefix("MSG") && $0 != "x"
+            }
             #expect(lines == ["+OK", "+OK", "+OK", "+OK", "PONG"])
             await client.close()
         }
@@ -106,7 +112,8 @@ struct WireProtocolTests {
         try await withWarden { warden in
             let client = try await self.connect(warden, "orders")
             // `payments.>` has a delivery filter, so each UNSUB makes Warden PING nats-server itself.
-            try await client.send("CONNECT {\"verbose\":false}\r\nSUB payments.> 1\r\nUNSUB 1\r\nSUB payments.> 2\r\nUNSUB 2\r\nPING\r\n")
+            try await client.send(
+                "CONNECT {\"verbose\":false}\r\nSUB payments.> 1\r\nUNSUB 1\r\nSUB payments.> 2\r\nUNSUB 2\r\nPING\r\n")
             // nats-server answers in order: Warden's PONG came before this one.
             try await client.waitFor("PONG\r\n")
             try await client.send("SUB payments.> 3\r\nUNSUB 3\r\nPING\r\n")

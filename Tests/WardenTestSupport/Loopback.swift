@@ -1,9 +1,9 @@
 public import Foundation
+import WardenDevelopment
 
 #if canImport(Glibc)
 import Glibc
 #endif
-import WardenDevelopment
 
 /// Loopback-only networking helpers for tests: every address here is 127.0.0.1.
 public enum Loopback {
@@ -45,7 +45,9 @@ public final class RawConnection {
         self.socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Loopback.address(port: port)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(self.socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             Glibc.close(self.socket)
@@ -56,7 +58,9 @@ public final class RawConnection {
     }
 
     public func send(_ text: String) {
-        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(self.socket, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+        _ = text.utf8CString.withUnsafeBufferPointer {
+            Glibc.send(self.socket, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL))
+        }
     }
 
     /// Everything received until the peer closes or `seconds` pass; `closedByPeer` tells which.
@@ -106,13 +110,15 @@ public enum HTTPProbe {
             throw HTTPProbeError(description: "no complete response within \(timeout) s: \(text.prefix(200))")
         }
         let lines = text[..<end.lowerBound].split(separator: "\r\n")
-        guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+        guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "")
+        else {
             throw HTTPProbeError(description: "not an HTTP response: \(text.prefix(200))")
         }
         var headers: [String: String] = [:]
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         return HTTPProbeResponse(status: status, headers: headers, body: String(text[end.upperBound...]))
     }

@@ -25,7 +25,8 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
         let channel = context.channel
         let attempt = self.attempt
         attempt.deadline = loop.scheduleTask(in: attempt.env.configuration.handshakeTimeout) {
-            attempt.refuse("no verified TLS session within \(attempt.env.configuration.handshakeTimeout)", channel: channel)
+            attempt.refuse(
+                "no verified TLS session within \(attempt.env.configuration.handshakeTimeout)", channel: channel)
         }
         self.window = loop.scheduleTask(in: attempt.env.configuration.handshakeFirstWindow) { [self] in
             guard !self.decided else { return }
@@ -42,7 +43,8 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
         self.window?.cancel()
         // 0x16: a TLS handshake record, the start of every ClientHello.
         guard bytes.readableBytesView.first == 0x16 else {
-            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: "-ERR 'Secure Connection - TLS Required'\r\n")), promise: nil)
+            context.writeAndFlush(
+                self.wrapOutboundOut(ByteBuffer(string: "-ERR 'Secure Connection - TLS Required'\r\n")), promise: nil)
             self.attempt.refuse("plaintext connection: TLS is required", channel: context.channel)
             return
         }
@@ -63,7 +65,8 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
         }
         do {
-            try context.pipeline.syncOperations.addHandlers([tls, ClientTLSHandler(attempt: attempt)], position: .after(self))
+            try context.pipeline.syncOperations.addHandlers(
+                [tls, ClientTLSHandler(attempt: attempt)], position: .after(self))
         } catch {
             attempt.refuse("internal error setting up TLS: \(error)", channel: context.channel)
             return

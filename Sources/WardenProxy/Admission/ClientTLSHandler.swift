@@ -21,7 +21,8 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard let admission = self.attempt.admission else {
-            self.attempt.refuse(self.attempt.failure ?? "TLS session without a verified client certificate", channel: context.channel)
+            self.attempt.refuse(
+                self.attempt.failure ?? "TLS session without a verified client certificate", channel: context.channel)
             return
         }
         guard case .service(let service) = admission.identity else {
@@ -44,10 +45,13 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let session = ProxySession(
             env: env, clientChannel: context.channel, logger: self.attempt.logger,
-            machine: ProxyStateMachine(service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer))
-        let latest = env.registry.add(self.attempt.conn, .init(
-            service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel,
-            session: NIOLoopBound(session, eventLoop: context.eventLoop)))
+            machine: ProxyStateMachine(
+                service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer))
+        let latest = env.registry.add(
+            self.attempt.conn,
+            .init(
+                service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel,
+                session: NIOLoopBound(session, eventLoop: context.eventLoop)))
         // The ACLs were reloaded while this connection was being set up.
         _ = session.policyChanged(latest)
         do {

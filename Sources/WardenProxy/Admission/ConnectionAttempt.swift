@@ -35,9 +35,10 @@ final class ConnectionAttempt {
     }
 
     func infoLine() -> ByteBuffer {
-        ByteBuffer(string: ServerInfo.warden(
-            serverID: self.env.serverID, clientID: self.conn, clientIP: self.clientIP,
-            maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo))
+        ByteBuffer(
+            string: ServerInfo.warden(
+                serverID: self.env.serverID, clientID: self.conn, clientIP: self.clientIP,
+                maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo))
     }
 
     /// Records the refusal (once) and closes the connection.
@@ -46,9 +47,10 @@ final class ConnectionAttempt {
         if !self.recorded {
             self.recorded = true
             self.logger.info("connection refused", metadata: ["reason": "\(reason)"])
-            self.env.sink.takeAlone(DecisionRecord(
-                decision: .deny, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: .enforce,
-                rule: "mtls", reason: reason))
+            self.env.sink.takeAlone(
+                DecisionRecord(
+                    decision: .deny, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: .enforce,
+                    rule: "mtls", reason: reason))
         }
         channel.close(promise: nil)
     }
@@ -58,9 +60,10 @@ final class ConnectionAttempt {
         self.deadline?.cancel()
         guard !self.recorded else { return }
         self.recorded = true
-        self.env.sink.takeAlone(DecisionRecord(
-            decision: .allow, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: mode,
-            rule: "mtls", identity: admission.identity.uri(trustDomain: self.env.credentials.trustDomain),
-            serial: admission.serial))
+        self.env.sink.takeAlone(
+            DecisionRecord(
+                decision: .allow, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: mode,
+                rule: "mtls", identity: admission.identity.uri(trustDomain: self.env.credentials.trustDomain),
+                serial: admission.serial))
     }
 }

@@ -26,7 +26,8 @@ final class DecisionSink: Sendable {
     /// `counters` and offers its denials as audit events; `records` is emptied. The batch goes to the log
     /// at the end of the read cycle (`handOver`).
     func take(
-        _ records: inout [DecisionRecord], of connection: ConnectionFields, counters: DecisionCounters, into batch: RecordBatch,
+        _ records: inout [DecisionRecord], of connection: ConnectionFields, counters: DecisionCounters,
+        into batch: RecordBatch,
         microseconds: Int64
     ) {
         guard !records.isEmpty else { return }
@@ -57,7 +58,8 @@ final class DecisionSink: Sendable {
         var records = [record]
         let batch = RecordBatch.current
         self.take(
-            &records, of: record.connectionFields, counters: self.metrics.decisionCounters(service: record.service, mode: record.mode),
+            &records, of: record.connectionFields,
+            counters: self.metrics.decisionCounters(service: record.service, mode: record.mode),
             into: batch, microseconds: RFC3339.nowMicroseconds())
         if !self.handOver(batch) { self.pauseAccepting() }
     }

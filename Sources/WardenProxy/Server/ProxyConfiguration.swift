@@ -22,7 +22,9 @@ public struct ProxyConfiguration: Sendable {
             self.init(host: host, port: port)
         }
 
-        public var description: String { "tls://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(self.port)" }
+        public var description: String {
+            "tls://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(self.port)"
+        }
     }
 
     public var listenHost: String
@@ -40,7 +42,9 @@ public struct ProxyConfiguration: Sendable {
     public var revocationCheckInterval: TimeAmount = .seconds(1)
     public var maxPayload: Int = 1024 * 1024
 
-    public init(listenHost: String, listenPort: Int, upstream: Upstream, upstreamCAFile: String? = nil, certs: CertsLayout) {
+    public init(
+        listenHost: String, listenPort: Int, upstream: Upstream, upstreamCAFile: String? = nil, certs: CertsLayout
+    ) {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.upstream = upstream

@@ -59,7 +59,8 @@ final class ProxyEnvironment: Sendable {
         self.sink = DecisionSink(log: log, metrics: metrics, audit: audit)
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
-        self.upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
+        self.upstreamAddress = try? SocketAddress(
+            ipAddress: configuration.upstream.host, port: configuration.upstream.port)
 
         self.tls = NIOLockedValueBox(try TLSContexts(configuration: configuration))
     }

@@ -70,11 +70,13 @@ public final class ProxyServer: Service, Sendable {
         }
         self.watchers.withLockedValue { $0 = [revocations, expiry] }
         let address = channel.localAddress!
-        env.logger.info("listening", metadata: [
-            "address": "\(address)", "upstream": "\(env.configuration.upstream)",
-            "upstream_version": "\(env.upstreamInfo.version)",
-            "services": "\(env.registry.policy.services.count)", "rules": "\(env.registry.policy.ruleCount)",
-        ])
+        env.logger.info(
+            "listening",
+            metadata: [
+                "address": "\(address)", "upstream": "\(env.configuration.upstream)",
+                "upstream_version": "\(env.upstreamInfo.version)",
+                "services": "\(env.registry.policy.services.count)", "rules": "\(env.registry.policy.ruleCount)",
+            ])
         return address
     }
 
@@ -106,7 +108,8 @@ public final class ProxyServer: Service, Sendable {
         do {
             changed = try self.env.credentials.reloadIfChanged()
         } catch {
-            self.env.logger.error("cannot reload the inventory; keeping the previous one", metadata: ["error": "\(error)"])
+            self.env.logger.error(
+                "cannot reload the inventory; keeping the previous one", metadata: ["error": "\(error)"])
         }
         let now = Date()
         // Each connection is looked up in the inventory only when it changed; expiry needs only a date.
@@ -169,7 +172,8 @@ public final class ProxyServer: Service, Sendable {
             for diagnostic in error.diagnostics {
                 self.env.logger.error("ACL reload: \(diagnostic.description)")
             }
-            self.env.logger.error("ACL reload failed; the ACLs in force are kept", metadata: ["directory": "\(directory)"])
+            self.env.logger.error(
+                "ACL reload failed; the ACLs in force are kept", metadata: ["directory": "\(directory)"])
             self.env.metrics.countReload(succeeded: false)
             return false
         }
@@ -185,10 +189,12 @@ public final class ProxyServer: Service, Sendable {
             removed += (try? await connection.get()) ?? 0
         }
         self.env.metrics.countReload(succeeded: true)
-        self.env.logger.info("ACLs reloaded", metadata: [
-            "directory": "\(directory)", "services": "\(policy.services.count)", "rules": "\(policy.ruleCount)",
-            "connections": "\(connections.count)", "subscriptions_removed": "\(removed)",
-        ])
+        self.env.logger.info(
+            "ACLs reloaded",
+            metadata: [
+                "directory": "\(directory)", "services": "\(policy.services.count)", "rules": "\(policy.ruleCount)",
+                "connections": "\(connections.count)", "subscriptions_removed": "\(removed)",
+            ])
         return true
     }
 

@@ -38,7 +38,9 @@ enum ServerInfo {
     }
 
     /// Warden's own INFO line for a new client connection.
-    static func warden(serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int, upstream: Upstream) -> String {
+    static func warden(serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int, upstream: Upstream)
+        -> String
+    {
         var object: [String: Any] = [
             "server_id": serverID,
             "server_name": "warden",

@@ -7,7 +7,9 @@ import NIOPosix
 /// INFO in plain text before the TLS handshake, so this needs no credentials. Best effort: when
 /// nats-server cannot be reached, sessions learn the version from their own upstream INFO later.
 enum UpstreamProbe {
-    static func info(env: ProxyEnvironment, group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)) async -> ServerInfo.Upstream? {
+    static func info(env: ProxyEnvironment, group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)) async
+        -> ServerInfo.Upstream?
+    {
         let upstream = env.configuration.upstream
         let loop = group.next()
         let result = loop.makePromise(of: ServerInfo.Upstream?.self)
@@ -18,7 +20,8 @@ enum UpstreamProbe {
                     try channel.pipeline.syncOperations.addHandler(InfoReader(result: result))
                 }
             }
-        let connected = env.upstreamAddress.map { bootstrap.connect(to: $0) }
+        let connected =
+            env.upstreamAddress.map { bootstrap.connect(to: $0) }
             ?? bootstrap.connect(host: upstream.host, port: upstream.port)
         connected.whenFailure { _ in result.succeed(nil) }
         let deadline = loop.scheduleTask(in: timeout) { result.succeed(nil) }

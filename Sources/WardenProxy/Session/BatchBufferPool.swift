@@ -24,7 +24,8 @@ final class BatchBufferPool {
 
     /// An empty buffer nobody else holds, or nil when there is none.
     func take() -> ByteBuffer? {
-        for index in self.buffers.indices.reversed() where self.buffers[index].modifyIfUniquelyOwned({ $0.clear() }) != nil {
+        for index in self.buffers.indices.reversed()
+        where self.buffers[index].modifyIfUniquelyOwned({ $0.clear() }) != nil {
             return self.buffers.remove(at: index)
         }
         return nil

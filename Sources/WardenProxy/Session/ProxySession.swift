@@ -135,7 +135,8 @@ final class ProxySession {
             }
         // An address needs no resolver: NIO would otherwise run getaddrinfo on a thread of its pool for
         // every connection, even for 127.0.0.1.
-        let connected = self.env.upstreamAddress.map { bootstrap.connect(to: $0) }
+        let connected =
+            self.env.upstreamAddress.map { bootstrap.connect(to: $0) }
             ?? bootstrap.connect(host: upstream.host, port: upstream.port)
         connected.whenComplete { result in
             let session = bound.value
@@ -183,7 +184,8 @@ final class ProxySession {
     /// makes nats.c, nats.go and nats.py close for good.
     func upstreamFailed(_ reason: String) {
         guard !self.closing else { return }
-        self.logger.warning("upstream connection failed; closing the client, which will reconnect", metadata: ["reason": "\(reason)"])
+        self.logger.warning(
+            "upstream connection failed; closing the client, which will reconnect", metadata: ["reason": "\(reason)"])
         self.env.metrics.countUpstreamFailure()
         self.close(reason: reason)
     }
@@ -212,11 +214,14 @@ final class ProxySession {
         let reason = "\(failure.code.rawValue): \(failure.reason)"
         self.logger.warning("closing: credential withdrawn", metadata: ["reason": "\(reason)"])
         self.env.metrics.countCredentialClose()
-        self.env.sink.takeAlone(DecisionRecord(
-            decision: .deny, op: .connect, service: machine.service, conn: machine.conn, peer: machine.peer,
-            mode: .enforce, rule: "mtls", reason: reason,
-            identity: machine.service.map { Identity.service($0).uri(trustDomain: self.env.credentials.trustDomain) },
-            serial: serial))
+        self.env.sink.takeAlone(
+            DecisionRecord(
+                decision: .deny, op: .connect, service: machine.service, conn: machine.conn, peer: machine.peer,
+                mode: .enforce, rule: "mtls", reason: reason,
+                identity: machine.service.map {
+                    Identity.service($0).uri(trustDomain: self.env.credentials.trustDomain)
+                },
+                serial: serial))
         let text = failure.code == .expired ? "User Authentication Expired" : "User Authentication Revoked"
         self.core.out.client.append(ProxyStateMachine.error(text))
         self.close(reason: "credential withdrawn: \(reason)")
@@ -236,7 +241,8 @@ final class ProxySession {
         let removed = self.core.policyChanged(to: policy, counters: counters)
         self.flushAll()
         if removed > 0 {
-            self.logger.info("removed subscriptions the reloaded ACLs no longer allow", metadata: ["removed": "\(removed)"])
+            self.logger.info(
+                "removed subscriptions the reloaded ACLs no longer allow", metadata: ["removed": "\(removed)"])
         }
         return removed
     }
@@ -277,7 +283,9 @@ final class ProxySession {
             self.clientChannel.flush()
         }
         self.submitLog()
-        if self.clientPause.contains(.upstreamPending), self.core.bytesWaitingForUpstream <= Self.maxQueuedBeforeUpstream {
+        if self.clientPause.contains(.upstreamPending),
+            self.core.bytesWaitingForUpstream <= Self.maxQueuedBeforeUpstream
+        {
             self.resumeClient(.upstreamPending)
         }
     }

@@ -27,7 +27,8 @@ extension ProxyStateMachine {
     mutating func deliveryDenial(_ delivery: Delivery) -> DeliveryDenial? {
         // Clients number their subscriptions, so as a `String` the sid needs no allocation.
         if self.subscriptions.needsChecks,
-            let denial = self.subscriptions.delivery(sid: delivery.sid.string, subject: delivery.subject, policy: self.policy)
+            let denial = self.subscriptions.delivery(
+                sid: delivery.sid.string, subject: delivery.subject, policy: self.policy)
         {
             return DeliveryDenial(decision: denial)
         }
@@ -40,7 +41,8 @@ extension ProxyStateMachine {
             let bytes = raw.bindMemory(to: UInt8.self)
             let headers = delivery.headerLength ?? 0
             return StoredMessage.carried(
-                headers: UnsafeBufferPointer(rebasing: bytes[..<headers]), body: UnsafeBufferPointer(rebasing: bytes[headers...]))
+                headers: UnsafeBufferPointer(rebasing: bytes[..<headers]),
+                body: UnsafeBufferPointer(rebasing: bytes[headers...]))
         }
         switch carried {
         case .nothing:

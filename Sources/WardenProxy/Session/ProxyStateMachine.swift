@@ -105,7 +105,9 @@ struct ProxyStateMachine {
         case .publish(let publish):
             // Recorded like every publish, then refused the way nats-server refuses operations before
             // CONNECT on a server that requires authentication.
-            out.records.append(self.record(.pub, Self.connectRequired, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
+            out.records.append(
+                self.record(
+                    .pub, Self.connectRequired, subject: publish.subject, reply: publish.reply, size: publish.bodySize))
             self.close("Authorization Violation", reason: "operation before CONNECT", into: &out)
         case .subscribe(let subject, let queue, _):
             out.records.append(self.record(.sub, Self.connectRequired, subject: WireString(subject), queue: queue))
@@ -134,11 +136,14 @@ struct ProxyStateMachine {
             let decision = self.decideSubscribe(subject: subject, queue: queue)
             out.records.append(self.record(.sub, decision.decision, subject: WireString(subject), queue: queue))
             if decision.decision.isPermitted {
-                self.subscriptions.subscribed(sid: sid, .init(subject: subject, queue: queue, filter: decision.deliveryFilter))
+                self.subscriptions.subscribed(
+                    sid: sid, .init(subject: subject, queue: queue, filter: decision.deliveryFilter))
                 self.toUpstream(frame.raw, into: &out)
                 if self.verbose { self.reply(Self.ok, into: &out) }
             } else if let queue {
-                self.reply(Self.error("Permissions Violation for Subscription to \"\(subject)\" using queue \"\(queue)\""), into: &out)
+                self.reply(
+                    Self.error("Permissions Violation for Subscription to \"\(subject)\" using queue \"\(queue)\""),
+                    into: &out)
             } else {
                 self.reply(Self.error("Permissions Violation for Subscription to \"\(subject)\""), into: &out)
             }
@@ -160,10 +165,13 @@ struct ProxyStateMachine {
     }
 
     /// Records a decided publish, and forwards or refuses it.
-    mutating func carryOut(_ verdict: PublishVerdict, of publish: Publish, _ frame: Frame<ClientOperation>, into out: inout ProxyOutput) {
-        out.records.append(self.record(
-            .pub, verdict.decision, subject: publish.subject, reply: publish.reply, size: publish.bodySize,
-            reason: verdict.reason))
+    mutating func carryOut(
+        _ verdict: PublishVerdict, of publish: Publish, _ frame: Frame<ClientOperation>, into out: inout ProxyOutput
+    ) {
+        out.records.append(
+            self.record(
+                .pub, verdict.decision, subject: publish.subject, reply: publish.reply, size: publish.bodySize,
+                reason: verdict.reason))
         if verdict.decision.isPermitted {
             self.toUpstream(frame.raw, into: &out)
             if self.verbose { self.reply(Self.ok, into: &out) }
@@ -204,9 +212,11 @@ struct ProxyStateMachine {
             for subscription in self.subscriptions.live[sid]! {
                 let decision = self.decideSubscribe(subject: subscription.subject, queue: subscription.queue)
                 if decision.decision.verdict == .deny {
-                    out.records.append(self.record(
-                        .sub, decision.decision, subject: WireString(subscription.subject), queue: subscription.queue,
-                        sid: WireString(sid), reason: Self.reloadReason))
+                    out.records.append(
+                        self.record(
+                            .sub, decision.decision, subject: WireString(subscription.subject),
+                            queue: subscription.queue,
+                            sid: WireString(sid), reason: Self.reloadReason))
                 }
                 if decision.decision.isPermitted {
                     filters.append(decision.deliveryFilter)
@@ -253,9 +263,10 @@ struct ProxyStateMachine {
             self.streamLookupAnswered(delivery, now: now, into: &out)
         case .message(let delivery):
             if let denial = self.deliveryDenial(delivery) {
-                out.records.append(self.record(
-                    .deliver, denial.decision, subject: denial.subject ?? delivery.subject, sid: delivery.sid,
-                    reason: denial.reason))
+                out.records.append(
+                    self.record(
+                        .deliver, denial.decision, subject: denial.subject ?? delivery.subject, sid: delivery.sid,
+                        reason: denial.reason))
                 guard denial.decision.isPermitted else { return }
             }
             if let reply = delivery.reply { self.publishes.delivered(reply: reply, now: now) }

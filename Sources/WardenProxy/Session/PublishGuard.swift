@@ -50,14 +50,16 @@ struct PublishGuard {
         let decision = self.decideSubject(publish, policy: policy, now: now)
         guard decision.verdict == .allow else {
             if decision.reason == .reservedReply, let reply = publish.reply {
-                return PublishVerdict(decision: decision, errorText: "Permissions Violation for Publish with Reply of \"\(reply)\"")
+                return PublishVerdict(
+                    decision: decision, errorText: "Permissions Violation for Publish with Reply of \"\(reply)\"")
             }
             return .refused(decision, publishingTo: publish.subject)
         }
         if let reply = publish.reply {
             let answers = reply.withUnsafeBytes { policy.decideReply(replyBytes: $0) }
             if answers.verdict == .deny {
-                return PublishVerdict(decision: answers, errorText: "Permissions Violation for Publish with Reply of \"\(reply)\"")
+                return PublishVerdict(
+                    decision: answers, errorText: "Permissions Violation for Publish with Reply of \"\(reply)\"")
             }
         }
         if let headerLength = publish.headerLength, headerLength > 0,
@@ -84,7 +86,8 @@ struct PublishGuard {
             if publish.reply == nil && self.responses == nil { return rules }
             let replyIsReserved = publish.reply?.withUnsafeBytes { ServicePolicy.isReservedReply($0) } ?? false
             return policy.decidePublish(
-                subjectBytes: subject, replyIsReserved: replyIsReserved, ruleDecision: rules, responses: &self.responses,
+                subjectBytes: subject, replyIsReserved: replyIsReserved, ruleDecision: rules,
+                responses: &self.responses,
                 now: now)
         }
     }
@@ -103,7 +106,8 @@ struct PublishGuard {
         let decision: ContainmentDecision
         do throws(ContainmentRefusal) {
             let requirements = try publish.payload.withUnsafeReadableBytes { bytes throws(ContainmentRefusal) in
-                try PublishHeaders.requirements(UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[..<length]))
+                try PublishHeaders.requirements(
+                    UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[..<length]))
             }
             guard !requirements.isEmpty else { return nil }
             decision = ContainmentDecision.decide(requirements, policy: policy)
@@ -137,11 +141,13 @@ struct PublishGuard {
         guard let decision = decided else { return PublishVerdict(decision: subjectDecision, awaitsStream: call) }
         guard let denial = decision.denial else { return PublishVerdict(decision: subjectDecision) }
         let reason = decision.reason ?? "the request"
-        let description = denial.reason == .notUnderstood
+        let description =
+            denial.reason == .notUnderstood
             ? "Warden refused the request: \(reason)"
             : "Permissions Violation: \(reason) (\(denial.ruleDescription))"
         return PublishVerdict(
-            decision: denial, reason: decision.reason, jetStream: JetStreamRefusal(call: call, description: description))
+            decision: denial, reason: decision.reason, jetStream: JetStreamRefusal(call: call, description: description)
+        )
     }
 
     /// Decides a publish that awaited its stream's subjects (`PublishVerdict.awaitsStream`), now that

@@ -26,7 +26,8 @@ struct SessionCore {
     private var cycleClock: (uptime: UInt64, wallMicroseconds: Int64)?
 
     init(
-        machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch, counters: DecisionCounters, sink: DecisionSink
+        machine: ProxyStateMachine, maxPayload: Int, records: RecordBatch, counters: DecisionCounters,
+        sink: DecisionSink
     ) {
         self.machine = machine
         self.records = records

@@ -26,8 +26,11 @@ struct StreamLookup {
     /// How long a lookup may take before the consumer is decided without it.
     static let timeout: TimeAmount = .seconds(5)
 
-    private let inboxPrefix = "_WARDEN." + String((0..<4).map { _ in UInt32.random(in: .min ... .max) }
-        .map { String($0, radix: 16) }.joined().prefix(24))
+    private let inboxPrefix =
+        "_WARDEN."
+        + String(
+            (0..<4).map { _ in UInt32.random(in: .min ... .max) }
+                .map { String($0, radix: 16) }.joined().prefix(24))
     private var subscribed = false
     private var lastNumber = 0
     private(set) var pending: Pending?
@@ -55,9 +58,11 @@ struct StreamLookup {
         // The API as the client addressed it, with its JetStream domain if any.
         let subject = publish.subject.string
         let prefix = subject.range(of: ".API.").map { String(subject[..<$0.upperBound]) } ?? "$JS.API."
-        frames.append(ByteBuffer(
-            string: "PUB \(prefix)STREAM.INFO.\(call.stream) \(self.inboxPrefix).\(self.lastNumber) 0\r\n\r\n"))
-        self.pending = Pending(frame: frame, publish: publish, call: call, subjectDecision: subjectDecision, number: self.lastNumber)
+        frames.append(
+            ByteBuffer(
+                string: "PUB \(prefix)STREAM.INFO.\(call.stream) \(self.inboxPrefix).\(self.lastNumber) 0\r\n\r\n"))
+        self.pending = Pending(
+            frame: frame, publish: publish, call: call, subjectDecision: subjectDecision, number: self.lastNumber)
         return (frames, self.lastNumber)
     }
 
@@ -69,7 +74,8 @@ struct StreamLookup {
     /// The lookup the answer on `subject` ends, when it is the pending one.
     func number(ofAnswerOn subject: WireString) -> Int? {
         let text = subject.string
-        guard text.hasPrefix(self.inboxPrefix + "."), let number = Int(text.dropFirst(self.inboxPrefix.count + 1)) else {
+        guard text.hasPrefix(self.inboxPrefix + "."), let number = Int(text.dropFirst(self.inboxPrefix.count + 1))
+        else {
             return nil
         }
         return number
@@ -107,7 +113,8 @@ extension ProxyStateMachine {
     mutating func streamLookupAnswered(_ delivery: Delivery, now: UInt64, into out: inout ProxyOutput) {
         guard let number = self.lookup.number(ofAnswerOn: delivery.subject) else { return }
         let subjects = delivery.payload.withUnsafeReadableBytes { raw in
-            StreamSubjects.fromInfo(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[(delivery.headerLength ?? 0)...]))
+            StreamSubjects.fromInfo(
+                UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[(delivery.headerLength ?? 0)...]))
         }
         self.finishLookup(number, subjects: subjects, now: now, into: &out)
     }

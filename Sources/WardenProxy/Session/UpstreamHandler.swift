@@ -94,7 +94,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
         if case TLSUserEvent.handshakeCompleted = event {
             guard self.peerNamesTheHostDialled(context: context) else {
                 self.session.upstreamFailed(
-                    "nats-server's certificate does not name \(self.session.env.configuration.upstream.host) (DNS names only)")
+                    "nats-server's certificate does not name \(self.session.env.configuration.upstream.host) (DNS names only)"
+                )
                 return
             }
             self.ready = true
