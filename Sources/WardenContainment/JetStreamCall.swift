@@ -47,18 +47,22 @@ public struct JetStreamCall: Hashable, Sendable {
     /// Whether `subject` (UTF-8 bytes) is under a JetStream API prefix, `$JS.API.` or `$JS.<domain>.API.`:
     /// the cheap test the publish path makes first, which acks (`$JS.ACK.…`) mostly fail at once.
     public static func isAPISubject(_ subject: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard subject.count > 8, subject.starts(with: Self.prefix) else { return false }
+        guard subject.count > 8, subject[0] == UInt8(ascii: "$"), subject[1] == UInt8(ascii: "J"),
+            subject[2] == UInt8(ascii: "S"), subject[3] == UInt8(ascii: ".")
+        else { return false }
         var start = 4
-        if !subject[start...].starts(with: Self.api) {
+        if !Self.isAPI(subject, at: start) {
             // `$JS.<domain>.API.`: skip one token.
-            guard let dot = subject[start...].firstIndex(of: 0x2E) else { return false }
+            guard let dot = subject[start...].firstIndex(of: UInt8(ascii: ".")) else { return false }
             start = dot + 1
         }
-        return subject[start...].starts(with: Self.api)
+        return Self.isAPI(subject, at: start)
     }
 
-    private static let prefix = Array("$JS.".utf8)
-    private static let api = Array("API.".utf8)
+    private static func isAPI(_ subject: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
+        start + 4 <= subject.count && subject[start] == UInt8(ascii: "A") && subject[start + 1] == UInt8(ascii: "P")
+            && subject[start + 2] == UInt8(ascii: "I") && subject[start + 3] == UInt8(ascii: ".")
+    }
 
     /// The call a publish to `subject` makes, or nil when it is none that Warden inspects.
     public init?(subject: String) {

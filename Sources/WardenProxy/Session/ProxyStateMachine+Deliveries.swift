@@ -32,14 +32,20 @@ extension ProxyStateMachine {
         {
             return DeliveryDenial(decision: denial)
         }
-        let (isForeign, queue) = self.subscriptions.foreign(sid: delivery.sid, subject: delivery.subject)
-        if isForeign {
+        var queue: String?
+        if self.subscriptions.isForeign(sid: delivery.sid, subject: delivery.subject) {
+            queue = self.subscriptions.queue(of: delivery.sid)
             let decision = delivery.subject.withUnsafeBytes { self.decideReceive($0, queue: queue) }
             if decision.verdict == .deny { return DeliveryDenial(decision: decision, reason: Self.foreignReason) }
         }
+        // A stored message is carried in headers or in a JSON body: most deliveries have neither.
+        let headers = delivery.headerLength ?? 0
+        guard
+            headers > 0
+                || delivery.payload.getInteger(at: delivery.payload.readerIndex, as: UInt8.self) == UInt8(ascii: "{")
+        else { return nil }
         let carried = delivery.payload.withUnsafeReadableBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
-            let headers = delivery.headerLength ?? 0
             return StoredMessage.carried(
                 headers: UnsafeBufferPointer(rebasing: bytes[..<headers]),
                 body: UnsafeBufferPointer(rebasing: bytes[headers...]))

@@ -79,7 +79,9 @@ struct PublishGuard {
     private mutating func decideSubject(_ publish: Publish, policy: ServicePolicy, now: UInt64) -> PolicyDecision {
         publish.subject.withUnsafeBytes { subject in
             var rules = self.cache.decision(forSubjectBytes: subject, in: policy)
-            if rules.reason == .literalSubjectRequired, let pattern = Self.jetStreamSubjectWithFilter(publish.subject) {
+            if rules.verdict == .deny, rules.reason == .literalSubjectRequired,
+                let pattern = Self.jetStreamSubjectWithFilter(publish.subject)
+            {
                 // `CONSUMER.CREATE.S.C.<filter>` names a subject of its own, not a wildcard publish.
                 rules = policy.decidePublish(pattern: pattern)
             }
@@ -163,18 +165,48 @@ struct PublishGuard {
     }
 }
 
-/// What `PublishGuard` decided about one publish, and how a refusal is told.
+/// What `PublishGuard` decided about one publish, and how a refusal is told. Nearly every publish is
+/// decided by its subject alone: what else a verdict may carry sits behind one reference, nil then, so
+/// that the verdict is a small value on the per-message path.
 struct PublishVerdict {
     var decision: PolicyDecision
+    private let details: Details?
+
+    private final class Details {
+        let reason: String?
+        let errorText: String?
+        let jetStream: JetStreamRefusal?
+        let awaitsStream: JetStreamCall?
+
+        init(reason: String?, errorText: String?, jetStream: JetStreamRefusal?, awaitsStream: JetStreamCall?) {
+            self.reason = reason
+            self.errorText = errorText
+            self.jetStream = jetStream
+            self.awaitsStream = awaitsStream
+        }
+    }
+
+    init(
+        decision: PolicyDecision, reason: String? = nil, errorText: String? = nil, jetStream: JetStreamRefusal? = nil,
+        awaitsStream: JetStreamCall? = nil
+    ) {
+        self.decision = decision
+        let plain = reason == nil && errorText == nil && jetStream == nil && awaitsStream == nil
+        self.details =
+            plain
+            ? nil
+            : Details(reason: reason, errorText: errorText, jetStream: jetStream, awaitsStream: awaitsStream)
+    }
+
     /// What beyond the subject was refused (a reply's or header's subject, a JetStream field), for the record.
-    var reason: String?
+    var reason: String? { self.details?.reason }
     /// The text of nats-server's `-ERR` for the refusal; nil when it is answered as a JetStream API error.
-    var errorText: String?
+    var errorText: String? { self.details?.errorText }
     /// The answer to a refused JetStream API call.
-    var jetStream: JetStreamRefusal?
+    var jetStream: JetStreamRefusal? { self.details?.jetStream }
     /// Set when nothing is decided yet: the call (a consumer without a filter) reads every subject of its
     /// stream, which must be looked up first.
-    var awaitsStream: JetStreamCall?
+    var awaitsStream: JetStreamCall? { self.details?.awaitsStream }
 
     static func refused(_ decision: PolicyDecision, publishingTo subject: WireString) -> PublishVerdict {
         PublishVerdict(decision: decision, errorText: "Permissions Violation for Publish to \"\(subject)\"")

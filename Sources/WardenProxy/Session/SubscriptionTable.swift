@@ -58,11 +58,13 @@ struct SubscriptionTable {
 
     /// Live subscriptions by sid: usually one each, more only when a client repeated a live sid.
     private(set) var live: [String: [Subscription]] = [:] {
-        didSet { self.recent = nil }
+        didSet { self.recentSid = [] }
     }
-    /// The sid of the last delivery and its live subscriptions: nearly every delivery goes to the sid
-    /// of the one before, so most need no look-up by sid.
-    private var recent: (sid: String, subscriptions: [Subscription])?
+    /// The sid of the last delivery and the patterns of its live subscriptions: nearly every delivery
+    /// goes to the sid of the one before, so most need no look-up by sid. Empty: nothing cached (no
+    /// sid is empty).
+    private var recentSid: [UInt8] = []
+    private var recentPatterns: [SubjectPattern?] = []
     private var checks: [String: Check] = [:]
     private var endingCount = 0
     /// The PONG the latest ended subscription waits for.
@@ -148,22 +150,25 @@ struct SubscriptionTable {
 
     /// Whether a delivery to `sid` on `subject` is data from elsewhere: no live subscription with the sid
     /// matches its subject (a JetStream delivery, which carries the subject it was stored on, or a sid
-    /// Warden does not hold). Returns the queue group to decide it in, nil as the first element when
-    /// the delivery is one its subscription matches.
-    mutating func foreign(sid: WireString, subject: WireString) -> (isForeign: Bool, queue: String?) {
-        let subscriptions: [Subscription]
-        if let recent = self.recent, sid.withUnsafeBytes({ recent.sid.utf8.elementsEqual($0) }) {
-            subscriptions = recent.subscriptions
-        } else {
+    /// Warden does not hold). Costs a comparison of the sid with the last one's and of the subject with
+    /// the subscription's pattern.
+    mutating func isForeign(sid: WireString, subject: WireString) -> Bool {
+        let same = sid.withUnsafeBytes { sid in self.recentSid.withUnsafeBufferPointer { sid.elementsEqual($0) } }
+        if !same {
             // Clients number their subscriptions, so as a `String` the sid needs no allocation.
             let key = sid.string
-            subscriptions = self.live[key] ?? []
-            self.recent = (key, subscriptions)
+            self.recentPatterns = (self.live[key] ?? []).map(\.pattern)
+            self.recentSid = Array(key.utf8)
         }
-        let matched = subject.withUnsafeBytes { subject in
-            subscriptions.contains { $0.pattern?.matches(literal: subject) ?? false }
+        return subject.withUnsafeBytes { subject in
+            for pattern in self.recentPatterns where pattern?.matches(literal: subject) == true { return false }
+            return true
         }
-        return (!matched, subscriptions.first?.queue)
+    }
+
+    /// The queue group of `sid`'s subscription, to decide a delivery from elsewhere in it.
+    func queue(of sid: WireString) -> String? {
+        self.live[sid.string]?.first?.queue
     }
 
     /// The sids of the live subscriptions that `subject` reaches, as nats-server would deliver a
