@@ -7,9 +7,10 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// Linux only: Warden uses Glibc, libnats from the system (pkg-config) and mimalloc, and is built and
+// tested on Debian. No Apple platform is claimed.
 let package = Package(
     name: "warden",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "warden", targets: ["WardenCLI"]),
         .executable(name: "warden-bench", targets: ["WardenBenchmark"]),
@@ -140,8 +141,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings,
             // mimalloc replaces glibc's malloc in the whole process (it comes before libc in the lookup
-            // order). An idle connection is about 1,800 small allocations, most of them BoringSSL's, and
-            // took 6 KiB more with glibc's allocator (docs/PERFORMANCE.md).
+            // order): an idle connection is many small allocations, and costs less with it
+            // (docs/PERFORMANCE.md, "Memory").
             linkerSettings: [.linkedLibrary("mimalloc", .when(platforms: [.linux]))]
         ),
         .executableTarget(
