@@ -215,7 +215,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WardenCLITests",
-            dependencies: ["WardenCLI", "WardenPKI", "WardenTestSupport", "NATSClient", "WardenAudit"],
+            dependencies: [
+                "WardenCLI", "WardenPKI", "WardenTestSupport", "NATSClient", "WardenAudit",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

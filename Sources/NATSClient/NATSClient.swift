@@ -46,11 +46,13 @@ public final class NATSClient: @unchecked Sendable {
     }
 
     /// What happened to a persistent connection.
-    public enum ConnectionEvent: Sendable {
+    public enum ConnectionEvent: Sendable, Hashable {
         /// Connected after the first attempt failed.
         case connected
         case disconnected
         case reconnected
+        /// The server said (INFO `ldm`) that it is in lame duck mode: it will close the connection soon.
+        case lameDuck
     }
 
     /// A nats.c failure: its status text and, when the server said why, the server's words.
@@ -144,6 +146,15 @@ public final class NATSClient: @unchecked Sendable {
                         }, context))
             } else {
                 try Self.check(natsOptions_SetAllowReconnect(opts, false))
+            }
+            if options.onConnectionEvent != nil {
+                let context = Unmanaged.passUnretained(callbacks).toOpaque()
+                try Self.check(
+                    natsOptions_SetLameDuckModeCB(
+                        opts,
+                        { _, closure in
+                            closure.map { Unmanaged<Callbacks>.fromOpaque($0).takeUnretainedValue().event(.lameDuck) }
+                        }, context))
             }
             if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
             if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }

@@ -319,6 +319,10 @@ extension AuditTrail {
                 logger.warning(
                     "audit events: lost the connection to nats-server; reconnecting every second, events wait meanwhile",
                     metadata: ["upstream": "\(upstream)"])
+            case .lameDuck:
+                logger.info(
+                    "audit events: nats-server is in lame duck mode; the connection will move to another server",
+                    metadata: ["upstream": "\(upstream)"])
             }
         }
         let client: NATSClient

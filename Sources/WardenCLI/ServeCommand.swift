@@ -28,7 +28,10 @@ struct ServeCommand: AsyncParsableCommand {
             live connections are decided by the new ACLs from then on, subscriptions they no longer allow are removed, \
             and ACLs with errors are reported and not loaded; it also reloads Warden's own certificates (after \
             `warden renew`) for new connections. SIGUSR1 reopens the decision log, for rotation: move the \
-            file away, then send SIGUSR1, and records go to a new file. SIGTERM or SIGINT stops it gracefully.
+            file away, then send SIGUSR1, and records go to a new file. SIGUSR2 enters lame duck mode, as \
+            nats-server's: Warden stops accepting, tells its clients (INFO ldm) to reconnect elsewhere, closes \
+            them over --lame-duck-duration, writes its last records and exits 0. SIGTERM or SIGINT stops it \
+            gracefully at once.
             """
     )
 
@@ -55,6 +58,10 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var metrics: String?
     @Option(
+        name: .customLong("lame-duck-duration"),
+        help: "Over how long lame duck mode (SIGUSR2) closes the clients, e.g. 30s or 2m.")
+    var lameDuckDuration: String = "30s"
+    @Option(
         name: .customLong("log-level"),
         help: "Level of Warden's own log on standard error: debug, info, warning, error.")
     var logLevel: String = "info"
@@ -72,6 +79,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1_000_000).contains(self.auditRate) else {
             throw ValidationError("--audit-rate must be a whole number of events a second from 1 to 1000000, e.g. 100")
         }
+        guard (try? DurationParser.parse(self.lameDuckDuration)).map({ $0 > .zero }) == true else {
+            throw ValidationError("--lame-duck-duration must be a duration like 30s or 2m")
+        }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -86,8 +96,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "warden")
         OpenFileLimit.raiseToMaximum()
-        // Trapped first: until then, a SIGHUP or SIGUSR1 would end the process.
-        let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
+        // Trapped first: until then, a SIGHUP, SIGUSR1 or SIGUSR2 would end the process.
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1, .sigusr2)
 
         let policy: PolicySnapshot
         do {
@@ -142,17 +152,22 @@ struct ServeCommand: AsyncParsableCommand {
             // the audit trail publishes the last denials, the log writes the last records, then the local
             // nats-server stops.
             services.append(server)
-            services.append(
-                OperatorSignals(
-                    signals: signals, server: server, log: log, aclDirectory: self.acls.directory, logger: logger))
+            let operatorSignals = OperatorSignals(
+                signals: signals, server: server, log: log, aclDirectory: self.acls.directory,
+                lameDuckDuration: try DurationParser.parse(self.lameDuckDuration), logger: logger)
+            var configured = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+            // Lame duck mode ends with the operator signals' service, and so does Warden, gracefully.
+            configured.append(.init(service: operatorSignals, successTerminationBehavior: .gracefullyShutdownGroup))
             if let metrics = self.metrics, let (host, port) = parseHostPort(Substring(metrics)) {
-                services.append(
-                    MetricsServer(host: host, port: port, group: group, logger: logger) {
-                        server.metricsExposition()
-                    })
+                configured.append(
+                    .init(
+                        service: MetricsServer(host: host, port: port, group: group, logger: logger) {
+                            server.metricsExposition()
+                        }))
             }
             let serviceGroup = ServiceGroup(
-                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                configuration: .init(
+                    services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await serviceGroup.run()
         } catch {
             try? await group.shutdownGracefully()
@@ -166,12 +181,15 @@ struct ServeCommand: AsyncParsableCommand {
 
 /// What an operator asks of a running Warden by signal, as of nats-server (`nats-server --signal`):
 /// SIGHUP reloads the ACL files (`ProxyServer.reloadACLs`) and Warden's own certificates
-/// (`ProxyServer.reloadCertificates`, after `warden renew`), SIGUSR1 reopens the decision log.
+/// (`ProxyServer.reloadCertificates`, after `warden renew`), SIGUSR1 reopens the decision log, SIGUSR2
+/// enters lame duck mode (`ProxyServer.enterLameDuckMode`), after which this service returns and Warden
+/// stops.
 struct OperatorSignals: Service {
     let signals: UnixSignalsSequence
     let server: ProxyServer
     let log: DecisionLog
     let aclDirectory: String
+    let lameDuckDuration: Duration
     let logger: Logger
 
     func run() async throws {
@@ -186,6 +204,13 @@ struct OperatorSignals: Service {
             case .sigusr1:
                 self.logger.info("SIGUSR1: reopening the decision log", metadata: ["path": "\(self.log.path)"])
                 self.log.reopen()
+            case .sigusr2:
+                self.logger.info("SIGUSR2: entering lame duck mode")
+                // A SIGTERM meanwhile ends the spreading out: the rest are closed at once.
+                await cancelWhenGracefulShutdown {
+                    await self.server.enterLameDuckMode(duration: self.lameDuckDuration)
+                }
+                return
             default:
                 break
             }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NATSClient
 import Testing
 import WardenPKI
@@ -316,6 +317,60 @@ struct ServeCommandTests {
         let billing = decisions.filter { $0["subject"] as? String == "billing.due" }
         #expect(billing.map { $0["decision"] as? String } == ["deny", "deny", "allow"])
         #expect((billing.last?["rule"] as? String)?.hasPrefix("acls/orders.yaml:4 ") == true)
+    }
+
+    @Test func SIGUSR2IsLameDuckModeClientsAreToldAndClosedOverTheDurationAndWardenExitsZero() async throws {
+        let directory = try TemporaryDirectory()
+        #expect(try warden(["init"], in: directory.path).status == 0)
+        #expect(try warden(["enroll", "orders"], in: directory.path).status == 0)
+        let port = try Loopback.freePort()
+        let (process, _, stderr) = try Self.start(
+            [
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--no-audit-events",
+                "--lame-duck-duration", "2s",
+            ], in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(Self.read(stderr))")
+
+        let events = NIOLockedValueBox<[Int: [NATSClient.ConnectionEvent]]>([:])
+        var clients: [NATSClient] = []
+        for index in 0..<4 {
+            let folder = directory.appending("certs/services/orders")
+            var options = NATSClient.Options(
+                url: "tls://127.0.0.1:\(port)", caFile: folder + "/ca.pem", certificateFile: folder + "/cert.pem",
+                keyFile: folder + "/key.pem")
+            options.persistent = true
+            options.onConnectionEvent = { event in events.withLockedValue { $0[index, default: []].append(event) } }
+            let client = try NATSClient(options)
+            try client.publish("orders.created", "client \(index)")
+            try client.flush(timeoutMilliseconds: 5000)
+            clients.append(client)
+        }
+
+        kill(process.processIdentifier, SIGUSR2)
+        // Told first (INFO ldm), then closed, each of them; new connections are refused meanwhile.
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                events.withLockedValue { all in
+                    (0..<4).allSatisfy {
+                        all[$0]?.contains(.lameDuck) == true && all[$0]?.contains(.disconnected) == true
+                    }
+                }
+            }, "\(events.withLockedValue { $0 })")
+        #expect(
+            events.withLockedValue { all in
+                (0..<4).allSatisfy {
+                    all[$0]?.firstIndex(of: .lameDuck) ?? 99 < all[$0]?.firstIndex(of: .disconnected) ?? 0
+                }
+            })
+        #expect(!Loopback.isListening(port: port))
+        #expect(await eventually(timeout: .seconds(15)) { !process.isRunning }, "\(Self.read(stderr))")
+        #expect(process.terminationStatus == 0, "\(Self.read(stderr))")
+        #expect(Self.read(stderr).contains("lame duck mode: every client is closed"))
+        // The last records are written: every publish has its record.
+        let log = Self.read(directory.appending("logs/decisions.jsonl"))
+        #expect(log.components(separatedBy: #""op":"pub""#).count - 1 == 4)
+        for client in clients { #expect(!client.isClosed) }
     }
 
     @Test func SIGUSR1ReopensTheDecisionLogForRotation() async throws {

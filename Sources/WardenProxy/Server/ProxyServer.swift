@@ -17,9 +17,9 @@ public import WardenPolicy
 /// accepting, closes every client connection and returns once they are closed (their last decision
 /// records handed to the log).
 public final class ProxyServer: Service, Sendable {
-    private let env: ProxyEnvironment
+    let env: ProxyEnvironment
     private let group: any EventLoopGroup
-    private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let watchers = NIOLockedValueBox<[RepeatedTask]>([])
 
     /// How long before one of Warden's own certificates expires its log starts warning, once a day.

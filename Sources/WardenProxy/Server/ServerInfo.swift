@@ -37,10 +37,13 @@ enum ServerInfo {
         init() {}
     }
 
-    /// Warden's own INFO line for a new client connection.
-    static func warden(serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int, upstream: Upstream)
-        -> String
-    {
+    /// Warden's own INFO line for a new client connection. With `lameDuck`, the INFO that tells a client
+    /// Warden is about to close it (`ldm`, as nats-server's lame duck mode), so that it reconnects
+    /// elsewhere.
+    static func warden(
+        serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int, upstream: Upstream,
+        lameDuck: Bool = false
+    ) -> String {
         var object: [String: Any] = [
             "server_id": serverID,
             "server_name": "warden",
@@ -55,6 +58,7 @@ enum ServerInfo {
         ]
         if let clientIP { object["client_ip"] = clientIP }
         if upstream.jetStream { object["jetstream"] = true }
+        if lameDuck { object["ldm"] = true }
         return Self.line(object)
     }
 

@@ -227,6 +227,21 @@ final class ProxySession {
         self.close(reason: "credential withdrawn: \(reason)")
     }
 
+    // MARK: Lame duck mode
+
+    /// Warden is in lame duck mode: the client is told, with nats-server's INFO `ldm`, that it will be
+    /// closed soon and should reconnect elsewhere (`ProxyServer.enterLameDuckMode`).
+    func lameDuck() {
+        guard !self.closing else { return }
+        let machine = self.core.machine
+        self.core.out.client.append(
+            ByteBuffer(
+                string: ServerInfo.warden(
+                    serverID: self.env.serverID, clientID: machine.conn, clientIP: nil,
+                    maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo, lameDuck: true)))
+        self.flushAll()
+    }
+
     // MARK: ACL reload
 
     /// The ACLs were reloaded: `snapshot` decides this connection from now on. Returns how many of its
@@ -311,7 +326,7 @@ final class ProxySession {
         }
     }
 
-    private func close(reason: String) {
+    func close(reason: String) {
         guard !self.closing else { return }
         self.closing = true
         self.logger.debug("closing", metadata: ["reason": "\(reason)"])
