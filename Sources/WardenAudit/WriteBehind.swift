@@ -1,9 +1,5 @@
 import CWardenSystem
 import Foundation
-public import Logging
-import NIOConcurrencyHelpers
-public import NIOCore
-public import ServiceLifecycle
 
 /// Keeps an append-only file from growing the page cache without bound.
 ///

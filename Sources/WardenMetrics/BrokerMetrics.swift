@@ -1,6 +1,6 @@
 package import Foundation
 import NIOConcurrencyHelpers
-package import Prometheus
+import Prometheus
 package import WardenAudit
 package import WardenPolicy
 
