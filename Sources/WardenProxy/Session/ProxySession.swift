@@ -144,7 +144,7 @@ final class ProxySession {
             case .success(let channel):
                 if session.closing { channel.close(promise: nil) }
             case .failure(let error):
-                session.upstreamFailed("cannot connect to \(upstream): \(error)")
+                session.upstreamFailed("cannot connect to \(upstream): \(ConnectFailure.describe(error))")
             }
         }
     }
