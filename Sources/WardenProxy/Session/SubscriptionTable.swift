@@ -58,13 +58,19 @@ struct SubscriptionTable {
 
     /// Live subscriptions by sid: usually one each, more only when a client repeated a live sid.
     private(set) var live: [String: [Subscription]] = [:] {
-        didSet { self.recentSid = [] }
+        didSet {
+            self.recentSid = []
+            self.recentLiteral = nil
+        }
     }
     /// The sid of the last delivery and the patterns of its live subscriptions: nearly every delivery
     /// goes to the sid of the one before, so most need no look-up by sid. Empty: nothing cached (no
     /// sid is empty).
     private var recentSid: [UInt8] = []
     private var recentPatterns: [SubjectPattern?] = []
+    /// The recent sid's subject, when it has exactly one subscription and that one is literal: then a
+    /// delivery needs only a comparison of bytes.
+    private var recentLiteral: [UInt8]?
     private var checks: [String: Check] = [:]
     private var endingCount = 0
     /// The PONG the latest ended subscription waits for.
@@ -153,17 +159,33 @@ struct SubscriptionTable {
     /// Warden does not hold). Costs a comparison of the sid with the last one's and of the subject with
     /// the subscription's pattern.
     mutating func isForeign(sid: WireString, subject: WireString) -> Bool {
-        let same = sid.withUnsafeBytes { sid in self.recentSid.withUnsafeBufferPointer { sid.elementsEqual($0) } }
+        let same = sid.withUnsafeBytes { sid in self.recentSid.withUnsafeBufferPointer { Self.equal(sid, $0) } }
         if !same {
             // Clients number their subscriptions, so as a `String` the sid needs no allocation.
             let key = sid.string
-            self.recentPatterns = (self.live[key] ?? []).map(\.pattern)
+            let subscriptions = self.live[key] ?? []
+            self.recentPatterns = subscriptions.map(\.pattern)
+            self.recentLiteral =
+                subscriptions.count == 1 && subscriptions[0].pattern?.hasWildcards == false
+                ? Array(subscriptions[0].subject.utf8) : nil
             self.recentSid = Array(key.utf8)
         }
         return subject.withUnsafeBytes { subject in
-            for pattern in self.recentPatterns where pattern?.matches(literal: subject) == true { return false }
-            return true
+            if let literal = self.recentLiteral {
+                return !literal.withUnsafeBufferPointer { Self.equal(subject, $0) }
+            }
+            return self.recentPatterns.withUnsafeBufferPointer { patterns in
+                for index in patterns.indices where patterns[index]?.matches(literal: subject) == true { return false }
+                return true
+            }
         }
+    }
+
+    @inline(__always)
+    private static func equal(_ lhs: UnsafeBufferPointer<UInt8>, _ rhs: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for index in 0..<lhs.count where lhs[index] != rhs[index] { return false }
+        return true
     }
 
     /// The queue group of `sid`'s subscription, to decide a delivery from elsewhere in it.
