@@ -142,7 +142,7 @@ let package = Package(
             swiftSettings: swiftSettings,
             // mimalloc replaces glibc's malloc in the whole process (it comes before libc in the lookup
             // order): an idle connection is many small allocations, and costs less with it
-            // (docs/PERFORMANCE.md, "Memory").
+            // (docs/PERFORMANCE.md, "Memory per idle connection").
             linkerSettings: [.linkedLibrary("mimalloc", .when(platforms: [.linux]))]
         ),
         .executableTarget(
