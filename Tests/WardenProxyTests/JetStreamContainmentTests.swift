@@ -151,6 +151,25 @@ struct JetStreamContainmentTests {
         }
     }
 
+    @Test func aStreamCapturesOnlyWhatItsCreatorMayReadAndSourcesNothingFromElsewhere() async throws {
+        try await withWarden(acl: Self.acl, services: Self.services, jetStream: true) { warden in
+            let (_, orders) = try Self.prepare(warden)
+            let capture = try Self.api(
+                orders, "$JS.API.STREAM.CREATE.SPY", #"{"name":"SPY","subjects":["secret.>"],"storage":"memory"}"#)
+            #expect(Self.error(capture)?.code == 403)
+            #expect(Self.error(capture)?.description.contains(#"stream config.subjects "secret.>""#) == true)
+            let external = try Self.api(
+                orders, "$JS.API.STREAM.CREATE.FAR",
+                #"{"name":"FAR","storage":"memory","sources":[{"name":"X","external":{"api":"$JS.hub.API","deliver":"orders.in"}}]}"#
+            )
+            #expect(Self.error(external)?.code == 403)
+            // Neither stream exists: nothing reached nats-server.
+            let names = try Self.api(orders, "$JS.API.STREAM.NAMES", "{}")
+            let streams = names["streams"] as? [String] ?? []
+            #expect(streams.sorted() == ["ORDERS", "SECRET"], "\(names)")
+        }
+    }
+
     @Test func theServiceUsesJetStreamWithinItsACL() async throws {
         try await withWarden(acl: Self.acl, services: Self.services, jetStream: true) { warden in
             let (_, orders) = try Self.prepare(warden)
