@@ -133,42 +133,21 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let (host, port) = parseHostPort(Substring(self.listen))!
-        let configuration = ProxyConfiguration(
-            listenHost: host, listenPort: port, upstream: upstream, upstreamCAFile: self.upstreamCA,
-            certs: self.certs.layout)
+        var configuration = Broker.Configuration(
+            proxy: ProxyConfiguration(
+                listenHost: host, listenPort: port, upstream: upstream, upstreamCAFile: self.upstreamCA,
+                certs: self.certs.layout),
+            aclDirectory: self.acls.directory, decisionLogPath: self.decisionLog)
+        configuration.auditEvents =
+            self.auditEvents ? AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10) : nil
+        configuration.metrics = self.metrics.flatMap { parseHostPort(Substring($0)) }
+        configuration.lameDuckDuration = try DurationParser.parse(self.lameDuckDuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
-            let log = try DecisionLog(path: self.decisionLog, logger: logger)
-            services.append(log)
-            let budget = AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10)
-            let audit =
-                self.auditEvents
-                ? try AuditTrail.overNATS(configuration.auditConnection, budget: budget, logger: logger) : nil
-            if let audit { services.append(audit) }
-            let server = try ProxyServer(
-                configuration: configuration, credentials: credentials, policy: policy, log: log, audit: audit,
-                group: group, logger: logger)
-            // Shutdown runs in reverse: the metrics endpoint stops, the listener closes its connections,
-            // the audit trail publishes the last denials, the log writes the last records, then the local
-            // nats-server stops.
-            services.append(server)
-            let operatorSignals = OperatorSignals(
-                signals: signals, server: server, log: log, aclDirectory: self.acls.directory,
-                lameDuckDuration: try DurationParser.parse(self.lameDuckDuration), logger: logger)
-            var configured = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
-            // Lame duck mode ends with the operator signals' service, and so does Warden, gracefully.
-            configured.append(.init(service: operatorSignals, successTerminationBehavior: .gracefullyShutdownGroup))
-            if let metrics = self.metrics, let (host, port) = parseHostPort(Substring(metrics)) {
-                configured.append(
-                    .init(
-                        service: MetricsServer(host: host, port: port, group: group, logger: logger) {
-                            server.metricsExposition()
-                        }))
-            }
-            let serviceGroup = ServiceGroup(
-                configuration: .init(
-                    services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await serviceGroup.run()
+            let broker = try Broker(
+                configuration: configuration, policy: policy, credentials: credentials, eventLoopGroup: group,
+                before: services, signals: signals, shutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await broker.run()
         } catch {
             try? await group.shutdownGracefully()
             if let local = services.first as? LocalNATSServer { local.stop() }
@@ -176,44 +155,5 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await group.shutdownGracefully()
-    }
-}
-
-/// What an operator asks of a running Warden by signal, as of nats-server (`nats-server --signal`):
-/// SIGHUP reloads the ACL files (`ProxyServer.reloadACLs`) and Warden's own certificates
-/// (`ProxyServer.reloadCertificates`, after `warden renew`), SIGUSR1 reopens the decision log, SIGUSR2
-/// enters lame duck mode (`ProxyServer.enterLameDuckMode`), after which this service returns and Warden
-/// stops.
-struct OperatorSignals: Service {
-    let signals: UnixSignalsSequence
-    let server: ProxyServer
-    let log: DecisionLog
-    let aclDirectory: String
-    let lameDuckDuration: Duration
-    let logger: Logger
-
-    func run() async throws {
-        for await signal in self.signals.cancelOnGracefulShutdown() {
-            switch signal {
-            case .sighup:
-                self.logger.info(
-                    "SIGHUP: reloading the ACLs and Warden's certificates",
-                    metadata: ["directory": "\(self.aclDirectory)"])
-                await self.server.reloadACLs(directory: self.aclDirectory)
-                self.server.reloadCertificates()
-            case .sigusr1:
-                self.logger.info("SIGUSR1: reopening the decision log", metadata: ["path": "\(self.log.path)"])
-                self.log.reopen()
-            case .sigusr2:
-                self.logger.info("SIGUSR2: entering lame duck mode")
-                // A SIGTERM meanwhile ends the spreading out: the rest are closed at once.
-                await cancelWhenGracefulShutdown {
-                    await self.server.enterLameDuckMode(duration: self.lameDuckDuration)
-                }
-                return
-            default:
-                break
-            }
-        }
     }
 }

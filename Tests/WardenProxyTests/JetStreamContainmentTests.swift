@@ -79,7 +79,10 @@ struct JetStreamContainmentTests {
                 orders, "$JS.API.CONSUMER.CREATE.SECRET.spy.secret.>",
                 #"{"stream_name":"SECRET","config":{"name":"spy","filter_subject":"secret.>"}}"#)
             #expect(Self.error(subjectForm)?.code == 403)
-            let denials = try await warden.records(op: "pub").filter { $0["decision"] as? String == "deny" }
+            // A session hands a read's records to the log just after writing the answer: wait for them.
+            let denials = try await warden.waitForRecords {
+                $0.filter { $0.op == .pub && $0.decision == .deny }.count >= 3
+            }.filter { $0.op == .pub && $0.decision == .deny }
             #expect(denials.count == 3)
             #expect(denials.allSatisfy { ($0["reason"] as? String)?.hasPrefix("consumer") == true })
         }

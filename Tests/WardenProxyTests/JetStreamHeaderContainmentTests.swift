@@ -47,7 +47,8 @@ struct JetStreamHeaderContainmentTests {
                 ], timeoutMilliseconds: 5000)
             #expect(await eventually(timeout: .seconds(5)) { (try? Self.last(orders, "orders.sched.fired")) == "tick" })
             #expect(try Self.last(orders, "payments.completed") == nil)
-            let record = try #require(try await warden.records(op: "pub", subject: "orders.sched.forge").first)
+            let record = try #require(
+                try await warden.records(op: "pub", subject: "orders.sched.forge", atLeast: 1).first)
             #expect(record["reason"] as? String == #"Nats-Schedule-Target "payments.completed""#)
         }
     }

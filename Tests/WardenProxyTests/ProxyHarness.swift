@@ -21,12 +21,10 @@ final class ProxyHarness: @unchecked Sendable {
     let layout: CertsLayout
     let authority: CertificateAuthority
     let nats: NATSServerProcess
-    let log: DecisionLog
-    let server: ProxyServer
+    let broker: Broker
+    private let running: Task<Void, any Error>
     let port: Int
     let logPath: String
-    /// Warden's audit events, when the harness publishes them.
-    let audit: AuditTrail?
 
     static let defaultACL = """
         defaults:
@@ -83,28 +81,38 @@ final class ProxyHarness: @unchecked Sendable {
         var logger = Logger(label: "warden-test")
         logger.logLevel = .warning
         self.logPath = self.directory.appending("logs/decisions.jsonl")
-        self.log = try DecisionLog(
-            path: self.logPath, highWater: logHighWater, lowWater: max(1, logHighWater / 2), logger: logger)
-        var configuration = ProxyConfiguration(
+        var proxy = ProxyConfiguration(
             listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort),
             certs: self.layout)
-        configuration.revocationCheckInterval = .milliseconds(250)
-        // As `warden serve` makes it.
-        self.audit =
-            auditEvents
-            ? try AuditTrail.overNATS(configuration.auditConnection, budget: auditBudget, logger: logger) : nil
-        self.server = try ProxyServer(
-            configuration: configuration, credentials: CredentialStore(layout: self.layout), policy: policy,
-            log: self.log,
-            audit: self.audit, group: Self.group, logger: logger)
-        self.port = try await self.server.start().port!
+        proxy.revocationCheckInterval = .milliseconds(250)
+        // What `warden serve` runs, as it runs it.
+        var configuration = Broker.Configuration(
+            proxy: proxy, aclDirectory: aclDirectory, decisionLogPath: self.logPath)
+        configuration.decisionLogHighWater = logHighWater
+        configuration.auditEvents = auditEvents ? auditBudget : nil
+        let broker = try Broker(
+            configuration: configuration, policy: policy, credentials: CredentialStore(layout: self.layout),
+            eventLoopGroup: Self.group, logger: logger)
+        self.broker = broker
+        self.running = Task { try await broker.run() }
+        guard await eventually(timeout: .seconds(10), { broker.server.address != nil }),
+            let port = broker.server.address?.port
+        else {
+            await broker.shutdown()
+            throw HarnessError(description: "Warden did not listen within 10 s")
+        }
+        self.port = port
     }
 
-    /// Stops Warden, then nats-server; the decision log is complete afterwards.
+    var server: ProxyServer { self.broker.server }
+    var log: DecisionLog { self.broker.log }
+    /// Warden's audit events, when the harness publishes them.
+    var audit: AuditTrail? { self.broker.audit }
+
+    /// Stops Warden as SIGTERM does, then nats-server; the decision log is complete afterwards.
     func stop() async {
-        await self.server.shutdown()
-        await self.audit?.stop()
-        await self.log.stop()
+        await self.broker.shutdown()
+        _ = try? await self.running.value
         self.nats.stop()
     }
 

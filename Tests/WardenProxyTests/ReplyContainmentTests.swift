@@ -59,7 +59,8 @@ struct ReplyContainmentTests {
             try orders.flush()
             #expect(await orders.reported(#"Permissions Violation for Publish with Reply of "payments.completed""#))
             #expect(completed.next(timeoutMilliseconds: 500) == nil)
-            let record = try #require(try await warden.records(op: "pub", subject: "inventory.reserve").first)
+            let record = try #require(
+                try await warden.records(op: "pub", subject: "inventory.reserve", atLeast: 1).first)
             #expect(record["decision"] as? String == "deny")
             #expect(record["reply"] as? String == "payments.completed")
             #expect(record["rule"] as? String == "default deny (reply subject)")
@@ -117,7 +118,7 @@ struct ReplyContainmentTests {
             #expect(await orders.reported(#"Permissions Violation for Publish to "payments.failed""#))
             #expect(failed.next(timeoutMilliseconds: 500) == nil)
             #expect(created.next(timeoutMilliseconds: 100) == nil)
-            let record = try #require(try await warden.records(op: "pub", subject: "orders.created").first)
+            let record = try #require(try await warden.records(op: "pub", subject: "orders.created", atLeast: 1).first)
             #expect(record["decision"] as? String == "deny")
             #expect(record["reason"] as? String == #"Nats-Trace-Dest "payments.failed""#)
 

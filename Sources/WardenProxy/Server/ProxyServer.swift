@@ -80,6 +80,9 @@ public final class ProxyServer: Service, Sendable {
         return address
     }
 
+    /// Where the listener listens, once it does (`start`).
+    public var address: SocketAddress? { self.serverChannel.withLockedValue { $0?.localAddress } }
+
     /// The number of admitted client connections now open.
     public var connectionCount: Int { self.env.registry.count }
 

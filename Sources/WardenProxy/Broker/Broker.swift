@@ -1,0 +1,102 @@
+public import Logging
+public import NIOCore
+public import ServiceLifecycle
+public import UnixSignals
+public import WardenAudit
+import WardenMetrics
+public import WardenPKI
+public import WardenPolicy
+
+/// A running Warden, everything `warden serve` runs, built from one configuration: the listener and its
+/// sessions, the decision log, the audit events, the metrics endpoint and the operator's signals, in one
+/// `ServiceGroup` that starts and stops them in order. `warden serve` maps its flags onto a
+/// `Broker.Configuration`; the tests run the same type, so that they cannot drift from what users run.
+///
+/// Shutdown runs in the reverse of the order services start: the metrics endpoint stops, the listener
+/// closes its connections, the audit trail publishes the last denials, the log writes the last records,
+/// then whatever ran first (the development nats-server) stops.
+public final class Broker: Sendable {
+    public struct Configuration: Sendable {
+        public var proxy: ProxyConfiguration
+        /// The folder of ACL files, read again at SIGHUP.
+        public var aclDirectory: String
+        public var decisionLogPath: String
+        /// Past this many bytes of records waiting, sessions stop reading until fewer than half are left.
+        public var decisionLogHighWater = 8 << 20
+        /// Each service's audit-event budget; nil publishes no audit events.
+        public var auditEvents: AuditBudget.Limit? = .standard
+        /// Where Prometheus scrapes, `HOST:PORT`; nil serves no metrics.
+        public var metrics: (host: String, port: Int)?
+        /// Over how long lame duck mode (SIGUSR2) closes the clients.
+        public var lameDuckDuration: Duration = .seconds(30)
+
+        public init(proxy: ProxyConfiguration, aclDirectory: String, decisionLogPath: String) {
+            self.proxy = proxy
+            self.aclDirectory = aclDirectory
+            self.decisionLogPath = decisionLogPath
+        }
+    }
+
+    public let server: ProxyServer
+    public let log: DecisionLog
+    public let audit: AuditTrail?
+    private let group: ServiceGroup
+
+    /// Sets everything up; nothing listens until `run`.
+    ///
+    /// - Parameters:
+    ///   - policy: the ACLs, loaded from `configuration.aclDirectory` by the caller (which reports their
+    ///     errors its own way).
+    ///   - before: services that start first and stop last: the development nats-server.
+    ///   - signals: the operator's signals (SIGHUP, SIGUSR1, SIGUSR2), trapped by the caller before
+    ///     anything else starts; nil for a broker that takes none (tests).
+    ///   - shutdownSignals: what stops it gracefully (SIGTERM, SIGINT for `warden serve`).
+    public init(
+        configuration: Configuration, policy: PolicySnapshot, credentials: CredentialStore,
+        eventLoopGroup: any EventLoopGroup, before: [any Service] = [], signals: UnixSignalsSequence? = nil,
+        shutdownSignals: [UnixSignal] = [], logger: Logger
+    ) throws {
+        let high = configuration.decisionLogHighWater
+        self.log = try DecisionLog(
+            path: configuration.decisionLogPath, highWater: high, lowWater: max(1, high / 2), logger: logger)
+        self.audit = try configuration.auditEvents.map {
+            try AuditTrail.overNATS(configuration.proxy.auditConnection, budget: $0, logger: logger)
+        }
+        self.server = try ProxyServer(
+            configuration: configuration.proxy, credentials: credentials, policy: policy, log: self.log,
+            audit: self.audit, group: eventLoopGroup, logger: logger)
+        var services = before.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        services.append(.init(service: self.log))
+        if let audit = self.audit { services.append(.init(service: audit)) }
+        services.append(.init(service: self.server))
+        if let signals {
+            // Lame duck mode ends with the operator signals' service, and so does Warden, gracefully.
+            services.append(
+                .init(
+                    service: OperatorSignals(
+                        signals: signals, server: self.server, log: self.log, aclDirectory: configuration.aclDirectory,
+                        lameDuckDuration: configuration.lameDuckDuration, logger: logger),
+                    successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        if let (host, port) = configuration.metrics {
+            let server = self.server
+            services.append(
+                .init(
+                    service: MetricsServer(host: host, port: port, group: eventLoopGroup, logger: logger) {
+                        server.metricsExposition()
+                    }))
+        }
+        self.group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: shutdownSignals, logger: logger))
+    }
+
+    /// Runs until a shutdown signal, lame duck mode's end, `shutdown()`, or a service's failure (thrown).
+    public func run() async throws {
+        try await self.group.run()
+    }
+
+    /// Stops it gracefully, as SIGTERM does; `run` returns once everything has stopped.
+    public func shutdown() async {
+        await self.group.triggerGracefulShutdown()
+    }
+}
