@@ -84,7 +84,7 @@ public final class NATSClient: @unchecked Sendable {
         callbacks.onEvent = options.onConnectionEvent
         let opts = try Self.makeOptions(options, callbacks: callbacks)
         defer { natsOptions_Destroy(opts) }
-        self.connection = try Self.connect(opts)
+        self.connection = try Self.connect(opts, callbacks: callbacks)
         self.callbacks = callbacks
     }
 
@@ -104,7 +104,7 @@ public final class NATSClient: @unchecked Sendable {
         var clients: [NATSClient] = []
         clients.reserveCapacity(count)
         for _ in 0..<count {
-            clients.append(NATSClient(connection: try Self.connect(opts), callbacks: callbacks))
+            clients.append(NATSClient(connection: try Self.connect(opts, callbacks: callbacks), callbacks: callbacks))
         }
         return clients
     }
@@ -159,6 +159,11 @@ public final class NATSClient: @unchecked Sendable {
             if let name = options.name { try Self.check(natsOptions_SetName(opts, name)) }
             if !options.echo { try Self.check(natsOptions_SetNoEcho(opts, true)) }
             if options.sendAsap { try Self.check(natsOptions_SetSendAsap(opts, true)) }
+            // Lets go of what `connect` held for the connection: nats.c runs no callback after this one.
+            try Self.check(
+                natsOptions_SetClosedCB(
+                    opts, { _, closure in closure.map { Unmanaged<Callbacks>.fromOpaque($0).release() } },
+                    Unmanaged.passUnretained(callbacks).toOpaque()))
             try Self.check(
                 natsOptions_SetErrorHandler(
                     opts,
@@ -185,11 +190,17 @@ public final class NATSClient: @unchecked Sendable {
         return opts
     }
 
-    private static func connect(_ opts: OpaquePointer) throws(Failure) -> OpaquePointer {
+    /// Connects with `opts`, whose callbacks reach `callbacks`. nats.c runs callbacks on a thread of its
+    /// own, and may still run one (a disconnect, the close) after the connection was destroyed: each
+    /// connection holds `callbacks` until its closed callback, the last one nats.c runs for it.
+    private static func connect(_ opts: OpaquePointer, callbacks: Callbacks) throws(Failure) -> OpaquePointer {
         var connection: OpaquePointer?
+        let held = Unmanaged.passRetained(callbacks)
         let status = natsConnection_Connect(&connection, opts)
         // A persistent connection that could not connect yet keeps trying in the background.
         guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
+            // No connection, so no closed callback: nothing else will let go of it.
+            held.release()
             throw Failure(status: String(cString: natsStatus_GetText(status)), detail: Self.threadError())
         }
         return connection
