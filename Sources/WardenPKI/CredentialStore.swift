@@ -12,6 +12,12 @@ public final class CredentialStore: Sendable {
         public var identity: Identity
         public var serial: String
         public var notAfter: Date
+
+        public init(identity: Identity, serial: String, notAfter: Date) {
+            self.identity = identity
+            self.serial = serial
+            self.notAfter = notAfter
+        }
     }
 
     public let verifier: CredentialVerifier

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import WardenPKI
 
 /// First handler of an accepted connection: decides between the two ways a NATS client starts TLS.
 ///
@@ -14,7 +15,6 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private let attempt: ConnectionAttempt
     private var window: Scheduled<Void>?
-    private var decided = false
 
     init(attempt: ConnectionAttempt) {
         self.attempt = attempt
@@ -24,51 +24,46 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
         let loop = context.eventLoop.assumeIsolated()
         let channel = context.channel
         let attempt = self.attempt
-        attempt.deadline = loop.scheduleTask(in: attempt.env.configuration.handshakeTimeout) {
-            attempt.refuse(
-                "no verified TLS session within \(attempt.env.configuration.handshakeTimeout)", channel: channel)
+        let timeout = attempt.env.configuration.handshakeTimeout
+        attempt.deadline = loop.scheduleTask(in: timeout) {
+            attempt.handle({ $0.deadlineReached("\(timeout)") }, channel: channel)
         }
-        self.window = loop.scheduleTask(in: attempt.env.configuration.handshakeFirstWindow) { [self] in
-            guard !self.decided else { return }
-            self.attempt.infoSent = true
-            context.writeAndFlush(self.wrapOutboundOut(self.attempt.infoLine()), promise: nil)
+        self.window = loop.scheduleTask(in: attempt.env.configuration.handshakeFirstWindow) {
+            attempt.handle({ $0.windowElapsed() }, channel: channel)
         }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = self.unwrapInboundIn(data)
-        guard !self.decided else { return }
-        self.decided = true
         self.window?.cancel()
         // 0x16: a TLS handshake record, the start of every ClientHello.
-        guard bytes.readableBytesView.first == 0x16 else {
-            context.writeAndFlush(
-                self.wrapOutboundOut(ByteBuffer(string: "-ERR 'Secure Connection - TLS Required'\r\n")), promise: nil)
-            self.attempt.refuse("plaintext connection: TLS is required", channel: context.channel)
-            return
-        }
+        let startsHandshake = bytes.readableBytesView.first == 0x16
+        guard
+            self.attempt.handle({ $0.firstBytes(startsHandshake: startsHandshake) }, channel: context.channel)
+                == .startTLS
+        else { return }
         let attempt = self.attempt
         let tls = NIOSSLServerHandler(context: attempt.env.listenerTLS) { certificates, promise in
-            guard let leaf = certificates.first, let der = try? leaf.toDERBytes() else {
-                attempt.failure = "no client certificate"
-                promise.succeed(.failed)
-                return
+            let result: Result<CredentialStore.Admission, AdmissionStateMachine.Refusal>
+            if let leaf = certificates.first, let der = try? leaf.toDERBytes() {
+                result = attempt.env.credentials.admit(der: der).mapError {
+                    AdmissionStateMachine.Refusal(reason: "\($0.code.rawValue): \($0.reason)")
+                }
+            } else {
+                result = .failure(AdmissionStateMachine.Refusal(reason: "no client certificate"))
             }
-            switch attempt.env.credentials.admit(der: der) {
-            case .success(let admission):
-                attempt.admission = admission
-                promise.succeed(.certificateVerified)
-            case .failure(let failure):
-                attempt.failure = "\(failure.code.rawValue): \(failure.reason)"
-                promise.succeed(.failed)
+            attempt.certificateChecked(result)
+            switch result {
+            case .success: promise.succeed(.certificateVerified)
+            case .failure: promise.succeed(.failed)
             }
         }
         do {
             try context.pipeline.syncOperations.addHandlers(
                 [tls, ClientTLSHandler(attempt: attempt)], position: .after(self))
         } catch {
-            attempt.refuse("internal error setting up TLS: \(error)", channel: context.channel)
+            attempt.handle({ $0.setupFailed("internal error setting up TLS: \(error)") }, channel: context.channel)
             return
         }
         context.fireChannelRead(self.wrapInboundOut(bytes))
@@ -77,9 +72,7 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelInactive(context: ChannelHandlerContext) {
         self.window?.cancel()
-        if !self.decided {
-            self.attempt.refuse("closed before starting TLS", channel: context.channel)
-        }
+        self.attempt.handle({ $0.closed() }, channel: context.channel)
         context.fireChannelInactive()
     }
 }

@@ -9,7 +9,6 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private let attempt: ConnectionAttempt
-    private var admitted = false
 
     init(attempt: ConnectionAttempt) {
         self.attempt = attempt
@@ -20,27 +19,20 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        guard let admission = self.attempt.admission else {
-            self.attempt.refuse(
-                self.attempt.failure ?? "TLS session without a verified client certificate", channel: context.channel)
-            return
-        }
-        guard case .service(let service) = admission.identity else {
-            self.attempt.refuse("Warden's own identity cannot connect as a service", channel: context.channel)
-            return
-        }
-        self.admitted = true
+        guard
+            case .admit(let service, let admission, let sendInfo) = self.attempt.handle(
+                { $0.handshakeCompleted() }, channel: context.channel)
+        else { return }
         // A client sends nothing more of TLS's after its Finished: its NATS traffic starts here.
         ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
         let env = self.attempt.env
         let policy = env.registry.policy.policy(for: service)
-        self.attempt.admit(service: service, admission: admission, mode: policy?.mode ?? .enforce)
         self.attempt.logger[metadataKey: "service"] = "\(service)"
         self.attempt.logger.debug("client admitted", metadata: ["serial": "\(admission.serial)"])
         if policy == nil {
             self.attempt.logger.warning("service has no ACL entry; every operation will be denied")
         }
-        if !self.attempt.infoSent {
+        if sendInfo {
             context.writeAndFlush(self.wrapOutboundOut(self.attempt.infoLine()), promise: nil)
         }
         let session = ProxySession(
@@ -71,17 +63,15 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !self.admitted else {
+        guard self.attempt.machine.state != .admitted else {
             context.fireErrorCaught(error)
             return
         }
-        self.attempt.refuse(self.attempt.failure ?? Self.describe(error), channel: context.channel)
+        self.attempt.handle({ $0.handshakeFailed(Self.describe(error)) }, channel: context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !self.admitted {
-            self.attempt.refuse(self.attempt.failure ?? "closed during the TLS handshake", channel: context.channel)
-        }
+        self.attempt.handle({ $0.closed() }, channel: context.channel)
         context.fireChannelInactive()
     }
 
