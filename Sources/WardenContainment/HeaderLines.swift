@@ -53,9 +53,4 @@ public enum HeaderLines {
         while end > start && (block[end - 1] == UInt8(ascii: " ") || block[end - 1] == UInt8(ascii: "\t")) { end -= 1 }
         return UnsafeBufferPointer(rebasing: block[start..<end])
     }
-
-    /// The bytes as text, for requirements and messages (invalid UTF-8 repaired).
-    static func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        String(decoding: bytes, as: UTF8.self)
-    }
 }

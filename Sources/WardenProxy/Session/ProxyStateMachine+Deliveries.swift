@@ -55,7 +55,8 @@ extension ProxyStateMachine {
             return nil
         case .subjects(let subjects):
             for subject in subjects {
-                let decision = SubjectBytesView.with(subject) { self.decideReceive($0, queue: queue) }
+                let decision =
+                    self.policy?.decideReceive(subject: subject, queue: queue) ?? PolicySnapshot.unknownServiceDecision
                 if decision.verdict == .deny {
                     return DeliveryDenial(
                         decision: decision, subject: WireString(subject),
@@ -71,13 +72,5 @@ extension ProxyStateMachine {
     private func decideReceive(_ subject: UnsafeBufferPointer<UInt8>, queue: String?) -> PolicyDecision {
         guard let policy = self.policy else { return PolicySnapshot.unknownServiceDecision }
         return policy.decideReceive(subjectBytes: subject, queue: queue)
-    }
-}
-
-/// A `String`'s UTF-8 bytes in place.
-enum SubjectBytesView {
-    static func with<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        var text = text
-        return text.withUTF8(body)
     }
 }
