@@ -15,10 +15,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private var gate = ReadGate()
     /// Reads nats-server's plaintext INFO; after the handshake the session reads everything.
     private var reader = FrameReader(NATSServerParser())
-    private var sawInfo = false
-    private var ready = false
-    /// Whether NATS traffic has come through TLS yet (and the receive allocator was switched).
-    private var carriesTraffic = false
+    private var machine = UpstreamStateMachine()
 
     init(session: ProxySession) {
         self.session = session
@@ -38,70 +35,57 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !self.ready else {
-            if !self.carriesTraffic {
-                // Not at the handshake's end: nats-server then sends a TLS 1.3 session ticket that
-                // carries Warden's certificate, over 1 KiB, which would grow the buffer for good.
-                self.carriesTraffic = true
-                ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
-            }
-            self.session.upstreamRead(self.unwrapInboundIn(data))
-            return
+        let bytes = self.unwrapInboundIn(data)
+        let action: UpstreamStateMachine.Action
+        if self.machine.state == .awaitingInfo {
+            self.reader.receive(bytes)
+            let frame = Result { () throws(NATSProtocolError) in try self.reader.next() }
+            action = self.machine.plaintext(frame, moreBytes: self.reader.hasUnreadBytes)
+        } else {
+            action = self.machine.traffic()
         }
-        // Before TLS: nats-server sends its INFO and waits for the handshake; anything else is not
-        // nats-server.
-        self.reader.receive(self.unwrapInboundIn(data))
-        do throws(NATSProtocolError) {
-            guard let frame = try self.reader.next() else { return }
-            self.beforeTLS(frame, context: context)
-        } catch {
-            self.session.upstreamFailed("nats-server broke the protocol: \(error)")
-            return
-        }
-        if self.reader.hasUnreadBytes {
-            self.session.upstreamFailed("nats-server sent data before the TLS handshake completed")
-        }
-    }
-
-    /// The one frame expected before TLS: nats-server's INFO, which starts the TLS upgrade.
-    private func beforeTLS(_ frame: Frame<ServerOperation>, context: ChannelHandlerContext) {
-        guard !self.sawInfo else {
-            self.session.upstreamFailed("nats-server sent data before the TLS handshake completed")
-            return
-        }
-        self.sawInfo = true
-        guard case .info(let json) = frame.operation else {
-            self.session.upstreamFailed("nats-server did not start with INFO")
-            return
-        }
-        if let facts = ServerInfo.Upstream(json: json), facts != self.session.env.upstreamInfo {
-            self.session.env.upstreamInfo = facts
-        }
-        self.startTLS(context: context)
-    }
-
-    private func startTLS(context: ChannelHandlerContext) {
-        let env = self.session.env
-        do {
-            let tls = try NIOSSLClientHandler(context: env.upstreamTLS, serverHostname: env.upstreamServerName)
-            try context.pipeline.syncOperations.addHandler(tls, position: .first)
-        } catch {
-            self.session.upstreamFailed("cannot start TLS: \(error)")
-        }
+        self.carryOut(action, bytes: bytes, context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            guard self.peerNamesTheHostDialled(context: context) else {
-                self.session.upstreamFailed(
-                    "nats-server's certificate does not name \(self.session.env.configuration.upstream.host) (DNS names only)"
-                )
-                return
-            }
-            self.ready = true
-            self.session.upstreamReady()
+            let action = self.machine.handshakeCompleted(
+                namesHost: self.peerNamesTheHostDialled(context: context),
+                host: self.session.env.configuration.upstream.host)
+            self.carryOut(action, context: context)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private func carryOut(
+        _ action: UpstreamStateMachine.Action, bytes: ByteBuffer? = nil, context: ChannelHandlerContext
+    ) {
+        switch action {
+        case .none:
+            break
+        case .startTLS(let json):
+            if let facts = ServerInfo.Upstream(json: json), facts != self.session.env.upstreamInfo {
+                self.session.env.upstreamInfo = facts
+            }
+            let env = self.session.env
+            do {
+                let tls = try NIOSSLClientHandler(context: env.upstreamTLS, serverHostname: env.upstreamServerName)
+                try context.pipeline.syncOperations.addHandler(tls, position: .first)
+            } catch {
+                self.carryOut(self.machine.failed("cannot start TLS: \(error)"), context: context)
+            }
+        case .fail(let reason):
+            self.session.upstreamFailed(reason)
+        case .ready:
+            self.session.upstreamReady()
+        case .forward(let firstTraffic):
+            if firstTraffic {
+                // Not at the handshake's end: nats-server then sends a TLS 1.3 session ticket that
+                // carries Warden's certificate, over 1 KiB, which would grow the buffer for good.
+                ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
+            }
+            if let bytes { self.session.upstreamRead(bytes) }
+        }
     }
 
     /// Whether nats-server's certificate, already verified by NIOSSL, names the host Warden dialled.
@@ -130,7 +114,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.session.upstreamFailed("\(error)")
+        self.carryOut(self.machine.failed("\(error)"), context: context)
         context.close(promise: nil)
     }
 
