@@ -205,26 +205,20 @@ final class ProxySession {
     // MARK: Credentials
 
     /// The credential this connection was admitted with may no longer be used (revoked, expired, or
-    /// gone from the inventory): the client gets nats-server's error for a user whose authentication
-    /// was revoked or expired, and the connection closes. The withdrawal is a decision of its own, a
-    /// `connect` deny with the reason, as a refused connection attempt would have.
+    /// gone from the inventory): the state machine tells the client, records it and closes
+    /// (`ProxyStateMachine.credentialWithdrawn`).
     func credentialWithdrawn(_ failure: CredentialVerifier.Failure, serial: String) {
         guard !self.closing else { return }
-        let machine = self.core.machine
         let reason = "\(failure.code.rawValue): \(failure.reason)"
         self.logger.warning("closing: credential withdrawn", metadata: ["reason": "\(reason)"])
         self.env.metrics.countCredentialClose()
-        self.env.sink.takeAlone(
-            DecisionRecord(
-                decision: .deny, op: .connect, service: machine.service, conn: machine.conn, peer: machine.peer,
-                mode: .enforce, rule: "mtls", reason: reason,
-                identity: machine.service.map {
+        self.core.credentialWithdrawn(
+            ProxyStateMachine.Withdrawal(
+                reason: reason, expired: failure.code == .expired,
+                identity: self.core.machine.service.map {
                     Identity.service($0).uri(trustDomain: self.env.credentials.trustDomain)
-                },
-                serial: serial))
-        let text = failure.code == .expired ? "User Authentication Expired" : "User Authentication Revoked"
-        self.core.out.client.append(ProxyStateMachine.error(text))
-        self.close(reason: "credential withdrawn: \(reason)")
+                }, serial: serial))
+        self.closeIfDecided()
     }
 
     // MARK: Lame duck mode

@@ -77,6 +77,12 @@ struct SessionCore {
         return removed
     }
 
+    /// The connection's credential was withdrawn (`ProxyStateMachine.credentialWithdrawn`).
+    mutating func credentialWithdrawn(_ withdrawal: ProxyStateMachine.Withdrawal) {
+        self.machine.credentialWithdrawn(withdrawal, into: &self.out)
+        self.encodeRecords()
+    }
+
     mutating func upstreamBecameReady() {
         self.machine.upstreamBecameReady(into: &self.out)
     }
