@@ -48,6 +48,10 @@ public final class DecisionLog: Service, Sendable {
         /// Reopens done, and the last one's error (nil when it succeeded).
         var reopens = 0
         var reopenError: String?
+        /// `flush` calls waiting for `written` to reach their target.
+        var flushing: [(target: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        /// Set when the writer has exited: nothing more will be written.
+        var writerExited = false
     }
 
     public let path: String
@@ -168,11 +172,16 @@ public final class DecisionLog: Service, Sendable {
     /// Bytes submitted and not written yet; for metrics.
     public var backlog: Int { self.box.withLockedValue { $0.submitted - $0.written } }
 
-    /// Writes everything queued so far, then returns (for tests and shutdown).
+    /// Returns once everything queued so far is written (or, at shutdown, given up on): the writer
+    /// resumes it, no polling.
     public func flush() async {
-        let target = self.box.withLockedValue { $0.submitted }
-        while self.box.withLockedValue({ $0.written < target }) {
-            try? await Task.sleep(for: .milliseconds(2))
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = self.box.withLockedValue { state in
+                guard state.written < state.submitted, !state.writerExited else { return true }
+                state.flushing.append((state.submitted, continuation))
+                return false
+            }
+            if done { continuation.resume() }
         }
     }
 
@@ -263,19 +272,30 @@ public final class DecisionLog: Service, Sendable {
                     metadata: ["path": "\(self.path)", "error": "\(String(cString: strerror(failure)))"]
                 )
             }
-            let waiters = self.box.withLockedValue { state -> [(any EventLoop, @Sendable () -> Void)] in
+            let (waiters, flushed) = self.box.withLockedValue {
+                state -> ([(any EventLoop, @Sendable () -> Void)], [CheckedContinuation<Void, Never>]) in
                 state.written += batch.count
-                guard state.pending.count < self.lowWater else { return [] }
+                let flushed = state.flushing.filter { $0.target <= state.written }.map(\.continuation)
+                state.flushing.removeAll { $0.target <= state.written }
+                guard state.pending.count < self.lowWater else { return ([], flushed) }
                 let waiters = state.waiters
                 state.waiters.removeAll()
-                return waiters
+                return (waiters, flushed)
             }
             for (eventLoop, body) in waiters { eventLoop.execute(body) }
+            for continuation in flushed { continuation.resume() }
             if reopen { self.reopen(&descriptor, &writeBehind) }
             if stopping && self.box.withLockedValue({ $0.pending.isEmpty }) { break }
         }
         fsync(descriptor)
         close(descriptor)
+        // Nothing more will be written: a flush still waiting gets its answer now.
+        let flushing = self.box.withLockedValue { state in
+            state.writerExited = true
+            defer { state.flushing = [] }
+            return state.flushing.map(\.continuation)
+        }
+        for continuation in flushing { continuation.resume() }
         let continuation = self.threadExited.withLockedValue { exited in
             exited = true
             return self.finished.withLockedValue { continuation in

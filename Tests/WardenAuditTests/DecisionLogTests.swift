@@ -311,3 +311,37 @@ struct DecisionLogEntryTests {
         #expect(throws: DecodingError.self) { try DecisionLogEntry(line: Array(line.utf8)) }
     }
 }
+
+/// `flush` is answered by the writer, not polled.
+struct DecisionLogFlushTests {
+    @Test func aFlushReturnsOnceWrittenAndAtOnceWhenNothingIsQueued() async throws {
+        let folder = try TemporaryDirectory()
+        let log = try DecisionLog(path: folder.appending("d.jsonl"), logger: Logger(label: "test"))
+        await log.flush()
+        var submitted = 0
+        for index in 0..<100 {
+            let line = Array("{\"n\":\(index)}\n".utf8)
+            submitted += line.count
+            _ = log.submit(line)
+        }
+        await log.flush()
+        #expect(log.bytesWritten == submitted)
+        #expect(log.backlog == 0)
+        await log.stop()
+    }
+
+    @Test func aFlushWaitingOnRecordsTheFileRefusesReturnsWhenTheWriterGivesUp() async throws {
+        let log = try DecisionLog(path: "/dev/full", shutdownTimeout: .seconds(1), logger: Logger(label: "test"))
+        _ = log.submit(Array("{}\n".utf8))
+        let flushed = NIOLockedValueBox(false)
+        Task {
+            await log.flush()
+            flushed.withLockedValue { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!flushed.withLockedValue { $0 })
+        await log.stop()
+        #expect(await eventually(timeout: .seconds(10)) { flushed.withLockedValue { $0 } })
+        #expect(log.lostBytes == 3)
+    }
+}
