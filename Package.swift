@@ -131,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit", "WardenMetrics",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit",
                 "WardenDevelopment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

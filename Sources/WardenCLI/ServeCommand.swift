@@ -8,7 +8,6 @@ import UnixSignals
 import WardenACL
 import WardenAudit
 import WardenDevelopment
-import WardenMetrics
 import WardenPKI
 import WardenPolicy
 import WardenProxy
