@@ -2,9 +2,6 @@ import Logging
 import NATSProtocol
 import NIOCore
 import NIOPosix
-import NIOSSL
-import NIOTLS
-import WardenAudit
 import WardenMetrics
 import WardenPKI
 import WardenPolicy
