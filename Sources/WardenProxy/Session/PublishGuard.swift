@@ -50,16 +50,14 @@ struct PublishGuard {
         let decision = self.decideSubject(publish, policy: policy, now: now)
         guard decision.verdict == .allow else {
             if decision.reason == .reservedReply, let reply = publish.reply {
-                return PublishVerdict(
-                    decision: decision, errorText: "Permissions Violation for Publish with Reply of \"\(reply)\"")
+                return .refused(decision, replyingTo: reply)
             }
             return .refused(decision, publishingTo: publish.subject)
         }
         if let reply = publish.reply {
             let answers = reply.withUnsafeBytes { policy.decideReply(replyBytes: $0) }
             if answers.verdict == .deny {
-                return PublishVerdict(
-                    decision: answers, errorText: "Permissions Violation for Publish with Reply of \"\(reply)\"")
+                return .refused(answers, replyingTo: reply)
             }
         }
         if let headerLength = publish.headerLength, headerLength > 0,
@@ -210,5 +208,10 @@ struct PublishVerdict {
 
     static func refused(_ decision: PolicyDecision, publishingTo subject: WireString) -> PublishVerdict {
         PublishVerdict(decision: decision, errorText: "Permissions Violation for Publish to \"\(subject)\"")
+    }
+
+    /// A publish refused for its reply subject, told as nats-server tells it.
+    static func refused(_ decision: PolicyDecision, replyingTo reply: WireString) -> PublishVerdict {
+        PublishVerdict(decision: decision, errorText: "Permissions Violation for Publish with Reply of \"\(reply)\"")
     }
 }
