@@ -23,6 +23,7 @@ struct ContainmentStateMachineTests {
                   allow: ["orders.>", "inventory.reserve", "$JS.API.>"]
                 subscribe:
                   allow: ["payments.completed", "orders.>"]
+                  deny: ["orders.internal workers"]
               notifications:
                 mode: audit
                 publish:
@@ -178,6 +179,19 @@ struct ContainmentStateMachineTests {
             "HMSG _INBOX.orders.abc.3 1 \(allowed.utf8.count) \(allowed.utf8.count + 2)\r\n\(allowed)ok\r\n")
         #expect(self.toClient.hasPrefix("HMSG _INBOX.orders.abc.3 1"))
         #expect(self.out.records.isEmpty)
+    }
+
+    @Test mutating func aCarriedMessageIsCheckedWithTheQueueOfTheSubscriptionThatReceivesIt() throws {
+        try self.connect()
+        try self.client("SUB orders.> workers 2\r\n")
+        self.out.reset()
+        let republished = "NATS/1.0\r\nNats-Stream: S\r\nNats-Subject: orders.internal\r\nNats-Sequence: 1\r\n\r\n"
+        let size = republished.utf8.count
+        try self.server("HMSG orders.republished 2 \(size) \(size + 2)\r\n\(republished)no\r\n")
+        #expect(self.toClient.isEmpty)
+        let drop = try #require(self.out.records.first)
+        #expect(drop.op == .deliver && drop.subject == "orders.internal")
+        #expect(drop.rule == #"acl.yaml:10 subscribe.deny "orders.internal workers""#)
     }
 
     @Test mutating func deliveriesThatMatchTheirSubscriptionNeedNoRecord() throws {

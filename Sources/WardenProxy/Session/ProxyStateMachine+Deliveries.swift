@@ -32,9 +32,8 @@ extension ProxyStateMachine {
         {
             return DeliveryDenial(decision: denial)
         }
-        var queue: String?
         if self.subscriptions.isForeign(sid: delivery.sid, subject: delivery.subject) {
-            queue = self.subscriptions.queue(of: delivery.sid)
+            let queue = self.subscriptions.queue(of: delivery.sid)
             let decision = delivery.subject.withUnsafeBytes { self.decideReceive($0, queue: queue) }
             if decision.verdict == .deny { return DeliveryDenial(decision: decision, reason: Self.foreignReason) }
         }
@@ -54,6 +53,8 @@ extension ProxyStateMachine {
         case .nothing:
             return nil
         case .subjects(let subjects):
+            // Decided as the subscription that receives it would be: its queue selects queue rules.
+            let queue = self.subscriptions.queue(of: delivery.sid)
             for subject in subjects {
                 let decision =
                     self.policy?.decideReceive(subject: subject, queue: queue) ?? PolicySnapshot.unknownServiceDecision
