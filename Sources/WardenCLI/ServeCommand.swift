@@ -35,7 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Where services connect, HOST:PORT.") var listen: String = "127.0.0.1:4443"
-    @Option(help: "nats-server to connect to, tls://HOST:PORT. Without it, a local nats-server is started.")
+    @Option(
+        help: """
+            nats-server to connect to, tls://HOST:PORT, or the servers of one cluster, comma-separated \
+            (tls://a:4222,tls://b:4222). Without it, a local nats-server is started.
+            """)
     var upstream: String?
     @Option(
         name: .customLong("upstream-ca"),
@@ -72,8 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let metrics, parseHostPort(Substring(metrics)) == nil {
             throw ValidationError("--metrics must be HOST:PORT, e.g. 127.0.0.1:9464")
         }
-        if let upstream, ProxyConfiguration.Upstream(url: upstream) == nil {
-            throw ValidationError("--upstream must be tls://HOST:PORT, e.g. tls://nats.internal:4222")
+        if let upstream, ProxyConfiguration.Upstream.list(upstream) == nil {
+            throw ValidationError(
+                "--upstream must be tls://HOST:PORT or a comma-separated list of them, e.g. tls://nats-1:4222,tls://nats-2:4222"
+            )
         }
         guard (1...1_000_000).contains(self.auditRate) else {
             throw ValidationError("--audit-rate must be a whole number of events a second from 1 to 1000000, e.g. 100")
@@ -114,9 +120,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         var services: [any Service] = []
-        let upstream: ProxyConfiguration.Upstream
-        if let url = self.upstream {
-            upstream = ProxyConfiguration.Upstream(url: url)!
+        let upstreams: [ProxyConfiguration.Upstream]
+        if let urls = self.upstream {
+            upstreams = ProxyConfiguration.Upstream.list(urls)!
         } else {
             let authority = try runPKI { () throws(PKIError) in try CertificateAuthority.load(layout: self.certs.layout)
             }
@@ -128,13 +134,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             services.append(local)
-            upstream = ProxyConfiguration.Upstream(host: "127.0.0.1", port: local.port)
+            upstreams = [ProxyConfiguration.Upstream(host: "127.0.0.1", port: local.port)]
         }
 
         let (host, port) = parseHostPort(Substring(self.listen))!
         var configuration = Broker.Configuration(
             proxy: ProxyConfiguration(
-                listenHost: host, listenPort: port, upstream: upstream, upstreamCAFile: self.upstreamCA,
+                listenHost: host, listenPort: port, upstreams: upstreams, upstreamCAFile: self.upstreamCA,
                 certs: self.certs.layout),
             aclDirectory: self.acls.directory, decisionLogPath: self.decisionLog)
         configuration.auditEvents =

@@ -18,7 +18,7 @@ struct AdmissionHandlerTests {
         let layout = CertsLayout(root: folder.appending("certs"))
         _ = try CertificateAuthority.initialize(layout: layout, trustDomain: "handler.test")
         let configuration = ProxyConfiguration(
-            listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: "127.0.0.1", port: 1), certs: layout)
+            listenHost: "127.0.0.1", listenPort: 0, upstreams: [.init(host: "127.0.0.1", port: 1)], certs: layout)
         return try ProxyEnvironment(
             configuration: configuration, credentials: CredentialStore(layout: layout),
             policy: PolicySnapshot(services: []),

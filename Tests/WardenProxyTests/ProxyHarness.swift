@@ -82,7 +82,7 @@ final class ProxyHarness: @unchecked Sendable {
         logger.logLevel = .warning
         self.logPath = self.directory.appending("logs/decisions.jsonl")
         var proxy = ProxyConfiguration(
-            listenHost: "127.0.0.1", listenPort: 0, upstream: .init(host: upstreamHost, port: natsPort),
+            listenHost: "127.0.0.1", listenPort: 0, upstreams: [.init(host: upstreamHost, port: natsPort)],
             certs: self.layout)
         proxy.revocationCheckInterval = .milliseconds(250)
         // What `warden serve` runs, as it runs it.

@@ -45,6 +45,8 @@ struct UpstreamStateMachineTests {
             return
         }
         #expect(reason.hasPrefix("nats-server broke the protocol"))
+        // Not a TLS failure: the pool counts the server as failed, not as untrustworthy.
+        #expect(garbage.state == .failed(duringHandshake: false))
     }
 
     @Test mutating func aCertificateThatDoesNotNameTheHostFailsAndNothingFollows() {
@@ -52,6 +54,7 @@ struct UpstreamStateMachineTests {
         #expect(
             self.machine.handshakeCompleted(namesHost: false, host: "nats.internal")
                 == .fail("nats-server's certificate does not name nats.internal (DNS names only)"))
+        #expect(self.machine.state == .failed(duringHandshake: true))
         #expect(self.machine.traffic() == .none)
         #expect(self.machine.failed("late") == .none)
     }
@@ -64,7 +67,9 @@ struct UpstreamStateMachineTests {
         let session = ProxySession(
             env: env, clientChannel: client, logger: Logger(label: "test"),
             machine: ProxyStateMachine(service: "orders", policy: nil, conn: 1, peer: "127.0.0.1:40001"))
-        let upstream = EmbeddedChannel(handler: UpstreamHandler(session: session), loop: client.embeddedEventLoop)
+        let upstream = EmbeddedChannel(
+            handler: UpstreamHandler(session: session, server: UpstreamEndpoint(.init(host: "127.0.0.1", port: 4222))),
+            loop: client.embeddedEventLoop)
         try await upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4222)).get()
         try upstream.writeInbound(ByteBuffer(string: "HTTP/1.1 400 Bad Request\r\n\r\n"))
         // Closed without a word, which NATS clients answer by reconnecting.

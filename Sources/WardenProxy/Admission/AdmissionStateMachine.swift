@@ -77,7 +77,8 @@ struct AdmissionStateMachine {
             return self.refuse(failure ?? "TLS session without a verified client certificate")
         }
         guard case .service(let service) = admission.identity else {
-            return self.refuse("Warden's own identity cannot connect as a service")
+            let whose = admission.identity == .natsServer ? "nats-server's" : "Warden's own"
+            return self.refuse("\(whose) identity cannot connect as a service")
         }
         self.state = .admitted
         return .admit(service: service, admission: admission, sendInfo: !infoSent)

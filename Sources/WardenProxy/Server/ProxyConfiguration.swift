@@ -1,10 +1,11 @@
+import Foundation
 public import NIOCore
 public import WardenAudit
 public import WardenPKI
 
 /// How `warden serve` runs: where it listens, where nats-server is, and its limits.
 public struct ProxyConfiguration: Sendable {
-    /// Where nats-server is: `tls://HOST:PORT` (or `nats://`, which still means TLS to Warden).
+    /// One nats-server: `tls://HOST:PORT` (or `nats://`, which still means TLS to Warden).
     public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         public var host: String
         public var port: Int
@@ -25,11 +26,25 @@ public struct ProxyConfiguration: Sendable {
         public var description: String {
             "tls://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(self.port)"
         }
+
+        /// A comma-separated list of URLs, as NATS clients take them (`tls://a:4222,tls://b:4222`): the
+        /// seed servers of one cluster, each once, in order. Nil when one of them is not a URL.
+        public static func list(_ text: String) -> [Upstream]? {
+            var servers: [Upstream] = []
+            for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+                let url = part.trimmingCharacters(in: .whitespaces)
+                guard let server = Upstream(url: url) else { return nil }
+                if !servers.contains(server) { servers.append(server) }
+            }
+            return servers.isEmpty ? nil : servers
+        }
     }
 
     public var listenHost: String
     public var listenPort: Int
-    public var upstream: Upstream
+    /// The nats-servers of one cluster (never empty); each client connection goes to one of them
+    /// (`UpstreamPool`).
+    public var upstreams: [Upstream]
     /// PEM file of the CA that signed nats-server's certificate; nil means Warden's own CA.
     public var upstreamCAFile: String?
     public var certs: CertsLayout
@@ -43,22 +58,26 @@ public struct ProxyConfiguration: Sendable {
     public var maxPayload: Int = 1024 * 1024
 
     public init(
-        listenHost: String, listenPort: Int, upstream: Upstream, upstreamCAFile: String? = nil, certs: CertsLayout
+        listenHost: String, listenPort: Int, upstreams: [Upstream], upstreamCAFile: String? = nil, certs: CertsLayout
     ) {
+        precondition(!upstreams.isEmpty, "Warden needs at least one nats-server")
         self.listenHost = listenHost
         self.listenPort = listenPort
-        self.upstream = upstream
+        self.upstreams = upstreams
         self.upstreamCAFile = upstreamCAFile
         self.certs = certs
     }
 }
 
 extension ProxyConfiguration {
-    /// The audit events' NATS connection of a Warden configured so (`AuditTrail.overNATS`): to the
-    /// upstream, with Warden's upstream identity and the CA nats-server's certificate is checked against.
+    /// The audit events' NATS connection of a Warden configured so (`AuditTrail.overNATS`): to the same
+    /// servers, with Warden's upstream identity and the CA nats-server's certificate is checked against.
+    /// nats.c checks one name on every server it connects to: the first server's host. Servers of a
+    /// cluster with certificates of their own must each name it too (`warden nats-config` issues one
+    /// certificate naming every server of the cluster).
     public var auditConnection: AuditConnection {
         AuditConnection(
-            url: self.upstream.description, expectedHostname: self.upstream.host,
+            url: self.upstreams.map(\.description).joined(separator: ","), expectedHostname: self.upstreams[0].host,
             caFile: self.upstreamCAFile ?? self.certs.caCertificate, certificateFile: self.certs.upstreamCertificate,
             keyFile: self.certs.upstreamKey)
     }

@@ -28,13 +28,8 @@ final class ProxyEnvironment: Sendable {
     var certificatesNotAfter: (listener: Date, upstream: Date) {
         self.tls.withLockedValue { ($0.listenerNotAfter, $0.upstreamNotAfter) }
     }
-    /// The upstream's address when `--upstream` names an IP address: parsed once, so connecting needs no
-    /// resolver. A host name is resolved for every connection, as NATS clients do, so that a change
-    /// in DNS takes effect.
-    let upstreamAddress: SocketAddress?
-    /// The name nats-server's certificate must carry: the host when `--upstream` names one, nil for an
-    /// address (checked against the certificate's IP addresses instead).
-    var upstreamServerName: String? { self.upstreamAddress == nil ? self.configuration.upstream.host : nil }
+    /// The nats-servers sessions connect to, and which is next (`ProxyEnvironment+Upstreams`).
+    let pool: NIOLockedValueBox<UpstreamPool>
     let logger: Logger
     /// Warden's `server_id` in INFO: random per process, like nats-server's.
     let serverID: String
@@ -59,8 +54,7 @@ final class ProxyEnvironment: Sendable {
         self.sink = DecisionSink(log: log, metrics: metrics, audit: audit)
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
-        self.upstreamAddress = try? SocketAddress(
-            ipAddress: configuration.upstream.host, port: configuration.upstream.port)
+        self.pool = NIOLockedValueBox(UpstreamPool(seeds: configuration.upstreams))
 
         self.tls = NIOLockedValueBox(try TLSContexts(configuration: configuration))
     }

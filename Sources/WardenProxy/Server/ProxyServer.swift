@@ -73,7 +73,8 @@ public final class ProxyServer: Service, Sendable {
         env.logger.info(
             "listening",
             metadata: [
-                "address": "\(address)", "upstream": "\(env.configuration.upstream)",
+                "address": "\(address)",
+                "upstream": "\(env.configuration.upstreams.map(\.description).joined(separator: ","))",
                 "upstream_version": "\(env.upstreamInfo.version)",
                 "services": "\(env.registry.policy.services.count)", "rules": "\(env.registry.policy.ruleCount)",
             ])

@@ -62,18 +62,46 @@ enum ServerInfo {
         return Self.line(object)
     }
 
-    /// An upstream INFO reduced to the forwarded fields, with Warden's TLS facts and the client's id;
-    /// nil when it is not valid JSON (then it is not passed on at all).
-    static func sanitized(upstreamJSON json: String, clientID: UInt64) -> String? {
-        guard let data = json.data(using: .utf8),
-            let upstream = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return nil }
+    /// What an upstream INFO tells Warden about the cluster, for its pool of servers (`UpstreamPool`);
+    /// never passed on to clients.
+    struct Announcement: Equatable {
+        /// The server is in lame duck mode (`ldm`).
+        var lameDuck = false
+        /// The cluster's servers (`connect_urls`), `HOST:PORT` each.
+        var connectURLs: [String] = []
+
+        init(lameDuck: Bool = false, connectURLs: [String] = []) {
+            self.lameDuck = lameDuck
+            self.connectURLs = connectURLs
+        }
+
+        init(object: [String: Any]) {
+            self.lameDuck = (object["ldm"] as? Bool) ?? false
+            self.connectURLs = (object["connect_urls"] as? [Any])?.compactMap { $0 as? String } ?? []
+        }
+
+        /// The announcement of an INFO's JSON; nil when it is not a JSON object.
+        init?(json: String) {
+            guard let object = ServerInfo.object(json) else { return nil }
+            self.init(object: object)
+        }
+    }
+
+    /// An upstream INFO reduced to the forwarded fields, with Warden's TLS facts and the client's id,
+    /// and what it announces for the pool; nil when it is not valid JSON (then it is not passed on).
+    static func sanitized(upstreamJSON json: String, clientID: UInt64) -> (line: String, announcement: Announcement)? {
+        guard let upstream = Self.object(json) else { return nil }
         var object = upstream.filter { Self.forwardedFields.contains($0.key) }
         object["tls_required"] = true
         object["tls_verify"] = true
         object["auth_required"] = false
         object["client_id"] = clientID
-        return Self.line(object)
+        return (Self.line(object), Announcement(object: upstream))
+    }
+
+    private static func object(_ json: String) -> [String: Any]? {
+        guard let data = json.data(using: .utf8) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 
     private static func line(_ object: [String: Any]) -> String {

@@ -7,10 +7,19 @@ import NIOPosix
 /// INFO in plain text before the TLS handshake, so this needs no credentials. Best effort: when
 /// nats-server cannot be reached, sessions learn the version from their own upstream INFO later.
 enum UpstreamProbe {
+    /// The INFO of the first seed server that answers within `timeout`, in the order given.
     static func info(env: ProxyEnvironment, group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)) async
         -> ServerInfo.Upstream?
     {
-        let upstream = env.configuration.upstream
+        for server in env.configuration.upstreams.map(UpstreamEndpoint.init) {
+            if let facts = await Self.info(of: server, group: group, timeout: timeout) { return facts }
+        }
+        return nil
+    }
+
+    private static func info(of server: UpstreamEndpoint, group: any EventLoopGroup, timeout: TimeAmount) async
+        -> ServerInfo.Upstream?
+    {
         let loop = group.next()
         let result = loop.makePromise(of: ServerInfo.Upstream?.self)
         let bootstrap = ClientBootstrap(group: loop)
@@ -21,8 +30,8 @@ enum UpstreamProbe {
                 }
             }
         let connected =
-            env.upstreamAddress.map { bootstrap.connect(to: $0) }
-            ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+            server.address.map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: server.url.host, port: server.url.port)
         connected.whenFailure { _ in result.succeed(nil) }
         let deadline = loop.scheduleTask(in: timeout) { result.succeed(nil) }
         let facts = try? await result.futureResult.get()

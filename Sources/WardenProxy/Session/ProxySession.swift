@@ -23,6 +23,8 @@ final class ProxySession {
     let env: ProxyEnvironment
     let clientChannel: any Channel
     private(set) var upstreamChannel: (any Channel)?
+    /// The nats-server the upstream connection goes to, once chosen.
+    private(set) var upstreamServer: UpstreamEndpoint?
     var logger: Logger
     private var core: SessionCore
     private var closing = false
@@ -116,8 +118,14 @@ final class ProxySession {
 
     // MARK: Upstream side
 
-    func connectUpstream() {
-        let upstream = self.env.configuration.upstream
+    /// Connects to the next nats-server of the pool. When one cannot be reached, the next available
+    /// one is tried, each at most once, before the client is closed: nothing has been sent yet.
+    func connectUpstream(excluding tried: Set<ProxyConfiguration.Upstream> = [], failures: [String] = []) {
+        guard let server = self.env.nextUpstream(excluding: tried, orUnavailable: tried.isEmpty) else {
+            self.upstreamFailed(failures.joined(separator: "; "))
+            return
+        }
+        self.upstreamServer = server
         let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(.seconds(5))
@@ -125,23 +133,24 @@ final class ProxySession {
             .channelOption(.recvAllocator, value: Self.handshakeReceiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = UpstreamHandler(session: bound.value)
+                    let handler = UpstreamHandler(session: bound.value, server: server)
                     bound.value.upstreamHandler = handler
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-        // An address needs no resolver: NIO would otherwise run getaddrinfo on a thread of its pool for
-        // every connection, even for 127.0.0.1.
         let connected =
-            self.env.upstreamAddress.map { bootstrap.connect(to: $0) }
-            ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+            server.address.map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: server.url.host, port: server.url.port)
         connected.whenComplete { result in
             let session = bound.value
             switch result {
             case .success(let channel):
                 if session.closing { channel.close(promise: nil) }
             case .failure(let error):
-                session.upstreamFailed("cannot connect to \(upstream): \(ConnectFailure.describe(error))")
+                let reason = "cannot connect to \(server): \(ConnectFailure.describe(error))"
+                session.env.upstreamUnreachable(server, reason: reason)
+                guard !session.closing else { return }
+                session.connectUpstream(excluding: tried.union([server.url]), failures: failures + [reason])
             }
         }
     }
@@ -151,9 +160,11 @@ final class ProxySession {
         self.upstreamChannel = channel
     }
 
-    /// The TLS handshake with nats-server completed: send CONNECT and what was queued.
-    func upstreamReady() {
+    /// The TLS handshake with nats-server completed: send CONNECT and what was queued. `announcement`
+    /// is what nats-server's INFO said, for the pool.
+    func upstreamReady(announcement: ServerInfo.Announcement) {
         self.logger.debug("upstream connection ready")
+        if let server = self.upstreamServer { self.env.upstreamConnected(server, announcement: announcement) }
         self.core.upstreamBecameReady()
         self.flushAll()
         self.resumeClient(.upstreamPending)
@@ -167,6 +178,10 @@ final class ProxySession {
         } catch {
             self.upstreamFailed("nats-server broke the protocol: \(error)")
             return
+        }
+        if let announcement = self.core.out.announcement, let server = self.upstreamServer {
+            self.core.out.announcement = nil
+            self.env.upstreamAnnounced(announcement, by: server)
         }
         self.closeIfDecided()
     }

@@ -272,8 +272,9 @@ struct ProxyStateMachine {
             if let reply = delivery.reply { self.publishes.delivered(reply: reply, now: now) }
             out.client.append(frame.raw)
         case .info(let json):
-            if let line = ServerInfo.sanitized(upstreamJSON: json, clientID: self.conn) {
+            if let (line, announcement) = ServerInfo.sanitized(upstreamJSON: json, clientID: self.conn) {
                 out.client.append(ByteBuffer(string: line))
+                out.announcement = announcement
             }
         case .pong:
             self.pongsReturned += 1
@@ -371,6 +372,8 @@ struct ProxyOutput {
     var close: String?
     /// Set when a stream lookup started (`StreamLookup`): its number, for the timer that ends it.
     var lookupStarted: Int?
+    /// Set when nats-server sent an INFO: what it announces for the pool (`UpstreamPool`).
+    var announcement: ServerInfo.Announcement?
 
     mutating func reset() {
         self.upstream.removeAll()
@@ -378,5 +381,6 @@ struct ProxyOutput {
         self.records.removeAll(keepingCapacity: true)
         self.close = nil
         self.lookupStarted = nil
+        self.announcement = nil
     }
 }

@@ -16,9 +16,14 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// Reads nats-server's plaintext INFO; after the handshake the session reads everything.
     private var reader = FrameReader(NATSServerParser())
     private var machine = UpstreamStateMachine()
+    /// The nats-server dialled, whose certificate must name it.
+    private let server: UpstreamEndpoint
+    /// What nats-server's first INFO announced, for the pool once the connection is ready.
+    private var announcement = ServerInfo.Announcement()
 
-    init(session: ProxySession) {
+    init(session: ProxySession, server: UpstreamEndpoint) {
         self.session = session
+        self.server = server
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -51,7 +56,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
         if case TLSUserEvent.handshakeCompleted = event {
             let action = self.machine.handshakeCompleted(
                 namesHost: self.peerNamesTheHostDialled(context: context),
-                host: self.session.env.configuration.upstream.host)
+                host: self.server.url.host)
             self.carryOut(action, context: context)
         }
         context.fireUserInboundEventTriggered(event)
@@ -67,17 +72,22 @@ final class UpstreamHandler: ChannelDuplexHandler {
             if let facts = ServerInfo.Upstream(json: json), facts != self.session.env.upstreamInfo {
                 self.session.env.upstreamInfo = facts
             }
-            let env = self.session.env
+            self.announcement = ServerInfo.Announcement(json: json) ?? ServerInfo.Announcement()
             do {
-                let tls = try NIOSSLClientHandler(context: env.upstreamTLS, serverHostname: env.upstreamServerName)
+                let tls = try NIOSSLClientHandler(
+                    context: self.session.env.upstreamTLS, serverHostname: self.server.serverName)
                 try context.pipeline.syncOperations.addHandler(tls, position: .first)
             } catch {
                 self.carryOut(self.machine.failed("cannot start TLS: \(error)"), context: context)
             }
         case .fail(let reason):
+            if self.machine.state == .failed(duringHandshake: true) {
+                // nats-server's TLS or certificate did not pass: not a server to send clients to.
+                self.session.env.upstreamFailedChecks(self.server, reason: reason)
+            }
             self.session.upstreamFailed(reason)
         case .ready:
-            self.session.upstreamReady()
+            self.session.upstreamReady(announcement: self.announcement)
         case .forward(let firstTraffic):
             if firstTraffic {
                 // Not at the handshake's end: nats-server then sends a TLS 1.3 session ticket that
@@ -92,7 +102,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// For a host name NIOSSL also accepts the IP address the name resolved to; Warden then requires
     /// the name itself, as Go's TLS does (`ServerName`). An address dialled is NIOSSL's check alone.
     private func peerNamesTheHostDialled(context: ChannelHandlerContext) -> Bool {
-        guard let name = self.session.env.upstreamServerName else { return true }
+        guard let name = self.server.serverName else { return true }
         guard let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
             let der = try? handler.peerCertificate?.toDERBytes()
         else { return false }

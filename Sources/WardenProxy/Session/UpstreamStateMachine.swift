@@ -15,8 +15,9 @@ struct UpstreamStateMachine {
         case handshaking
         /// TLS is up; `carriesTraffic` once NATS bytes came through it.
         case ready(carriesTraffic: Bool)
-        /// The connection failed; nothing more is done.
-        case failed
+        /// The connection failed; nothing more is done. `duringHandshake` when TLS had started: then it is
+        /// nats-server's TLS or certificate that failed, not the network.
+        case failed(duringHandshake: Bool)
     }
 
     enum Action: Equatable {
@@ -76,12 +77,12 @@ struct UpstreamStateMachine {
 
     /// Something outside the machine went wrong (TLS could not start, a channel error).
     mutating func failed(_ reason: String) -> Action {
-        guard self.state != .failed else { return .none }
+        if case .failed = self.state { return .none }
         return self.fail(reason)
     }
 
     private mutating func fail(_ reason: String) -> Action {
-        self.state = .failed
+        self.state = .failed(duringHandshake: self.state == .handshaking)
         return .fail(reason)
     }
 }
