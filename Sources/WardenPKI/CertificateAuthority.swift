@@ -104,13 +104,13 @@ public struct CertificateAuthority: Sendable {
     ) throws(PKIError) -> (listener: Inventory.Entry, upstream: Inventory.Entry) {
         try SecureFile.makeDirectory(self.layout.wardenDirectory, mode: 0o700)
         let listener = try self.issue(
-            kind: .wardenServer, commonName: "warden", names: names, usage: .serverAuth,
+            kind: .wardenServer, commonName: "warden", names: names, usages: [.serverAuth],
             lifetime: Self.wardenLifetime, certificatePath: self.layout.serverCertificate,
             keyPath: self.layout.serverKey, now: now)
         let upstream = try self.issue(
             kind: .wardenClient, commonName: "warden",
             names: [.uniformResourceIdentifier(Identity.warden.uri(trustDomain: self.trustDomain))],
-            usage: .clientAuth, lifetime: Self.wardenLifetime, certificatePath: self.layout.upstreamCertificate,
+            usages: [.clientAuth], lifetime: Self.wardenLifetime, certificatePath: self.layout.upstreamCertificate,
             keyPath: self.layout.upstreamKey, now: now)
         return (listener, upstream)
     }
@@ -197,7 +197,7 @@ public struct CertificateAuthority: Sendable {
         let entry = try self.issue(
             kind: .service, service: service, commonName: service,
             names: [.uniformResourceIdentifier(Identity.service(service).uri(trustDomain: self.trustDomain))],
-            usage: .clientAuth, lifetime: seconds, certificatePath: "\(directory)/cert.pem",
+            usages: [.clientAuth], lifetime: seconds, certificatePath: "\(directory)/cert.pem",
             keyPath: "\(directory)/key.pem", now: now)
         try SecureFile.write(Data(try Self.pem(self.certificate).utf8), to: "\(directory)/ca.pem", mode: 0o644)
         return entry
@@ -224,23 +224,12 @@ public struct CertificateAuthority: Sendable {
         return revoked
     }
 
-    /// Issues nats-server's own server certificate for `hosts` into `nats/`.
-    @discardableResult
-    public func issueNATSServerCertificate(hosts: [String], now: Date = Date()) throws(PKIError) -> Inventory.Entry {
-        let names = try hosts.map { (host) throws(PKIError) -> GeneralName in try Self.generalName(host) }
-        try SecureFile.makeDirectory(self.layout.natsDirectory, mode: 0o700)
-        return try self.issue(
-            kind: .natsServer, commonName: "nats-server", names: names, usage: .serverAuth,
-            lifetime: Self.wardenLifetime,
-            certificatePath: self.layout.natsCertificate, keyPath: self.layout.natsKey, now: now)
-    }
-
     // MARK: Issuing
 
     @discardableResult
-    private func issue(
+    func issue(
         kind: Inventory.Kind, service: String? = nil, commonName: String, names: [GeneralName],
-        usage: ExtendedKeyUsage.Usage, lifetime: TimeInterval, certificatePath: String, keyPath: String, now: Date
+        usages: [ExtendedKeyUsage.Usage], lifetime: TimeInterval, certificatePath: String, keyPath: String, now: Date
     ) throws(PKIError) -> Inventory.Entry {
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
         let serial = Certificate.SerialNumber()
@@ -255,7 +244,7 @@ public struct CertificateAuthority: Sendable {
             let extensions = try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
-                try ExtendedKeyUsage([usage])
+                try ExtendedKeyUsage(usages)
                 SubjectAlternativeNames(names)
                 SubjectKeyIdentifier(hash: key.publicKey)
                 AuthorityKeyIdentifier(

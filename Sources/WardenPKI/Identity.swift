@@ -5,11 +5,15 @@ import WardenPolicy
 public enum Identity: Hashable, Sendable {
     case service(String)
     case warden
+    /// nats-server's own certificate (`warden nats-config`): the identity its cluster routes are mapped
+    /// to, so that no other credential of Warden's CA can join the cluster as a route.
+    case natsServer
 
     public func uri(trustDomain: String) -> String {
         switch self {
         case .service(let name): return "spiffe://\(trustDomain)/service/\(name)"
         case .warden: return "spiffe://\(trustDomain)/warden"
+        case .natsServer: return "spiffe://\(trustDomain)/nats-server"
         }
     }
 
@@ -20,6 +24,10 @@ public enum Identity: Hashable, Sendable {
         let path = uri.dropFirst(prefix.count)
         if path == "warden" {
             self = .warden
+            return
+        }
+        if path == "nats-server" {
+            self = .natsServer
             return
         }
         let servicePrefix = "service/"
