@@ -38,6 +38,9 @@ public struct PolicyDecision: Hashable, Sendable {
         case notUnderstood
         /// The publish was to Warden's audit subjects (`auditSubjectPrefix`), which only Warden publishes to.
         case auditSubject
+        /// The publish was to Warden's heartbeat subjects (`peerSubjectPrefix`), by which Wardens tell
+        /// each other, and so their clients, where they are: only Warden publishes to them.
+        case peerSubject
         /// A publish to the reply subject of a request delivered to this service (`allow_responses`).
         indirect case response(ResponsePermission)
     }
@@ -75,6 +78,7 @@ public struct PolicyDecision: Hashable, Sendable {
         case .defaultDenyReply: return "default deny (reply subject)"
         case .notUnderstood: return "not understood by Warden (refused)"
         case .auditSubject: return "reserved for Warden's audit events \"\(auditSubjectPrefix).>\""
+        case .peerSubject: return "reserved for Warden's heartbeats \"\(peerSubjectPrefix).>\""
         case .response(let permission): return permission.ruleDescription
         }
     }

@@ -151,3 +151,8 @@ public let reservedReplyPrefixes = ["_R_.", "$JS.ACK.", "$GNR."]
 /// here: a service's publish under it is refused whatever its ACL says and in every mode, so that no
 /// service can forge an event.
 public let auditSubjectPrefix = "warden.audit"
+
+/// Where Wardens sharing a NATS cluster announce themselves to each other (`warden.peers.heartbeat`),
+/// so that each tells its clients where the others are. Reserved as the audit subjects are: a forged
+/// heartbeat would send clients to an address of the forger's choosing.
+public let peerSubjectPrefix = "warden.peers"

@@ -28,8 +28,8 @@ extension ServicePolicy {
         if Self.isReservedReply(reply) {
             return PolicyDecision(.deny, .reservedReply, mode: self.mode)
         }
-        if Self.isAuditSubject(reply) {
-            return PolicyDecision(.deny, .auditSubject, mode: .enforce)
+        if let reserved = Self.reservedSubject(reply) {
+            return PolicyDecision(.deny, reserved, mode: .enforce)
         }
         if let rule = self.publishDeny.firstContaining(reply) {
             return PolicyDecision(.deny, .rule(rule), mode: self.mode)
@@ -84,8 +84,11 @@ extension ServicePolicy {
             let shape = SubjectBytes.scan(pattern)
             guard shape.isValid else { return PolicyDecision(.deny, .invalidSubject, mode: self.mode) }
             guard shape.hasWildcards else { return self.decidePublish(subjectBytes: pattern) }
-            if Self.overlapsAuditSubjects(pattern) {
+            if Self.overlaps(pattern, reserved: auditSubjectPrefix) {
                 return PolicyDecision(.deny, .auditSubject, mode: .enforce)
+            }
+            if Self.overlaps(pattern, reserved: peerSubjectPrefix) {
+                return PolicyDecision(.deny, .peerSubject, mode: .enforce)
             }
             if let rule = self.publishDeny.overlapping(pattern).min(by: { $0.order < $1.order }) {
                 return PolicyDecision(.deny, .rule(rule), mode: self.mode)
@@ -97,11 +100,12 @@ extension ServicePolicy {
         }
     }
 
-    /// Whether a pattern with wildcards can match a subject under `warden.audit.`.
-    private static func overlapsAuditSubjects(_ pattern: UnsafeBufferPointer<UInt8>) -> Bool {
-        let audit: [[UInt8]] = [Array("warden".utf8), Array("audit".utf8)]
+    /// Whether a pattern with wildcards can match a subject under `reserved.` (`warden.audit.`,
+    /// `warden.peers.`).
+    private static func overlaps(_ pattern: UnsafeBufferPointer<UInt8>, reserved: String) -> Bool {
+        let tokens = reserved.split(separator: ".").map { Array($0.utf8) }
         var start = 0
-        for token in audit {
+        for token in tokens {
             guard start <= pattern.count else { return false }
             let end = SubjectBytes.tokenEnd(pattern, from: start)
             if SubjectBytes.isByte(pattern, start, end, SubjectBytes.greater) { return true }
@@ -113,7 +117,7 @@ extension ServicePolicy {
             if !matches { return false }
             start = end + 1
         }
-        // Audit subjects have at least one more token.
+        // Reserved subjects have at least one more token.
         return start <= pattern.count
     }
 }

@@ -55,9 +55,9 @@ public final class ServicePolicy: Sendable {
         if shape.hasWildcards {
             return PolicyDecision(.deny, .literalSubjectRequired, mode: self.mode)
         }
-        if Self.isAuditSubject(subject) {
+        if let reserved = Self.reservedSubject(subject) {
             // Enforced even in audit mode: an audit-mode service must not be able to forge events.
-            return PolicyDecision(.deny, .auditSubject, mode: .enforce)
+            return PolicyDecision(.deny, reserved, mode: .enforce)
         }
         if let rule = self.publishDeny.firstContaining(subject) {
             return PolicyDecision(.deny, .rule(rule), mode: self.mode)
@@ -176,4 +176,19 @@ public final class ServicePolicy: Sendable {
     }
 
     private static let auditPrefixBytes = Array((auditSubjectPrefix + ".").utf8)
+
+    /// Whether a literal subject is one of Warden's heartbeat subjects: `peerSubjectPrefix` and a dot, then more.
+    public static func isPeerSubject(_ subject: UnsafeBufferPointer<UInt8>) -> Bool {
+        let prefix = Self.peerPrefixBytes
+        return subject.count > prefix.count && subject.prefix(prefix.count).elementsEqual(prefix)
+    }
+
+    private static let peerPrefixBytes = Array((peerSubjectPrefix + ".").utf8)
+
+    /// Why a literal subject is Warden's own (audit events or heartbeats), or nil when it is not.
+    static func reservedSubject(_ subject: UnsafeBufferPointer<UInt8>) -> PolicyDecision.Reason? {
+        if Self.isAuditSubject(subject) { return .auditSubject }
+        if Self.isPeerSubject(subject) { return .peerSubject }
+        return nil
+    }
 }

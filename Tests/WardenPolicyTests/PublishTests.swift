@@ -164,6 +164,24 @@ import Testing
         }
     }
 
+    /// A forged heartbeat would make every Warden tell its clients to reconnect to the forger's address.
+    @Test func wardensHeartbeatSubjectsAreRefusedWhateverTheACLTheModeOrThePattern() throws {
+        for mode in [PolicyMode.enforce, .audit] {
+            let policy = try makePolicy(publishAllow: [">", "warden.peers.>"], mode: mode)
+            let forged = policy.decidePublish(subject: "warden.peers.heartbeat")
+            #expect(forged.reason == .peerSubject)
+            #expect(forged.mode == .enforce)
+            #expect(!forged.isPermitted)
+            #expect(forged.ruleDescription == #"reserved for Warden's heartbeats "warden.peers.>""#)
+            #expect(policy.decideReply("warden.peers.heartbeat").reason == .peerSubject)
+            for pattern in ["warden.peers.>", "warden.*.heartbeat", "*.peers.*", "warden.>"] {
+                #expect(!policy.decidePublish(pattern: pattern).isPermitted, "\(pattern)")
+            }
+            #expect(policy.decidePublish(subject: "warden.peers").isPermitted)
+            #expect(policy.decidePublish(pattern: "warden.peersx.>").isPermitted)
+        }
+    }
+
     /// Grants of up to 64 bytes are kept inline and longer ones spill to the heap: on both sides of
     /// that line a grant answers its own subject exactly, not a prefix, an extension or a subject that
     /// differs only in its last byte.
