@@ -7,6 +7,7 @@ import Foundation
 /// Sendable because nats.c connections and subscriptions are safe to use from several threads.
 public final class NATSClient: @unchecked Sendable {
     public struct Options: Sendable {
+        /// The server, or the servers of a cluster comma-separated (`tls://a:4222,tls://b:4222`).
         public var url: String
         /// CA bundle to verify the server with; setting it makes the connection TLS.
         public var caFile: String?
@@ -109,12 +110,32 @@ public final class NATSClient: @unchecked Sendable {
         return clients
     }
 
+    /// Calls `body` with C strings of `strings`, valid during the call.
+    private static func withCStrings<R>(
+        _ strings: [String], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>) throws(Failure) -> R
+    ) throws(Failure) -> R {
+        let copies = strings.map { strdup($0) }
+        defer { for copy in copies { free(copy) } }
+        var pointers = copies.map { UnsafePointer($0) }
+        return try pointers.withUnsafeMutableBufferPointer { (buffer) throws(Failure) -> R in
+            try body(buffer.baseAddress!)
+        }
+    }
+
     private static func makeOptions(_ options: Options, callbacks: Callbacks) throws(Failure) -> OpaquePointer {
         var created: OpaquePointer?
         try Self.check(natsOptions_Create(&created))
         guard let opts = created else { throw Failure(status: "natsOptions_Create returned no options", detail: nil) }
         do {
-            try Self.check(natsOptions_SetURL(opts, options.url))
+            // nats.c takes a list of servers only through SetServers: SetURL would read it as one URL.
+            let servers = options.url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if servers.count > 1 {
+                try Self.withCStrings(servers) { (pointers) throws(Failure) in
+                    try Self.check(natsOptions_SetServers(opts, pointers, Int32(servers.count)))
+                }
+            } else {
+                try Self.check(natsOptions_SetURL(opts, options.url))
+            }
             try Self.check(natsOptions_SetTimeout(opts, options.timeoutMilliseconds))
             if options.persistent {
                 try Self.check(natsOptions_SetAllowReconnect(opts, true))
