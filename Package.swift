@@ -80,7 +80,7 @@ let package = Package(
             name: "WardenProxy",
             dependencies: [
                 "WardenPolicy", "WardenACL", "WardenPKI", "WardenContainment", "NATSProtocol", "WardenAudit",
-                "WardenMetrics",
+                "WardenMetrics", "WardenPeers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -104,6 +104,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Wardens on one NATS cluster finding each other: heartbeats, and the live peers' client URLs.
+        .target(
+            name: "WardenPeers",
+            dependencies: [
+                "WardenAudit", "NATSClient",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -173,6 +184,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "WardenPeersTests", dependencies: ["WardenPeers"], swiftSettings: swiftSettings),
         .testTarget(name: "WardenDevelopmentTests", dependencies: ["WardenDevelopment"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WardenMetricsTests", dependencies: ["WardenMetrics", "WardenAudit", "WardenPolicy"],

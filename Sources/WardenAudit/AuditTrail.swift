@@ -278,39 +278,16 @@ public final class AuditTrail: Service, Sendable {
     }
 }
 
-/// Where and as whom the audit events' NATS connection connects: Warden's upstream, with its upstream
-/// identity and the CA that signed nats-server's certificate.
-public struct AuditConnection: Sendable {
-    public var url: String
-    /// The name (or address) nats-server's certificate must carry: the host Warden dials.
-    public var expectedHostname: String
-    public var caFile: String
-    public var certificateFile: String
-    public var keyFile: String
-
-    public init(url: String, expectedHostname: String, caFile: String, certificateFile: String, keyFile: String) {
-        self.url = url
-        self.expectedHostname = expectedHostname
-        self.caFile = caFile
-        self.certificateFile = certificateFile
-        self.keyFile = keyFile
-    }
-}
-
 extension AuditTrail {
     /// The audit trail over a nats.c connection of Warden's own to the upstream (`connection`), with its
     /// upstream identity, checking nats-server's certificate against the CA and the host it dials as
     /// the data path does. The connection is made in the background and re-made for good, so
     /// nats-server need not be up yet; the log says when it is lost and when it is back.
     public static func overNATS(
-        _ connection: AuditConnection, budget: AuditBudget.Limit = .standard, logger: Logger
+        _ connection: WardenConnection, budget: AuditBudget.Limit = .standard, logger: Logger
     ) throws -> AuditTrail {
         let upstream = connection.url
-        var options = NATSClient.Options(
-            url: connection.url, caFile: connection.caFile, certificateFile: connection.certificateFile,
-            keyFile: connection.keyFile, name: "warden-audit")
-        options.persistent = true
-        options.expectedHostname = connection.expectedHostname
+        var options = connection.clientOptions(name: "warden-audit")
         options.onConnectionEvent = { (event: NATSClient.ConnectionEvent) in
             switch event {
             case .connected, .reconnected:

@@ -30,7 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
             file away, then send SIGUSR1, and records go to a new file. SIGUSR2 enters lame duck mode, as \
             nats-server's: Warden stops accepting, tells its clients (INFO ldm) to reconnect elsewhere, closes \
             them over --lame-duck-duration, writes its last records and exits 0. SIGTERM or SIGINT stops it \
-            gracefully at once.
+            gracefully at once. Wardens on one NATS cluster find each other by heartbeats on \
+            warden.peers.heartbeat (--no-peers turns this off) and tell their clients each other's --advertise \
+            address in INFO connect_urls, so that clients know where to reconnect; never a nats-server's.
             """
     )
 
@@ -65,6 +67,18 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Over how long lame duck mode (SIGUSR2) closes the clients, e.g. 30s or 2m.")
     var lameDuckDuration: String = "30s"
     @Option(
+        help: """
+            Where clients reach this Warden, HOST:PORT (default: the --listen address): announced to the other \
+            Wardens on the same NATS cluster, which tell their clients in INFO connect_urls.
+            """)
+    var advertise: String?
+    @Option(help: "This Warden's name in its heartbeats (default: the host name and the listen port).")
+    var instance: String?
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Find the other Wardens on the same NATS cluster (heartbeats on warden.peers.heartbeat).")
+    var peers = true
+    @Option(
         name: .customLong("log-level"),
         help: "Level of Warden's own log on standard error: debug, info, warning, error.")
     var logLevel: String = "info"
@@ -86,6 +100,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (try? DurationParser.parse(self.lameDuckDuration)).map({ $0 > .zero }) == true else {
             throw ValidationError("--lame-duck-duration must be a duration like 30s or 2m")
+        }
+        if let advertise, parseHostPort(Substring(advertise)).map({ $0.1 != 0 }) != true {
+            throw ValidationError("--advertise must be HOST:PORT, e.g. warden-1.internal:4443")
+        }
+        if self.peers, self.advertise == nil, let (host, port) = parseHostPort(Substring(self.listen)),
+            ["0.0.0.0", "::"].contains(host) || port == 0
+        {
+            throw ValidationError(
+                "--listen \(self.listen) is no address a client can reach: give --advertise HOST:PORT, or --no-peers")
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -147,6 +170,10 @@ struct ServeCommand: AsyncParsableCommand {
             self.auditEvents ? AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10) : nil
         configuration.metrics = self.metrics.flatMap { parseHostPort(Substring($0)) }
         configuration.lameDuckDuration = try DurationParser.parse(self.lameDuckDuration)
+        configuration.proxy.advertise = self.advertise
+        if self.peers {
+            configuration.peerInstance = self.instance ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
             let broker = try Broker(

@@ -208,7 +208,7 @@ struct AuditEventsEndToEndTests {
 
     /// The audit connection outlives nats-server going away: metrics show it down, and it comes
     /// back on its own, publishing again.
-    @Test func theAuditConnectionReconnectsAndMetricsShowItsState() async throws {
+    @Test func theWardenConnectionReconnectsAndMetricsShowItsState() async throws {
         try await withWarden(acl: Self.acl, services: ["orders", "observer", "security"], auditEvents: true) { warden in
             func connected() -> Double? {
                 String(decoding: warden.server.metricsExposition(), as: UTF8.self).split(separator: "\n")
@@ -240,7 +240,7 @@ struct AuditEventsEndToEndTests {
         ("localhost", ["localhost"], true), ("127.0.0.1", ["127.0.0.1"], true),
         ("localhost", ["127.0.0.1"], false), ("127.0.0.1", ["localhost"], false),
     ])
-    func theAuditConnectionChecksTheHostItDials(upstreamHost: String, certificateHosts: [String], connects: Bool)
+    func theWardenConnectionChecksTheHostItDials(upstreamHost: String, certificateHosts: [String], connects: Bool)
         async throws
     {
         try await withWarden(upstreamHost: upstreamHost, natsCertificateHosts: certificateHosts, auditEvents: true) {

@@ -71,6 +71,7 @@ final class ConnectionAttempt {
         ByteBuffer(
             string: ServerInfo.warden(
                 serverID: self.env.serverID, clientID: self.conn, clientIP: self.clientIP,
-                maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo))
+                maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo,
+                connectURLs: self.env.clientConnectURLs))
     }
 }

@@ -4,6 +4,7 @@ public import ServiceLifecycle
 public import UnixSignals
 public import WardenAudit
 import WardenMetrics
+public import WardenPeers
 public import WardenPKI
 public import WardenPolicy
 
@@ -29,6 +30,9 @@ public final class Broker: Sendable {
         public var metrics: (host: String, port: Int)?
         /// Over how long lame duck mode (SIGUSR2) closes the clients.
         public var lameDuckDuration: Duration = .seconds(30)
+        /// This Warden's instance name in its heartbeats to the other Wardens on the cluster (`PeerBeacon`);
+        /// nil sends none and reads none.
+        public var peerInstance: String?
 
         public init(proxy: ProxyConfiguration, aclDirectory: String, decisionLogPath: String) {
             self.proxy = proxy
@@ -40,6 +44,8 @@ public final class Broker: Sendable {
     public let server: ProxyServer
     public let log: DecisionLog
     public let audit: AuditTrail?
+    /// The heartbeats to and from the other Wardens, when `peerInstance` is set.
+    public let peers: PeerBeacon?
     private let group: ServiceGroup
 
     /// Sets everything up; nothing listens until `run`.
@@ -60,26 +66,39 @@ public final class Broker: Sendable {
         self.log = try DecisionLog(
             path: configuration.decisionLogPath, highWater: high, lowWater: max(1, high / 2), logger: logger)
         self.audit = try configuration.auditEvents.map {
-            try AuditTrail.overNATS(configuration.proxy.auditConnection, budget: $0, logger: logger)
+            try AuditTrail.overNATS(configuration.proxy.wardenConnection, budget: $0, logger: logger)
         }
         self.server = try ProxyServer(
             configuration: configuration.proxy, credentials: credentials, policy: policy, log: self.log,
             audit: self.audit, group: eventLoopGroup, logger: logger)
+        let server = self.server
+        self.peers = configuration.peerInstance.map { instance in
+            PeerBeacon(
+                connection: configuration.proxy.wardenConnection,
+                own: Heartbeat(
+                    instance: instance, advertise: server.advertisedAddress, serverID: server.serverID,
+                    trustDomain: credentials.trustDomain, expiresInMilliseconds: PeerBeacon.expiryMilliseconds),
+                advertise: { server.advertisedOnceListening }, logger: logger,
+                onChange: { server.peersChanged($0) })
+        }
         var services = before.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         services.append(.init(service: self.log))
         if let audit = self.audit { services.append(.init(service: audit)) }
         services.append(.init(service: self.server))
+        // After the server, so it stops first: its last heartbeat says it is leaving before the clients
+        // are closed, and the other Wardens stop naming it to theirs.
+        if let peers = self.peers { services.append(.init(service: peers)) }
         if let signals {
             // Lame duck mode ends with the operator signals' service, and so does Warden, gracefully.
             services.append(
                 .init(
                     service: OperatorSignals(
-                        signals: signals, server: self.server, log: self.log, aclDirectory: configuration.aclDirectory,
-                        lameDuckDuration: configuration.lameDuckDuration, logger: logger),
+                        signals: signals, server: self.server, peers: self.peers, log: self.log,
+                        aclDirectory: configuration.aclDirectory, lameDuckDuration: configuration.lameDuckDuration,
+                        logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup))
         }
         if let (host, port) = configuration.metrics {
-            let server = self.server
             services.append(
                 .init(
                     service: MetricsServer(host: host, port: port, group: eventLoopGroup, logger: logger) {

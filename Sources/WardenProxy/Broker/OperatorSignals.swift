@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 import WardenAudit
+import WardenPeers
 
 /// What an operator asks of a running Warden by signal, as of nats-server (`nats-server --signal`):
 /// SIGHUP reloads the ACL files (`ProxyServer.reloadACLs`) and Warden's own certificates
@@ -11,6 +12,7 @@ import WardenAudit
 struct OperatorSignals: Service {
     let signals: UnixSignalsSequence
     let server: ProxyServer
+    let peers: PeerBeacon?
     let log: DecisionLog
     let aclDirectory: String
     let lameDuckDuration: Duration
@@ -30,6 +32,8 @@ struct OperatorSignals: Service {
                 self.log.reopen()
             case .sigusr2:
                 self.logger.info("SIGUSR2: entering lame duck mode")
+                // The other Wardens stop naming this one to their clients, which move there.
+                self.peers?.leave()
                 // A SIGTERM meanwhile ends the spreading out: the rest are closed at once.
                 await cancelWhenGracefulShutdown {
                     await self.server.enterLameDuckMode(duration: self.lameDuckDuration)

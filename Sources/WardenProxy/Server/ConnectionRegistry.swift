@@ -56,6 +56,9 @@ final class ConnectionRegistry: Sendable {
 
     var count: Int { self.state.withLockedValue { $0.entries.count } }
 
+    /// The connections registered now.
+    var all: [Entry] { self.state.withLockedValue { Array($0.entries.values) } }
+
     /// Open connections by service.
     func countByService() -> [String: Int] {
         self.state.withLockedValue { state in

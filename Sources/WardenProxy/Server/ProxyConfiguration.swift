@@ -42,6 +42,9 @@ public struct ProxyConfiguration: Sendable {
 
     public var listenHost: String
     public var listenPort: Int
+    /// Where clients reach this Warden, `HOST:PORT`, as other Wardens tell their clients
+    /// (`--advertise`); nil for the listen address.
+    public var advertise: String?
     /// The nats-servers of one cluster (never empty); each client connection goes to one of them
     /// (`UpstreamPool`).
     public var upstreams: [Upstream]
@@ -70,13 +73,19 @@ public struct ProxyConfiguration: Sendable {
 }
 
 extension ProxyConfiguration {
-    /// The audit events' NATS connection of a Warden configured so (`AuditTrail.overNATS`): to the same
+    /// What this Warden announces as its client URL: `advertise`, or the listen address.
+    public var advertisedAddress: String {
+        self.advertise ?? (self.listenHost.contains(":") ? "[\(self.listenHost)]" : self.listenHost)
+            + ":\(self.listenPort)"
+    }
+
+    /// Warden's own NATS connections (audit events, heartbeats) of a Warden configured so: to the same
     /// servers, with Warden's upstream identity and the CA nats-server's certificate is checked against.
     /// nats.c checks one name on every server it connects to: the first server's host. Servers of a
     /// cluster with certificates of their own must each name it too (`warden nats-config` issues one
     /// certificate naming every server of the cluster).
-    public var auditConnection: AuditConnection {
-        AuditConnection(
+    public var wardenConnection: WardenConnection {
+        WardenConnection(
             url: self.upstreams.map(\.description).joined(separator: ","), expectedHostname: self.upstreams[0].host,
             caFile: self.upstreamCAFile ?? self.certs.caCertificate, certificateFile: self.certs.upstreamCertificate,
             keyFile: self.certs.upstreamKey)

@@ -30,6 +30,22 @@ final class ProxyEnvironment: Sendable {
     }
     /// The nats-servers sessions connect to, and which is next (`ProxyEnvironment+Upstreams`).
     let pool: NIOLockedValueBox<UpstreamPool>
+    /// The other live Wardens' client URLs (`ProxyServer.peersChanged`).
+    private let peers = NIOLockedValueBox<[String]>([])
+    /// Where clients learn to reconnect (INFO `connect_urls`), as a nats-server of a cluster names
+    /// its cluster's servers, itself included; nil while no other Warden is live, as a lone nats-server
+    /// names none. A nats-server address is never among them.
+    var clientConnectURLs: [String]? {
+        let peers = self.peerURLs
+        return peers.isEmpty ? nil : [self.advertisedAddress] + peers
+    }
+    var peerURLs: [String] {
+        get { self.peers.withLockedValue { $0 } }
+        set { self.peers.withLockedValue { $0 = newValue } }
+    }
+    /// This Warden's client URL, once it listens (the listen port may have been 0).
+    let advertised = NIOLockedValueBox<String?>(nil)
+    var advertisedAddress: String { self.advertised.withLockedValue { $0 } ?? self.configuration.advertisedAddress }
     let logger: Logger
     /// Warden's `server_id` in INFO: random per process, like nats-server's.
     let serverID: String

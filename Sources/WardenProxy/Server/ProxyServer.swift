@@ -70,6 +70,10 @@ public final class ProxyServer: Service, Sendable {
         }
         self.watchers.withLockedValue { $0 = [revocations, expiry] }
         let address = channel.localAddress!
+        if env.configuration.advertise == nil, let port = address.port {
+            let host = env.configuration.listenHost
+            env.advertised.withLockedValue { $0 = (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+        }
         env.logger.info(
             "listening",
             metadata: [
@@ -81,8 +85,16 @@ public final class ProxyServer: Service, Sendable {
         return address
     }
 
+    /// Where clients reach this Warden, once it listens: `--advertise`, or the listen address.
+    public var advertisedOnceListening: String? {
+        self.address == nil ? nil : self.env.advertisedAddress
+    }
+
     /// Where the listener listens, once it does (`start`).
     public var address: SocketAddress? { self.serverChannel.withLockedValue { $0?.localAddress } }
+
+    /// Warden's INFO `server_id`, random per process.
+    public var serverID: String { self.env.serverID }
 
     /// The number of admitted client connections now open.
     public var connectionCount: Int { self.env.registry.count }

@@ -39,10 +39,10 @@ enum ServerInfo {
 
     /// Warden's own INFO line for a new client connection. With `lameDuck`, the INFO that tells a client
     /// Warden is about to close it (`ldm`, as nats-server's lame duck mode), so that it reconnects
-    /// elsewhere.
+    /// elsewhere. `connectURLs` are the live Wardens' client URLs (`connect_urls`).
     static func warden(
         serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int, upstream: Upstream,
-        lameDuck: Bool = false
+        lameDuck: Bool = false, connectURLs: [String]? = nil
     ) -> String {
         var object: [String: Any] = [
             "server_id": serverID,
@@ -59,6 +59,7 @@ enum ServerInfo {
         if let clientIP { object["client_ip"] = clientIP }
         if upstream.jetStream { object["jetstream"] = true }
         if lameDuck { object["ldm"] = true }
+        if let connectURLs, !connectURLs.isEmpty { object["connect_urls"] = connectURLs }
         return Self.line(object)
     }
 

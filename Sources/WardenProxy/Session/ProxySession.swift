@@ -244,7 +244,24 @@ final class ProxySession {
             ByteBuffer(
                 string: ServerInfo.warden(
                     serverID: self.env.serverID, clientID: machine.conn, clientIP: nil,
-                    maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo, lameDuck: true)))
+                    maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo, lameDuck: true,
+                    connectURLs: self.env.peerURLs)))
+        self.flushAll()
+    }
+
+    // MARK: Peers
+
+    /// The live Wardens changed (`ProxyServer.peersChanged`): the client is told the new list in an
+    /// INFO, as nats-server tells its clients when its cluster changes, once it has had the first
+    /// PONG (nats-server sends no INFO update before that either).
+    func peersChanged() {
+        guard !self.closing, self.core.machine.hasAnsweredFirstPing else { return }
+        self.core.out.client.append(
+            ByteBuffer(
+                string: ServerInfo.warden(
+                    serverID: self.env.serverID, clientID: self.core.machine.conn, clientIP: nil,
+                    maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo,
+                    connectURLs: self.env.clientConnectURLs ?? [self.env.advertisedAddress])))
         self.flushAll()
     }
 

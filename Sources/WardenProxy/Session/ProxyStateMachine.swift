@@ -51,6 +51,8 @@ struct ProxyStateMachine {
     /// The client's PINGs forwarded and their PONGs returned to it.
     private var clientPings = 0
     private var clientPongs = 0
+    /// Whether the client has had a PONG: its CONNECT is complete (INFO updates may follow).
+    var hasAnsweredFirstPing: Bool { self.clientPongs > 0 }
     /// Warden's own answers waiting for the PONG of an earlier PING of the client's: (the client's
     /// PINGs forwarded before it, bytes).
     private var deferred: [(pings: Int, bytes: ByteBuffer)] = []
