@@ -238,6 +238,29 @@ public final class NATSClient: @unchecked Sendable {
     public var isClosed: Bool { natsConnection_IsClosed(self.connection) }
 
     /// Whether the connection is up now (not connecting, reconnecting or closed).
+    /// The servers nats.c learnt from INFO `connect_urls`, as URLs (`nats://HOST:PORT`).
+    public var discoveredServers: [String] {
+        var servers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        var count: Int32 = 0
+        guard natsConnection_GetDiscoveredServers(self.connection, &servers, &count) == NATS_OK, let servers else {
+            return []
+        }
+        defer {
+            for index in 0..<Int(count) { free(servers[index]) }
+            free(servers)
+        }
+        return (0..<Int(count)).compactMap { servers[$0].map { String(cString: $0) } }
+    }
+
+    /// The URL of the server connected to now, or nil while disconnected.
+    public var connectedURL: String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard natsConnection_GetConnectedUrl(self.connection, &buffer, buffer.count) == NATS_OK, buffer[0] != 0 else {
+            return nil
+        }
+        return String(cString: buffer)
+    }
+
     public var isConnected: Bool { natsConnection_Status(self.connection) == NATS_CONN_STATUS_CONNECTED }
 
     public func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil) throws(Failure) {

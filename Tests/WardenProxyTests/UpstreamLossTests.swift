@@ -1,6 +1,5 @@
 import Foundation
 import NATSClient
-import NIOConcurrencyHelpers
 import Testing
 import WardenDevelopment
 import WardenTestSupport
@@ -10,16 +9,7 @@ import WardenTestSupport
 /// an `-ERR` they do not know would make them close for good.
 @Suite(.serialized)
 struct UpstreamLossTests {
-    /// Counts a persistent nats.c client's connection events.
-    final class Events: @unchecked Sendable {
-        let counts = NIOLockedValueBox<[String: Int]>([:])
-        func record(_ event: NATSClient.ConnectionEvent) {
-            self.counts.withLockedValue { $0["\(event)", default: 0] += 1 }
-        }
-        func count(_ event: String) -> Int { self.counts.withLockedValue { $0[event] ?? 0 } }
-    }
-
-    func persistent(_ warden: ProxyHarness, _ service: String, _ events: Events) throws -> NATSClient {
+    func persistent(_ warden: ProxyHarness, _ service: String, _ events: ConnectionEvents) throws -> NATSClient {
         var options = warden.options(service)
         options.persistent = true
         options.onConnectionEvent = { events.record($0) }
@@ -28,8 +18,8 @@ struct UpstreamLossTests {
 
     @Test func natsCServicesReconnectAndWorkAgainAfterNATSServerIsKilledAndRestarted() async throws {
         try await withWarden { warden in
-            let subscriberEvents = Events()
-            let publisherEvents = Events()
+            let subscriberEvents = ConnectionEvents()
+            let publisherEvents = ConnectionEvents()
             let payments = try self.persistent(warden, "payments", subscriberEvents)
             let created = try payments.subscribe("orders.created")
             try payments.flush()
@@ -91,37 +81,5 @@ struct UpstreamLossTests {
             #expect(seen["received_after_restart"] as? Bool == true, "\(seen)")
             #expect((seen["errors"] as? [String])?.contains { $0.contains("Warden") } == false, "\(seen)")
         }
-    }
-}
-
-/// Reads a child process's output line by line, with a bounded wait for each line.
-final class LineReader: @unchecked Sendable {
-    private let lines = NIOLockedValueBox<[String]>([])
-
-    init(_ handle: FileHandle) {
-        let lines = self.lines
-        Thread {
-            var buffer = Data()
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { return }
-                buffer.append(chunk)
-                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-                    buffer.removeSubrange(buffer.startIndex...newline)
-                    lines.withLockedValue { $0.append(line) }
-                }
-            }
-        }.start()
-    }
-
-    /// The next line, or nil when none comes within `timeout` seconds.
-    func next(timeout: Double) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let line = self.lines.withLockedValue({ $0.isEmpty ? nil : $0.removeFirst() }) { return line }
-            usleep(20_000)
-        }
-        return nil
     }
 }
