@@ -207,4 +207,60 @@ struct ClusterEndToEndTests {
         subscriber.close()
         publisher.close()
     }
+
+    /// Opens a route connection to `port` with `certificate` (TLS first, as routes are), sends a route's CONNECT and a PING, and
+    /// returns what nats-server answered until it closed (or 3 s passed).
+    static func joinAsRoute(port: Int, certificate: String, key: String, ca: String) throws -> String {
+        let script = """
+            import socket, ssl, sys
+            plain = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+            context = ssl.create_default_context(cafile=sys.argv[4])
+            context.check_hostname = False
+            context.load_cert_chain(sys.argv[2], sys.argv[3])
+            route = context.wrap_socket(plain)  # routes start with the TLS handshake, then INFO
+            route.sendall(b'CONNECT {"verbose":false,"pedantic":false,"tls_required":true,"name":"intruder",'
+                          b'"cluster":"warden","headers":true}\\r\\nPING\\r\\n')
+            answer = b""
+            try:
+                while True:
+                    chunk = route.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+            except Exception:
+                pass
+            print(answer.decode(errors="replace"))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, "\(port)", certificate, key, ca]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Every service credential is issued by the same CA as nats-server's certificate, and routes verify
+    /// certificates against it: were any valid certificate a route, a service could join the cluster
+    /// and read every message. `warden nats-config` maps routes to nats-server's own identity.
+    @Test func aServiceCredentialCannotJoinTheClusterAsARoute() throws {
+        let directory = try Self.enrolled()
+        let cluster = try NATSCluster(in: directory)
+        defer { cluster.stop() }
+        let service = directory.appending("certs/services/orders")
+        let refused = try Self.joinAsRoute(
+            port: cluster.routePorts[0], certificate: service + "/cert.pem", key: service + "/key.pem",
+            ca: service + "/ca.pem")
+        #expect(refused.contains("Authorization Violation"), "\(refused)")
+        #expect(!refused.contains("PONG"), "\(refused)")
+        // nats-server's own certificate is a route: the check above is the mapping, not TLS failing.
+        let admitted = try Self.joinAsRoute(
+            port: cluster.routePorts[0], certificate: directory.appending("certs/nats/server.pem"),
+            key: directory.appending("certs/nats/server-key.pem"), ca: service + "/ca.pem")
+        #expect(admitted.contains("PONG"), "\(admitted)")
+        #expect(!admitted.contains("Authorization Violation"), "\(admitted)")
+    }
 }
