@@ -1,7 +1,7 @@
 import Foundation
 import WardenDevelopment
 
-/// `warden-bench [policy|proxy] [--quick] [--only WORKLOAD] [--json FILE]`: prints figures and writes them as JSON;
+/// `warden-bench [policy|proxy|failover] [--quick] [--only WORKLOAD] [--json FILE]`: prints figures and writes them as JSON;
 /// never asserts on timing.
 @main
 struct BenchmarkMain {
@@ -19,10 +19,13 @@ struct BenchmarkMain {
         if arguments.contains("--help") || arguments.contains("-h") {
             print(
                 """
-                usage: warden-bench [policy|proxy] [--quick] [--only WORKLOAD] [--json FILE]
+                usage: warden-bench [policy|proxy|failover] [--quick] [--only WORKLOAD] [--json FILE]
                   policy   ns per publish decision, 10 and 10,000 rules, cached and uncached
                   proxy    Warden against nats-server direct over TLS: throughput, fan-out, request/reply
                            latency, memory per idle connection (needs `warden` built next to warden-bench)
+                  failover how long clients are without service when a nats-server of a three-server cluster,
+                           then a Warden of two, is killed; through Warden and straight to the cluster
+                           (only when named: it kills processes it started, and takes about a minute)
                   --quick  small counts, one round: a smoke run
                   --only   one proxy workload, e.g. to profile it: \(ProxyBenchmark.workloads.joined(separator: ", "))
                   --json   where to write the figures (default logs/warden-bench.json)
@@ -44,12 +47,13 @@ struct BenchmarkMain {
                     "unknown workload '\(only!)'; one of: \(ProxyBenchmark.workloads.joined(separator: ", "))")
             }
         }
-        if let unknown = arguments.first(where: { !["policy", "proxy", "--quick"].contains($0) }) {
+        if let unknown = arguments.first(where: { !["policy", "proxy", "failover", "--quick"].contains($0) }) {
             throw BenchmarkError("unknown argument '\(unknown)'; see --help")
         }
         let which = Set(arguments.filter { !$0.hasPrefix("--") })
         let runPolicy = (which.isEmpty && only == nil) || which.contains("policy")
         let runProxy = which.isEmpty || which.contains("proxy")
+        let runFailover = which.contains("failover")
         #if DEBUG
         print("note: this is a debug build; measure with `swift build -c release && .build/release/warden-bench`")
         #endif
@@ -128,6 +132,10 @@ struct BenchmarkMain {
             if let decisions { report["decision_records"] = decisions }
         }
 
+        if runFailover {
+            report["failover"] = try Self.runFailover(quick: quick)
+        }
+
         let folder = (jsonPath as NSString).deletingLastPathComponent
         if !folder.isEmpty {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -135,6 +143,36 @@ struct BenchmarkMain {
         try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: jsonPath))
         print("\nfigures written to \(jsonPath)")
+    }
+
+    static func runFailover(quick: Bool) throws -> [[String: Any]] {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("warden").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw BenchmarkError("\(executable) not found; build it with `swift build -c release`")
+        }
+        let clients = quick ? 12 : 60
+        let benchmark = try FailoverBenchmark(clientsPerPath: clients, wardenExecutable: executable)
+        defer { benchmark.stop() }
+        print(
+            "\nfailover: three nats-servers (TLS routes), two Wardens, \(clients) persistent nats.c clients per path;"
+        )
+        print("gap = from a client's connection dropping to its reconnection, nats.c reconnect wait 1 s")
+        let rows = try benchmark.run()
+        print(
+            "failure".padding(22) + "path".padding(9) + "cut off".padding(10) + "back".padding(7)
+                + "gap p50 ms".padding(12) + "gap max ms")
+        for row in rows {
+            print(
+                row.failure.padding(22) + row.path.padding(9) + "\(row.cutOff)/\(row.clients)".padding(10)
+                    + "\(row.back)".padding(7) + format(row.p50).padding(12) + format(row.max))
+        }
+        return rows.map {
+            [
+                "failure": $0.failure, "path": $0.path, "cut_off": $0.cutOff, "clients": $0.clients, "back": $0.back,
+                "gap_p50_ms": $0.p50.isFinite ? $0.p50 : -1, "gap_max_ms": $0.max.isFinite ? $0.max : -1,
+            ]
+        }
     }
 
     static func format(_ value: Double, digits: Int = 1) -> String {
