@@ -31,6 +31,13 @@ struct NATSConfigCommand: ParsableCommand {
     var clusterName = "warden"
     @Option(help: "Another DNS name or IP address the certificate must carry (repeatable).")
     var san: [String] = []
+    @Flag(
+        name: .customLong("trusted-proxy"),
+        help: """
+            Make Warden nats-server's trusted proxy (nats-server 2.12+): Warden signs every upstream CONNECT \
+            with certs/warden/proxy.nk (made if missing), and its user is admitted only with that signature.
+            """)
+    var trustedProxy = false
 
     func validate() throws {
         guard let (_, port) = parseHostPort(Substring(self.listen)), port != 0 else {
@@ -70,9 +77,11 @@ struct NATSConfigCommand: ParsableCommand {
             if !authority.natsServerCertificateCovers(hosts: names) {
                 try authority.issueNATSServerCertificate(hosts: names)
             }
+            let proxy = self.trustedProxy ? try ProxyKey.loadOrCreate(layout: self.certs.layout) : nil
             return NATSServerConfig.render(
                 authority: authority, host: host, port: port,
-                jetStreamStore: self.noJetStream ? nil : self.storeDirectory, cluster: cluster)
+                jetStreamStore: self.noJetStream ? nil : self.storeDirectory, cluster: cluster,
+                trustedProxy: proxy?.publicKey)
         }
         print(config, terminator: "")
     }

@@ -17,6 +17,8 @@ public struct CertsLayout: Sendable {
     /// Warden's own client identity for its connections to NATS.
     public var upstreamCertificate: String { "\(self.wardenDirectory)/client.pem" }
     public var upstreamKey: String { "\(self.wardenDirectory)/client-key.pem" }
+    /// Warden's trusted-proxy key for nats-server, an nkey seed (`ProxyKey`).
+    public var proxyKey: String { "\(self.wardenDirectory)/proxy.nk" }
 
     public var natsDirectory: String { "\(self.root)/nats" }
     public var natsCertificate: String { "\(self.natsDirectory)/server.pem" }

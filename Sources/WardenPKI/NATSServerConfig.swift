@@ -28,9 +28,11 @@ public enum NATSServerConfig {
     ///   - jetStreamStore: where JetStream keeps its data (`jetstream { store_dir }`); nil for a
     ///     nats-server without JetStream.
     ///   - cluster: this server's routes, for a cluster; nil for a single server.
+    ///   - trustedProxy: Warden's trusted-proxy public key (`ProxyKey`, nats-server 2.12+): Warden's
+    ///     user then connects only with Warden's signature, not with its certificate alone.
     public static func render(
         authority: CertificateAuthority, host: String, port: Int, jetStreamStore: String? = nil,
-        cluster: Cluster? = nil
+        cluster: Cluster? = nil, trustedProxy: String? = nil
     ) -> String {
         func absolute(_ path: String) -> String {
             path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
@@ -60,11 +62,24 @@ public enum NATSServerConfig {
 
             authorization {
               users = [
-                { user: \(quoted(warden)) }
+                { user: \(quoted(warden))\(trustedProxy == nil ? "" : ", proxy_required: true") }
               ]
             }
 
             """
+                + (trustedProxy.map { key in
+                    """
+
+                    # Warden is a trusted proxy (ADR-55): it signs each connection's CONNECT with this key, and
+                    # Warden's user above is admitted only so. A stolen copy of Warden's certificate is not enough.
+                    proxies {
+                      trusted: [
+                        { key: \(quoted(key)) }
+                      ]
+                    }
+
+                    """
+                } ?? "")
                 + (cluster.map { cluster in
                     """
 

@@ -707,7 +707,7 @@ extension OutboundBatchTests {
         var core = Self.core()
         try core.clientReceived(ByteBuffer(string: "CONNECT {\"verbose\":false}\r\nPUB orders.a 1\r\nx\r\nPUB no"))
         try core.clientReceived(ByteBuffer(string: "pe 1\r\ny\r\n"))
-        core.upstreamBecameReady()
+        core.upstreamBecameReady(proxySignature: nil)
         #expect(core.out.upstream.buffers.map { String(buffer: $0) }.joined().hasSuffix("PUB orders.a 1\r\nx\r\n"))
         #expect(
             core.out.client.buffers.map { String(buffer: $0) } == [

@@ -47,6 +47,8 @@ final class ProxyEnvironment: Sendable {
     let advertised = NIOLockedValueBox<String?>(nil)
     var advertisedAddress: String { self.advertised.withLockedValue { $0 } ?? self.configuration.advertisedAddress }
     let logger: Logger
+    /// Warden's key as nats-server's trusted proxy, when it has one (`certs/warden/proxy.nk`).
+    let proxyKey: ProxyKey?
     /// Warden's `server_id` in INFO: random per process, like nats-server's.
     let serverID: String
     private let nextConn = NIOLockedValueBox<UInt64>(0)
@@ -71,6 +73,7 @@ final class ProxyEnvironment: Sendable {
         self.logger = logger
         self.serverID = "WARDEN" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
         self.pool = NIOLockedValueBox(UpstreamPool(seeds: configuration.upstreams))
+        self.proxyKey = try ProxyKey.load(layout: configuration.certs)
 
         self.tls = NIOLockedValueBox(try TLSContexts(configuration: configuration))
     }

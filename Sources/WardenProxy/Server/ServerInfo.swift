@@ -70,6 +70,8 @@ enum ServerInfo {
         var lameDuck = false
         /// The cluster's servers (`connect_urls`), `HOST:PORT` each.
         var connectURLs: [String] = []
+        /// What a trusted proxy signs (`nonce`), when nats-server sends one.
+        var nonce: String?
 
         init(lameDuck: Bool = false, connectURLs: [String] = []) {
             self.lameDuck = lameDuck
@@ -79,6 +81,7 @@ enum ServerInfo {
         init(object: [String: Any]) {
             self.lameDuck = (object["ldm"] as? Bool) ?? false
             self.connectURLs = (object["connect_urls"] as? [Any])?.compactMap { $0 as? String } ?? []
+            self.nonce = object["nonce"] as? String
         }
 
         /// The announcement of an INFO's JSON; nil when it is not a JSON object.

@@ -62,8 +62,8 @@ struct ClientConnect: Hashable, Sendable {
     }
 
     /// The `CONNECT {...}\r\n` line for the upstream connection. Warden answers `verbose` itself (see
-    /// `ProxyStateMachine`), so upstream it is always off.
-    func upstreamLine(service: String?) -> String {
+    /// `ProxyStateMachine`), so upstream it is always off. `proxySignature` is Warden's `proxy_sig`.
+    func upstreamLine(service: String?, proxySignature: String? = nil) -> String {
         var object: [String: Any] = [
             "verbose": false,
             "pedantic": self.pedantic,
@@ -76,6 +76,7 @@ struct ClientConnect: Hashable, Sendable {
         ]
         if let lang = self.lang { object["lang"] = lang }
         if let version = self.version { object["version"] = version }
+        if let proxySignature { object["proxy_sig"] = proxySignature }
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return "CONNECT " + String(decoding: data, as: UTF8.self) + "\r\n"
     }

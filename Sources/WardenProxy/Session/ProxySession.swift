@@ -165,7 +165,8 @@ final class ProxySession {
     func upstreamReady(announcement: ServerInfo.Announcement) {
         self.logger.debug("upstream connection ready")
         if let server = self.upstreamServer { self.env.upstreamConnected(server, announcement: announcement) }
-        self.core.upstreamBecameReady()
+        self.core.upstreamBecameReady(
+            proxySignature: announcement.nonce.flatMap { nonce in self.env.proxyKey?.sign(nonce: nonce) })
         self.flushAll()
         self.resumeClient(.upstreamPending)
     }

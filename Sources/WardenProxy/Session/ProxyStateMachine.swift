@@ -39,6 +39,10 @@ struct ProxyStateMachine {
     var subscriptions = SubscriptionTable()
     /// Frames decided before the upstream connection was ready, in order, CONNECT first.
     private var queuedUpstream: [ByteBuffer] = []
+    /// The client's CONNECT, until the upstream is ready: only then is `proxySignature` known.
+    private var pendingConnect: ClientConnect?
+    /// `proxy_sig` for the upstream CONNECT (`ProxyKey`), from nats-server's INFO nonce.
+    private(set) var proxySignature: String?
     private(set) var queuedUpstreamBytes = 0
     /// A publish waiting for its JetStream stream's subjects, and the frames held behind it.
     var lookup = StreamLookup()
@@ -102,7 +106,11 @@ struct ProxyStateMachine {
             self.verbose = options.verbose
             self.wantsStatus = options.headers && options.noResponders
             self.phase = .connected
-            self.toUpstream(ByteBuffer(string: options.upstreamLine(service: self.service)), into: &out)
+            if self.upstreamReady {
+                out.upstream.append(self.upstreamConnect(options))
+            } else {
+                self.pendingConnect = options
+            }
             if self.verbose { self.reply(Self.ok, into: &out) }
         case .publish(let publish):
             // Recorded like every publish, then refused the way nats-server refuses operations before
@@ -249,9 +257,16 @@ struct ProxyStateMachine {
     // MARK: Server to client
 
     /// The upstream connection is up (TLS done): send CONNECT and everything queued behind it.
-    mutating func upstreamBecameReady(into out: inout ProxyOutput) {
+    /// The upstream connection is ready: the CONNECT goes first (signed with `proxySignature` when
+    /// Warden is nats-server's trusted proxy), then what was queued.
+    mutating func upstreamBecameReady(proxySignature: String? = nil, into out: inout ProxyOutput) {
         guard !self.upstreamReady else { return }
         self.upstreamReady = true
+        self.proxySignature = proxySignature
+        if let pending = self.pendingConnect {
+            self.pendingConnect = nil
+            out.upstream.append(self.upstreamConnect(pending))
+        }
         out.upstream.append(contentsOf: self.queuedUpstream)
         self.queuedUpstream.removeAll()
         self.queuedUpstreamBytes = 0
@@ -315,6 +330,10 @@ struct ProxyStateMachine {
 
     private static let connectRequired = PolicyDecision(.deny, .defaultDeny, mode: .enforce)
 
+    private func upstreamConnect(_ options: ClientConnect) -> ByteBuffer {
+        ByteBuffer(string: options.upstreamLine(service: self.service, proxySignature: self.proxySignature))
+    }
+
     mutating func toUpstream(_ bytes: ByteBuffer, into out: inout ProxyOutput) {
         if self.upstreamReady {
             out.upstream.append(bytes)
@@ -361,28 +380,5 @@ struct ProxyStateMachine {
             decision: decision.verdict, op: op, service: self.service, conn: self.conn, peer: self.peer,
             mode: decision.mode, rule: decision.ruleDescription, subject: subject, queue: queue, reply: reply,
             size: size, reason: reason, sid: sid)
-    }
-}
-
-/// The effects of one or more state machine events, carried out by the channel handlers. Reused
-/// across events: frames for both sides gather here for a whole read cycle and are written once.
-struct ProxyOutput {
-    var upstream = OutboundBatch()
-    var client = OutboundBatch()
-    var records: [DecisionRecord] = []
-    /// Set when the client connection must be closed (after writing `client`), with the reason for logs.
-    var close: String?
-    /// Set when a stream lookup started (`StreamLookup`): its number, for the timer that ends it.
-    var lookupStarted: Int?
-    /// Set when nats-server sent an INFO: what it announces for the pool (`UpstreamPool`).
-    var announcement: ServerInfo.Announcement?
-
-    mutating func reset() {
-        self.upstream.removeAll()
-        self.client.removeAll()
-        self.records.removeAll(keepingCapacity: true)
-        self.close = nil
-        self.lookupStarted = nil
-        self.announcement = nil
     }
 }

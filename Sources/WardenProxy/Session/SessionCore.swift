@@ -83,8 +83,8 @@ struct SessionCore {
         self.encodeRecords()
     }
 
-    mutating func upstreamBecameReady() {
-        self.machine.upstreamBecameReady(into: &self.out)
+    mutating func upstreamBecameReady(proxySignature: String?) {
+        self.machine.upstreamBecameReady(proxySignature: proxySignature, into: &self.out)
     }
 
     mutating func closed() {
