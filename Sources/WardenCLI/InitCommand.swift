@@ -16,6 +16,8 @@ struct InitCommand: ParsableCommand {
             "DNS name or IP address for Warden's listener certificate (repeatable; default localhost, 127.0.0.1 and ::1)."
     )
     var sans: [String] = []
+    @Option(help: "Give this Warden instance its own upstream identity, spiffe://TRUST-DOMAIN/warden/NAME.")
+    var instance: String?
     @Flag(help: "Replace an existing CA. Every credential it issued stops working.")
     var force = false
 
@@ -23,7 +25,8 @@ struct InitCommand: ParsableCommand {
         let sans = self.sans.isEmpty ? CertificateAuthority.defaultListenerNames : self.sans
         let authority = try runPKI { () throws(PKIError) in
             try CertificateAuthority.initialize(
-                layout: self.certs.layout, trustDomain: self.trustDomain, sans: sans, force: self.force)
+                layout: self.certs.layout, trustDomain: self.trustDomain, sans: sans, instance: self.instance,
+                force: self.force)
         }
         let layout = authority.layout
         print(
@@ -31,7 +34,7 @@ struct InitCommand: ParsableCommand {
             created the CA for trust domain \(authority.trustDomain) in \(layout.root)
               CA certificate:          \(layout.caCertificate)
               listener certificate:    \(layout.serverCertificate) (for \(sans.joined(separator: ", ")))
-              upstream identity:       \(layout.upstreamCertificate) (spiffe://\(authority.trustDomain)/warden)
+              upstream identity:       \(layout.upstreamCertificate) (spiffe://\(authority.trustDomain)/warden\(self.instance.map { "/\($0)" } ?? ""))
             next: `warden enroll SERVICE` for each service, `warden nats-config --listen HOST:PORT` for NATS
             """)
     }

@@ -1,4 +1,5 @@
 public import Foundation
+import WardenPolicy
 import X509
 
 /// nats-server's certificate, issued by Warden's CA for `warden nats-config`.
@@ -39,5 +40,26 @@ extension CertificateAuthority {
         guard uris == [Identity.natsServer.uri(trustDomain: self.trustDomain)] else { return false }
         let named = Set(names.map { $0.lowercased() })
         return hosts.allSatisfy { named.contains($0.lowercased()) }
+    }
+
+    /// Every upstream identity of Warden that nats-server must admit: the one all instances share, and each
+    /// instance's own (`warden init/renew --instance`) for which a certificate in the inventory is neither
+    /// revoked nor expired.
+    public func wardenIdentities(now: Date = Date()) throws(PKIError) -> [String] {
+        let inventory = try Inventory.load(from: self.layout.inventory)
+        let instances = Set(
+            inventory.certificates.filter { $0.kind == .wardenClient && !$0.revoked && $0.notAfter > now }
+                .compactMap(\.instance))
+        return [Identity.warden.uri(trustDomain: self.trustDomain)]
+            + instances.sorted().map { Identity.wardenInstance($0).uri(trustDomain: self.trustDomain) }
+    }
+
+    /// An instance name is a service name's shape: it is a path segment of a SPIFFE ID.
+    static func validateInstance(_ name: String) throws(PKIError) {
+        do {
+            try ServiceName.validate(name)
+        } catch {
+            throw PKIError(.invalidName, "instance \"\(name)\": \(error.message)")
+        }
     }
 }

@@ -28,9 +28,10 @@ public struct CertificateAuthority: Sendable {
     @discardableResult
     public static func initialize(
         layout: CertsLayout, trustDomain: String = defaultTrustDomain, sans: [String] = defaultListenerNames,
-        force: Bool = false, now: Date = Date()
+        instance: String? = nil, force: Bool = false, now: Date = Date()
     ) throws(PKIError) -> CertificateAuthority {
         try Self.validateTrustDomain(trustDomain)
+        if let instance { try Self.validateInstance(instance) }
         guard !sans.isEmpty else {
             throw PKIError(.invalidName, "give at least one --san for Warden's server certificate")
         }
@@ -75,7 +76,7 @@ public struct CertificateAuthority: Sendable {
 
         let authority = CertificateAuthority(
             layout: layout, certificate: certificate, trustDomain: trustDomain, privateKey: caKey)
-        try authority.issueWardenCertificates(names: names, now: now)
+        try authority.issueWardenCertificates(names: names, instance: instance, now: now)
         return authority
     }
 
@@ -85,31 +86,35 @@ public struct CertificateAuthority: Sendable {
     /// names and the new certificates' inventory entries.
     @discardableResult
     public func renewWardenCertificates(
-        sans: [String]? = nil, now: Date = Date()
+        sans: [String]? = nil, instance: String? = nil, now: Date = Date()
     ) throws(PKIError) -> (names: [String], listener: Inventory.Entry, upstream: Inventory.Entry) {
+        if let instance { try Self.validateInstance(instance) }
         let texts: [String]
         if let sans { texts = sans } else { texts = try Self.names(ofCertificateAt: self.layout.serverCertificate) }
         guard !texts.isEmpty else {
             throw PKIError(.invalidName, "give at least one --san for Warden's server certificate")
         }
         let names = try texts.map { (san) throws(PKIError) -> GeneralName in try Self.generalName(san) }
-        let (listener, upstream) = try self.issueWardenCertificates(names: names, now: now)
+        let (listener, upstream) = try self.issueWardenCertificates(names: names, instance: instance, now: now)
         return (texts, listener, upstream)
     }
 
     /// Warden's listener certificate for `names` and its upstream identity, into `warden/`.
     @discardableResult
+    /// `instance` names the upstream identity of one Warden instance (`spiffe://TD/warden/NAME`); nil is
+    /// the identity every instance shares (`spiffe://TD/warden`).
     private func issueWardenCertificates(
-        names: [GeneralName], now: Date
+        names: [GeneralName], instance: String?, now: Date
     ) throws(PKIError) -> (listener: Inventory.Entry, upstream: Inventory.Entry) {
+        let identity = instance.map { Identity.wardenInstance($0) } ?? .warden
         try SecureFile.makeDirectory(self.layout.wardenDirectory, mode: 0o700)
         let listener = try self.issue(
             kind: .wardenServer, commonName: "warden", names: names, usages: [.serverAuth],
             lifetime: Self.wardenLifetime, certificatePath: self.layout.serverCertificate,
             keyPath: self.layout.serverKey, now: now)
         let upstream = try self.issue(
-            kind: .wardenClient, commonName: "warden",
-            names: [.uniformResourceIdentifier(Identity.warden.uri(trustDomain: self.trustDomain))],
+            kind: .wardenClient, instance: instance, commonName: "warden",
+            names: [.uniformResourceIdentifier(identity.uri(trustDomain: self.trustDomain))],
             usages: [.clientAuth], lifetime: Self.wardenLifetime, certificatePath: self.layout.upstreamCertificate,
             keyPath: self.layout.upstreamKey, now: now)
         return (listener, upstream)
@@ -228,7 +233,7 @@ public struct CertificateAuthority: Sendable {
 
     @discardableResult
     func issue(
-        kind: Inventory.Kind, service: String? = nil, commonName: String, names: [GeneralName],
+        kind: Inventory.Kind, service: String? = nil, instance: String? = nil, commonName: String, names: [GeneralName],
         usages: [ExtendedKeyUsage.Usage], lifetime: TimeInterval, certificatePath: String, keyPath: String, now: Date
     ) throws(PKIError) -> Inventory.Entry {
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
@@ -258,8 +263,8 @@ public struct CertificateAuthority: Sendable {
             throw PKIError(.issuance, "cannot issue a certificate for \(commonName): \(error)")
         }
         let entry = Inventory.Entry(
-            serial: Self.hex(serial), kind: kind, service: service, notBefore: notBefore, notAfter: notAfter,
-            revoked: false, revokedAt: nil)
+            serial: Self.hex(serial), kind: kind, service: service, instance: instance, notBefore: notBefore,
+            notAfter: notAfter, revoked: false, revokedAt: nil)
         // Record first: a certificate missing from the inventory would be refused anyway (fail closed).
         var inventory = try Inventory.load(from: self.layout.inventory)
         inventory.certificates.append(entry)

@@ -5,6 +5,9 @@ import WardenPolicy
 public enum Identity: Hashable, Sendable {
     case service(String)
     case warden
+    /// One Warden instance's own upstream identity (`warden init/renew --instance NAME`), so that
+    /// nats-server tells the instances apart and each can be withdrawn alone.
+    case wardenInstance(String)
     /// nats-server's own certificate (`warden nats-config`): the identity its cluster routes are mapped
     /// to, so that no other credential of Warden's CA can join the cluster as a route.
     case natsServer
@@ -14,6 +17,7 @@ public enum Identity: Hashable, Sendable {
         case .service(let name): return "spiffe://\(trustDomain)/service/\(name)"
         case .warden: return "spiffe://\(trustDomain)/warden"
         case .natsServer: return "spiffe://\(trustDomain)/nats-server"
+        case .wardenInstance(let name): return "spiffe://\(trustDomain)/warden/\(name)"
         }
     }
 
@@ -28,6 +32,13 @@ public enum Identity: Hashable, Sendable {
         }
         if path == "nats-server" {
             self = .natsServer
+            return
+        }
+        let instancePrefix = "warden/"
+        if path.hasPrefix(instancePrefix) {
+            let name = String(path.dropFirst(instancePrefix.count))
+            guard (try? ServiceName.validate(name)) != nil else { return nil }
+            self = .wardenInstance(name)
             return
         }
         let servicePrefix = "service/"

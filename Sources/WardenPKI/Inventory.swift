@@ -16,13 +16,15 @@ public struct Inventory: Codable, Hashable, Sendable {
         public var kind: Kind
         /// The service name for service credentials.
         public var service: String?
+        /// The Warden instance, for an upstream identity of one instance (`Identity.wardenInstance`).
+        public var instance: String? = nil
         public var notBefore: Date
         public var notAfter: Date
         public var revoked: Bool
         public var revokedAt: Date?
 
         enum CodingKeys: String, CodingKey {
-            case serial, kind, service, revoked
+            case serial, kind, service, revoked, instance
             case notBefore = "not_before"
             case notAfter = "not_after"
             case revokedAt = "revoked_at"

@@ -69,4 +69,40 @@ import WardenTestSupport
         #expect(!reply.text.contains("PONG"))
         #expect(reply.closedByPeer)
     }
+
+    /// Each Warden instance may have its own upstream identity; nats-config maps those the inventory holds
+    /// when it runs, and no other.
+    @Test func eachMappedInstanceIdentityIsAcceptedAndOneIssuedLaterIsNot() throws {
+        let folder = try TemporaryDirectory()
+        let layout = CertsLayout(root: folder.appending("certs"))
+        let authority = try CertificateAuthority.initialize(layout: layout)
+        try authority.issueNATSServerCertificate(hosts: ["127.0.0.1"])
+        try authority.renewWardenCertificates(instance: "warden-1")
+        for (from, to) in [(layout.upstreamCertificate, "w1.pem"), (layout.upstreamKey, "w1-key.pem")] {
+            try FileManager.default.copyItem(atPath: from, toPath: folder.appending(to))
+        }
+        #expect(
+            try authority.wardenIdentities() == [
+                "spiffe://warden.local/warden", "spiffe://warden.local/warden/warden-1",
+            ])
+        let port = try Loopback.freePort()
+        let server = try NATSServerProcess(
+            config: NATSServerConfig.render(authority: authority, host: "127.0.0.1", port: port), port: port,
+            directory: folder)
+        defer { server.stop() }
+        func options(_ certificate: String, _ key: String) -> NATSClient.Options {
+            NATSClient.Options(
+                url: "tls://127.0.0.1:\(port)", caFile: layout.caCertificate, certificateFile: certificate, keyFile: key
+            )
+        }
+        let first = try NATSClient(options(folder.appending("w1.pem"), folder.appending("w1-key.pem")))
+        try first.flush()
+        first.close()
+        // Issued after nats-server's configuration was written: not admitted until it is written again.
+        try authority.renewWardenCertificates(instance: "warden-2")
+        let error = #expect(throws: NATSClient.Failure.self) {
+            try NATSClient(options(layout.upstreamCertificate, layout.upstreamKey))
+        }
+        #expect(error?.description.contains("Authorization Violation") == true, "\(String(describing: error))")
+    }
 }
