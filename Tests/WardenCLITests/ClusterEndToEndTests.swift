@@ -194,12 +194,22 @@ struct ClusterEndToEndTests {
                 subscriber.discoveredServers.contains { $0.hasSuffix(":\(ports[2])") }
                     && publisher.discoveredServers.contains { $0.hasSuffix(":\(ports[2])") }
             })
+        let (lameDuckPython, lameDuckLines) = try Self.natsPy(port: ports[1], in: directory)
+        defer { if lameDuckPython.isRunning { lameDuckPython.terminate() } }
+        let readyAgain = try #require(lameDuckLines.next(timeout: 20))
+        #expect(readyAgain.contains("127.0.0.1:\(ports[2])"), "\(readyAgain)")
         kill(second.processIdentifier, SIGUSR2)
         #expect(await eventually(timeout: .seconds(10)) { !second.isRunning }, "\(ServeCommandTests.read(secondError))")
         #expect(second.terminationStatus == 0)
         #expect(await Self.everyoneReceives(from: publisher, [subscription]))
         #expect(subscriber.connectedURL?.hasSuffix(":\(ports[2])") == true)
         #expect(!subscriber.isClosed && !publisher.isClosed)
+        let movedOn = try Self.outcome(lameDuckLines)
+        #expect(movedOn["closed"] as? Bool == false, "\(movedOn)")
+        #expect(
+            (movedOn["reconnected_to"] as? [String])?.allSatisfy { $0 == "127.0.0.1:\(ports[2])" } == true, "\(movedOn)"
+        )
+        #expect(movedOn["received_after_reconnect"] as? Bool == true, "\(movedOn)")
         let log = try String(contentsOfFile: directory.appending("logs/decisions-\(ports[1]).jsonl"), encoding: .utf8)
         let records = log.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }
         #expect(!records.isEmpty && records.allSatisfy { $0 != nil })
