@@ -54,21 +54,10 @@ final class FailoverBenchmark {
 
     init(clientsPerPath: Int, wardenExecutable: String) throws {
         self.clientsPerPath = clientsPerPath
-        self.directory = NSTemporaryDirectory() + "warden-failover-\(getpid())"
-        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
-        self.layout = CertsLayout(root: self.directory + "/certs")
-        let authority = try CertificateAuthority.initialize(layout: self.layout, trustDomain: "bench.warden")
-        try authority.enroll(service: "bench", lifetime: .seconds(86400))
-        try authority.issueNATSServerCertificate(hosts: ["127.0.0.1"])
-        try FileManager.default.createDirectory(atPath: self.directory + "/acls", withIntermediateDirectories: true)
-        try """
-        services:
-          bench:
-            publish:
-              allow: ["bench.>"]
-            subscribe:
-              allow: ["bench.>"]
-        """.write(toFile: self.directory + "/acls/bench.yaml", atomically: true, encoding: .utf8)
+        let folder = try BenchmarkFolder(named: "warden-failover")
+        self.directory = folder.path
+        self.layout = folder.layout
+        let authority = folder.authority
 
         self.natsPorts = try (0..<3).map { _ in try LoopbackPort.free() }
         let routePorts = try (0..<3).map { _ in try LoopbackPort.free() }

@@ -47,26 +47,10 @@ final class ProxyBenchmark {
     init(sizes: Sizes, wardenExecutable: String, only: String? = nil) throws {
         self.sizes = sizes
         self.only = only
-        self.directory = NSTemporaryDirectory() + "warden-bench-\(getpid())"
-        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
-        self.layout = CertsLayout(root: self.directory + "/certs")
-        let authority = try CertificateAuthority.initialize(layout: self.layout, trustDomain: "bench.warden")
-        try authority.enroll(service: "bench", lifetime: .seconds(86400))
-        try authority.issueNATSServerCertificate(hosts: ["127.0.0.1"])
-        try FileManager.default.createDirectory(atPath: self.directory + "/acls", withIntermediateDirectories: true)
-        try """
-        defaults:
-          subscribe:
-            allow: ["_INBOX.{{service}}.>"]
-        services:
-          bench:
-            publish:
-              allow: ["bench.>"]
-              deny: ["bench.never.>"]
-            subscribe:
-              allow: ["bench.>"]
-            allow_responses: true
-        """.write(toFile: self.directory + "/acls/bench.yaml", atomically: true, encoding: .utf8)
+        let folder = try BenchmarkFolder(named: "warden-bench")
+        self.directory = folder.path
+        self.layout = folder.layout
+        let authority = folder.authority
 
         self.natsPort = try LoopbackPort.free()
         self.wardenPort = try LoopbackPort.free()

@@ -9,11 +9,9 @@ message published after the last reconnect, or after 30 s, and prints one JSON o
 """
 
 import asyncio
-import json
-import sys
 import time
 
-from nats_py_scenario import tls_for
+from nats_py_scenario import run_bounded, tls_for
 
 import nats
 
@@ -84,14 +82,5 @@ async def scenario(url, certs):
     return seen
 
 
-async def main():
-    url, certs = sys.argv[1], sys.argv[2]
-    try:
-        seen = await asyncio.wait_for(scenario(url, certs), timeout=30)
-    except asyncio.TimeoutError:
-        seen = {"closed": None, "timeout": True}
-    print(json.dumps(seen), flush=True)
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_bounded(scenario)

@@ -52,6 +52,20 @@ async def until(condition, timeout=5):
         await asyncio.sleep(0.02)
 
 
+def run_bounded(scenario, seconds=30):
+    """Runs `scenario(URL, CERTS_DIR)` from the command line, stopping it after `seconds`, and prints what
+    it returned as one JSON object (`{"closed": null, "timeout": true}` when it did not finish)."""
+
+    async def bounded():
+        try:
+            seen = await asyncio.wait_for(scenario(sys.argv[1], sys.argv[2]), timeout=seconds)
+        except asyncio.TimeoutError:
+            seen = {"closed": None, "timeout": True}
+        print(json.dumps(seen), flush=True)
+
+    asyncio.run(bounded())
+
+
 async def scenario(url, certs):
     seen = {}
     order_errors, payment_errors = [], []
