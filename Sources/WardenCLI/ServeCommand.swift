@@ -67,6 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Over how long lame duck mode (SIGUSR2) closes the clients, e.g. 30s or 2m.")
     var lameDuckDuration: String = "30s"
     @Option(
+        name: .customLong("write-deadline"),
+        help:
+            "How long a client may take nothing Warden has for it before it is closed as a slow consumer (as nats-server's write_deadline)."
+    )
+    var writeDeadline: String = "10s"
+    @Option(
         help: """
             Where clients reach this Warden, HOST:PORT (default: the --listen address): announced to the other \
             Wardens on the same NATS cluster, which tell their clients in INFO connect_urls.
@@ -97,6 +103,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (1...1_000_000).contains(self.auditRate) else {
             throw ValidationError("--audit-rate must be a whole number of events a second from 1 to 1000000, e.g. 100")
+        }
+        guard (try? DurationParser.parse(self.writeDeadline)).map({ $0 > .zero }) == true else {
+            throw ValidationError("--write-deadline must be a duration like 10s or 500ms")
         }
         guard (try? DurationParser.parse(self.lameDuckDuration)).map({ $0 > .zero }) == true else {
             throw ValidationError("--lame-duck-duration must be a duration like 30s or 2m")
@@ -171,6 +180,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.metrics = self.metrics.flatMap { parseHostPort(Substring($0)) }
         configuration.lameDuckDuration = try DurationParser.parse(self.lameDuckDuration)
         configuration.proxy.advertise = self.advertise
+        configuration.proxy.writeDeadline = .nanoseconds(
+            Int64(try DurationParser.parse(self.writeDeadline) / .nanoseconds(1)))
         if self.peers {
             configuration.peerInstance = self.instance ?? "\(ProcessInfo.processInfo.hostName):\(port)"
         }

@@ -15,6 +15,7 @@ package final class BrokerMetrics: Sendable {
     private let decisionCounters = NIOLockedValueBox<[DecisionCounters.Key: DecisionCounters]>([:])
     private let upstreamFailures: Counter
     private let credentialCloses: Counter
+    private let slowConsumers: Counter
     private let logWritten: Counter
     private let logBacklog: Gauge
     private let reloadsSucceeded: Counter
@@ -87,6 +88,12 @@ package final class BrokerMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 namespace: "warden", metricName: "credential_closes", unitName: "total",
                 helpText: "Live client connections closed because their credential was revoked or expired."))
+        self.slowConsumers = self.registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "warden", metricName: "slow_consumers", unitName: "total",
+                helpText:
+                    "Client connections closed because they did not read what Warden had for them within the write deadline."
+            ))
         self.logWritten = self.registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 namespace: "warden", subsystem: "decision_log", metricName: "written", unitName: "bytes_total",
@@ -122,6 +129,11 @@ package final class BrokerMetrics: Sendable {
     /// A live client connection closed because its credential was revoked or expired.
     package func countCredentialClose() {
         self.credentialCloses.increment()
+    }
+
+    /// A client connection closed as a slow consumer (`--write-deadline`).
+    package func countSlowConsumer() {
+        self.slowConsumers.increment()
     }
 
     /// The ends of validity of Warden's own certificates now in use.

@@ -68,10 +68,6 @@ final class ConnectionAttempt {
     }
 
     func infoLine() -> ByteBuffer {
-        ByteBuffer(
-            string: ServerInfo.warden(
-                serverID: self.env.serverID, clientID: self.conn, clientIP: self.clientIP,
-                maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo,
-                connectURLs: self.env.clientConnectURLs))
+        self.env.infoLine(clientID: self.conn, clientIP: self.clientIP, connectURLs: self.env.clientConnectURLs)
     }
 }

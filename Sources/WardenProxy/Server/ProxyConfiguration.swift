@@ -59,6 +59,9 @@ public struct ProxyConfiguration: Sendable {
     /// How often the inventory is checked for revocations; revoked connections close within this.
     public var revocationCheckInterval: TimeAmount = .seconds(1)
     public var maxPayload: Int = 1024 * 1024
+    /// How long a client may go without taking what Warden has for it before it is closed as a slow
+    /// consumer: nats-server's `write_deadline`, and its default.
+    public var writeDeadline: TimeAmount = .seconds(10)
 
     public init(
         listenHost: String, listenPort: Int, upstreams: [Upstream], upstreamCAFile: String? = nil, certs: CertsLayout

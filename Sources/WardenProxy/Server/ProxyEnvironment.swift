@@ -85,6 +85,17 @@ final class ProxyEnvironment: Sendable {
         self.tls.withLockedValue { $0 = contexts }
     }
 
+    /// Warden's INFO for a client (`ServerInfo.warden`), with what this Warden knows now.
+    func infoLine(clientID: UInt64, clientIP: String? = nil, lameDuck: Bool = false, connectURLs: [String]?)
+        -> ByteBuffer
+    {
+        ByteBuffer(
+            string: ServerInfo.warden(
+                serverID: self.serverID, clientID: clientID, clientIP: clientIP,
+                maxPayload: self.configuration.maxPayload, upstream: self.upstreamInfo, lameDuck: lameDuck,
+                connectURLs: connectURLs))
+    }
+
     func newConnectionID() -> UInt64 {
         self.nextConn.withLockedValue {
             $0 += 1

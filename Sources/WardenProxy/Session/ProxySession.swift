@@ -30,6 +30,8 @@ final class ProxySession {
     private var closing = false
     weak var clientHandler: ClientProxyHandler?
     weak var upstreamHandler: UpstreamHandler?
+    /// Fires when the client has not become writable again within the write deadline.
+    private var writeDeadline: Scheduled<Void>?
     private(set) var clientPause: PauseReasons = []
     private(set) var upstreamPause: PauseReasons = []
 
@@ -113,7 +115,33 @@ final class ProxySession {
     }
 
     func clientWritabilityChanged(_ writable: Bool) {
-        if writable { self.resumeUpstream(.peerUnwritable) } else { self.pauseUpstream(.peerUnwritable) }
+        if writable {
+            self.writeDeadline?.cancel()
+            self.writeDeadline = nil
+            self.resumeUpstream(.peerUnwritable)
+        } else {
+            self.pauseUpstream(.peerUnwritable)
+            guard self.writeDeadline == nil, !self.closing else { return }
+            let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
+            self.writeDeadline = self.eventLoop.scheduleTask(in: self.env.configuration.writeDeadline) {
+                bound.value.writeDeadlineExceeded()
+            }
+        }
+    }
+
+    /// The client took nothing for the whole write deadline: it is closed as nats-server closes a slow
+    /// consumer, so that it does not hold its upstream connection (and nats-server's buffers) for ever.
+    private func writeDeadlineExceeded() {
+        self.writeDeadline = nil
+        guard !self.closing, !self.clientChannel.isWritable else { return }
+        let pending = (try? self.clientChannel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        let deadline = self.env.configuration.writeDeadline
+        let reason =
+            "slow consumer: write deadline of \(Double(deadline.nanoseconds) / 1e9) s exceeded with \(pending) bytes pending"
+        self.logger.warning("Slow Consumer Detected: closing the client", metadata: ["reason": "\(reason)"])
+        self.env.metrics.countSlowConsumer()
+        self.core.slowConsumer(reason: reason)
+        self.closeIfDecided()
     }
 
     // MARK: Upstream side
@@ -234,35 +262,24 @@ final class ProxySession {
         self.closeIfDecided()
     }
 
-    // MARK: Lame duck mode
+    // MARK: INFO updates
 
     /// Warden is in lame duck mode: the client is told, with nats-server's INFO `ldm`, that it will be
-    /// closed soon and should reconnect elsewhere (`ProxyServer.enterLameDuckMode`).
+    /// closed soon and should reconnect elsewhere (`ProxyServer.enterLameDuckMode`): to the other Wardens it names.
     func lameDuck() {
         guard !self.closing else { return }
-        let machine = self.core.machine
         self.core.out.client.append(
-            ByteBuffer(
-                string: ServerInfo.warden(
-                    serverID: self.env.serverID, clientID: machine.conn, clientIP: nil,
-                    maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo, lameDuck: true,
-                    connectURLs: self.env.peerURLs)))
+            self.env.infoLine(clientID: self.core.machine.conn, lameDuck: true, connectURLs: self.env.peerURLs))
         self.flushAll()
     }
-
-    // MARK: Peers
 
     /// The live Wardens changed (`ProxyServer.peersChanged`): the client is told the new list in an
     /// INFO, as nats-server tells its clients when its cluster changes, once it has had the first
     /// PONG (nats-server sends no INFO update before that either).
     func peersChanged() {
         guard !self.closing, self.core.machine.hasAnsweredFirstPing else { return }
-        self.core.out.client.append(
-            ByteBuffer(
-                string: ServerInfo.warden(
-                    serverID: self.env.serverID, clientID: self.core.machine.conn, clientIP: nil,
-                    maxPayload: self.env.configuration.maxPayload, upstream: self.env.upstreamInfo,
-                    connectURLs: self.env.clientConnectURLs ?? [self.env.advertisedAddress])))
+        let urls = self.env.clientConnectURLs ?? [self.env.advertisedAddress]
+        self.core.out.client.append(self.env.infoLine(clientID: self.core.machine.conn, connectURLs: urls))
         self.flushAll()
     }
 

@@ -83,6 +83,12 @@ struct SessionCore {
         self.encodeRecords()
     }
 
+    /// The client is a slow consumer (`ProxyStateMachine.slowConsumer`).
+    mutating func slowConsumer(reason: String) {
+        self.machine.slowConsumer(reason: reason, into: &self.out)
+        self.encodeRecords()
+    }
+
     mutating func upstreamBecameReady(proxySignature: String?) {
         self.machine.upstreamBecameReady(proxySignature: proxySignature, into: &self.out)
     }

@@ -1,0 +1,73 @@
+import Foundation
+import NATSClient
+import Testing
+import WardenTestSupport
+
+/// A subscriber that stops reading is closed after the write deadline, as nats-server closes a slow
+/// consumer, and nobody else waits for it meanwhile.
+@Suite(.serialized)
+struct SlowConsumerTests {
+    @Test func aSubscriberThatStopsReadingIsClosedAfterTheWriteDeadlineAndNobodyElseWaits() async throws {
+        let directory = try ClusterEndToEndTests.enrolled()
+        #expect(try warden(["enroll", "inventory"], in: directory.path).status == 0)
+        let port = try Loopback.freePort()
+        let metricsPort = try Loopback.freePort()
+        let (process, _, stderr) = try ServeCommandTests.start(
+            [
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(port)", "--no-audit-events", "--no-peers",
+                "--write-deadline", "1s", "--metrics", "127.0.0.1:\(metricsPort)",
+            ], in: directory)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(ServeCommandTests.read(stderr))")
+
+        let stalled = Process()
+        stalled.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Clients/stalled_subscriber.py").path
+        stalled.arguments = ["python3", script, "\(port)", directory.appending("certs"), "payments", "orders.created"]
+        let out = Pipe()
+        stalled.standardOutput = out
+        stalled.standardError = FileHandle.nullDevice
+        try stalled.run()
+        defer { if stalled.isRunning { stalled.terminate() } }
+        let lines = LineReader(out.fileHandleForReading)
+        #expect(lines.next(timeout: 20) == "subscribed")
+
+        // 40 MiB at the subscriber that reads nothing: the publisher is never held up by it.
+        let orders = try ServeCommandTests.connect("orders", port: port, in: directory)
+        let chunk = String(repeating: "x", count: 8192)
+        for _ in 0..<5120 { try orders.publish("orders.created", chunk) }
+        try orders.flush(timeoutMilliseconds: 20_000)
+        // Nor is a request and its reply between two other services.
+        let inventory = try ServeCommandTests.connect("inventory", port: port, in: directory)
+        let requests = try inventory.subscribe("inventory.reserve", queue: "inventory-workers")
+        try inventory.flush()
+        let responder = Thread {
+            if let request = requests.next(timeoutMilliseconds: 10_000), let reply = request.reply {
+                try? inventory.publish(reply, "reserved")
+                try? inventory.flush()
+            }
+        }
+        responder.start()
+        var requester = NATSClient.Options(
+            url: "tls://127.0.0.1:\(port)", caFile: directory.appending("certs/services/orders/ca.pem"),
+            certificateFile: directory.appending("certs/services/orders/cert.pem"),
+            keyFile: directory.appending("certs/services/orders/key.pem"))
+        requester.inboxPrefix = "_INBOX.orders"
+        let asking = try NATSClient(requester)
+        #expect(try asking.request("inventory.reserve", "1 widget", timeoutMilliseconds: 5000).text == "reserved")
+
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                ServeCommandTests.read(stderr).contains("Slow Consumer Detected")
+            }, "\(ServeCommandTests.read(stderr))")
+        #expect(lines.next(timeout: 30) == "closed")
+        let log = try String(contentsOfFile: directory.appending("logs/decisions.jsonl"), encoding: .utf8)
+        #expect(
+            log.contains(#""rule":"write_deadline""#) && log.contains("slow consumer: write deadline of 1.0 s exceeded")
+        )
+        let metrics = try HTTPProbe.request(port: metricsPort, path: "/metrics")
+        #expect(metrics.body.contains("warden_slow_consumers_total 1"), "\(metrics.body)")
+        for client in [orders, inventory, asking] { client.close() }
+    }
+}
