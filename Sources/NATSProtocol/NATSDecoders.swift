@@ -72,15 +72,14 @@ public struct NATSClientParser: NATSFrameParsing {
         case Name.unsub:
             guard arguments == 1 || arguments == 2 else { throw line.wrongArity() }
             guard arguments == 2 else { return .complete(.unsubscribe(sid: line.argument(0), max: nil)) }
-            let text = line.argument(1)
-            guard let max = Int(text), max >= 0 else {
-                throw NATSProtocolError(.malformed, "bad UNSUB max '\(text.prefix(32))'")
-            }
+            // A max that is not a number unsubscribes at once, as nats-server reads it (parseSize gives -1).
+            let max = Int(line.argument(1)).flatMap { $0 > 0 ? $0 : nil }
             return .complete(.unsubscribe(sid: line.argument(0), max: max))
         case Name.ping:
-            return .complete(try line.withoutArguments(.ping))
+            // nats-server reads up to the line's end after PING and PONG: `PING x` is a PING.
+            return .complete(.ping)
         case Name.pong:
-            return .complete(try line.withoutArguments(.pong))
+            return .complete(.pong)
         case Name.connect:
             return .complete(.connect(json: line.rest))
         default:

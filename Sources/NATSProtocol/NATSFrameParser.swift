@@ -118,23 +118,28 @@ struct ControlLine {
         let header = try self.size(fromEnd: 1, max: max)
         let total = try self.size(fromEnd: 0, max: max)
         guard header <= total else {
-            throw NATSProtocolError(.malformed, "header size \(header) larger than total size \(total)")
+            throw NATSProtocolError(.invalidArguments, "header size \(header) larger than total size \(total)")
         }
         return (header, total)
     }
 
     private func badSize(_ field: UnsafeRawBufferPointer) -> NATSProtocolError {
-        NATSProtocolError(.malformed, "bad or missing size '\(String(decoding: field.prefix(32), as: UTF8.self))'")
+        NATSProtocolError(
+            .invalidArguments, "bad or missing size '\(String(decoding: field.prefix(32), as: UTF8.self))'")
     }
 
-    /// `operation`, for a line that must have no arguments (PING, PONG, +OK).
+    /// `operation`, for a line that must have no arguments (+OK).
     func withoutArguments<Operation>(_ operation: Operation) throws(NATSProtocolError) -> Operation {
         guard self.argumentCount == 0 else { throw self.wrongArity() }
         return operation
     }
 
+    /// The wrong number of arguments: none at all is not the operation to nats-server's parser (`-ERR
+    /// 'Unknown Protocol Operation'`); some, but not the right number, it closes for without a word.
     func wrongArity() -> NATSProtocolError {
-        NATSProtocolError(.malformed, "wrong number of arguments for \(self.name.uppercased())")
+        NATSProtocolError(
+            self.argumentCount == 0 ? .malformed : .invalidArguments,
+            "wrong number of arguments for \(self.name.uppercased())")
     }
 
     func unknown() -> NATSProtocolError {

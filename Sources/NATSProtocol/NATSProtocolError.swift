@@ -1,5 +1,5 @@
-/// A violation of the NATS client protocol. nats-server answers each with `-ERR` and closes the
-/// connection; `wireText` is the text it sends.
+/// A violation of the NATS client protocol. nats-server closes the connection for each, after an `-ERR`
+/// with `wireText` when there is one.
 public struct NATSProtocolError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
         private let name: String
@@ -9,6 +9,10 @@ public struct NATSProtocolError: Error, Hashable, Sendable, CustomStringConverti
         public static let maxPayloadExceeded = Code("maxPayloadExceeded")
         public static let unknownOperation = Code("unknownOperation")
         public static let malformed = Code("malformed")
+        /// A known operation with arguments nats-server cannot use (PUB, HPUB or SUB with the wrong number
+        /// of them, a size that is not a number or a header larger than the message): it closes the
+        /// connection without a word.
+        public static let invalidArguments = Code("invalidArguments")
     }
 
     public let code: Code
@@ -20,16 +24,17 @@ public struct NATSProtocolError: Error, Hashable, Sendable, CustomStringConverti
         self.detail = detail
     }
 
-    /// The text of the `-ERR` nats-server sends for this error.
-    public var wireText: String {
+    /// The text of the `-ERR` nats-server 2.15 sends for this error, or nil when it closes without one.
+    public var wireText: String? {
         switch self.code {
-        case .maxControlLineExceeded: return "Maximum Control Line Exceeded"
+        case .maxControlLineExceeded: return "maximum control line exceeded"
         case .maxPayloadExceeded: return "Maximum Payload Violation"
+        case .invalidArguments: return nil
         default: return "Unknown Protocol Operation"
         }
     }
 
-    public var description: String { "\(self.wireText): \(self.detail)" }
+    public var description: String { "\(self.wireText ?? "invalid arguments"): \(self.detail)" }
 
     public static func == (lhs: NATSProtocolError, rhs: NATSProtocolError) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }

@@ -129,9 +129,10 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
         "SUB a b c d e f g h i j\r\n",
         "HPUB a b c d e f g h 1 2\r\n",
     ])
-    func moreFieldsThanAnyOperationTakesIsMalformed(_ input: String) {
+    func moreFieldsThanAnyOperationTakesAreArgumentsNATSServerClosesFor(_ input: String) {
         let error = #expect(throws: NATSProtocolError.self) { try parseAll(NATSClientParser(), input) }
-        #expect(error?.code == .malformed)
+        #expect(error?.code == .invalidArguments)
+        #expect(error?.wireText == nil)
     }
 
     @Test func aNameLongerThanEveryOperationIsUnknown() {
@@ -192,28 +193,57 @@ func parseAll<Parser: NATSFrameParsing>(_ parser: Parser, _ input: String) throw
         #expect(publish.bodySize == 5)
     }
 
-    @Test(arguments: [
-        ("PUB foo 1048577\r\n", NATSProtocolError.Code.maxPayloadExceeded, "Maximum Payload Violation"),
-        (String(repeating: "A", count: 5000), .maxControlLineExceeded, "Maximum Control Line Exceeded"),
-        (
-            "PUB " + String(repeating: "s", count: 4100) + " 1\r\n", .maxControlLineExceeded,
-            "Maximum Control Line Exceeded"
-        ),
-        ("FOO bar\r\n", .unknownOperation, "Unknown Protocol Operation"),
-        ("PUB foo 2\r\nhiXX", .malformed, "Unknown Protocol Operation"),
-        ("PUB foo -1\r\n", .malformed, "Unknown Protocol Operation"),
-        ("PUB foo x\r\n", .malformed, "Unknown Protocol Operation"),
-        ("PUB foo\r\n", .malformed, "Unknown Protocol Operation"),
-        ("HPUB foo 10 5\r\n", .malformed, "Unknown Protocol Operation"),
-        ("SUB foo\r\n", .malformed, "Unknown Protocol Operation"),
-        ("SUB a b c d\r\n", .malformed, "Unknown Protocol Operation"),
-        ("UNSUB 1 x\r\n", .malformed, "Unknown Protocol Operation"),
-        ("PING extra\r\n", .malformed, "Unknown Protocol Operation"),
-    ])
-    func violationsAreErrorsWithNATSServersText(_ input: String, _ code: NATSProtocolError.Code, _ wireText: String) {
+    /// What nats-server 2.15 answers to each, read off a real one: an `-ERR` and a close, or a close
+    /// without a word (nil) for a known operation with arguments it cannot use.
+    @Test(
+        arguments: [
+            ("PUB foo 1048577\r\n", NATSProtocolError.Code.maxPayloadExceeded, "Maximum Payload Violation"),
+            (String(repeating: "A", count: 5000), .maxControlLineExceeded, "maximum control line exceeded"),
+            (
+                "PUB " + String(repeating: "s", count: 4100) + " 1\r\n", .maxControlLineExceeded,
+                "maximum control line exceeded"
+            ),
+            ("FOO bar\r\n", .unknownOperation, "Unknown Protocol Operation"),
+            ("PUB foo 2\r\nhiXX", .malformed, "Unknown Protocol Operation"),
+            ("SUB\r\n", .malformed, "Unknown Protocol Operation"),
+            ("UNSUB\r\n", .malformed, "Unknown Protocol Operation"),
+            ("PUB foo -1\r\n", .invalidArguments, nil),
+            ("PUB foo x\r\n", .invalidArguments, nil),
+            ("PUB foo 99999999999999999999\r\n", .invalidArguments, nil),
+            ("PUB foo\r\n", .invalidArguments, nil),
+            ("PUB a b c d\r\n", .invalidArguments, nil),
+            ("HPUB foo 10 5\r\n", .invalidArguments, nil),
+            ("HPUB foo -1 5\r\n", .invalidArguments, nil),
+            ("HPUB foo 5\r\n", .invalidArguments, nil),
+            ("SUB foo\r\n", .invalidArguments, nil),
+            ("SUB a b c d\r\n", .invalidArguments, nil),
+        ] as [(String, NATSProtocolError.Code, String?)])
+    func violationsAreErrorsWithNATSServersText(_ input: String, _ code: NATSProtocolError.Code, _ wireText: String?) {
         let error = #expect(throws: NATSProtocolError.self) { try parseAll(NATSClientParser(), input) }
         #expect(error?.code == code)
         #expect(error?.wireText == wireText)
+    }
+
+    /// nats-server reads these as it reads their plain forms: an UNSUB whose max is not a number
+    /// unsubscribes at once, and anything after PING or PONG up to the line's end is ignored.
+    @Test func linesNATSServerToleratesAreReadAsItReadsThem() throws {
+        let operations = try parseAll(
+            NATSClientParser(), "UNSUB 1 x\r\nUNSUB 2 -1\r\nUNSUB 3 0\r\nUNSUB 4 5\r\nPING extra\r\nPONG x\r\n")
+        guard operations.count == 6 else {
+            Issue.record("expected six operations, got \(operations)")
+            return
+        }
+        for (index, max) in [(0, nil), (1, nil), (2, nil), (3, 5)] as [(Int, Int?)] {
+            guard case .unsubscribe(_, let parsed) = operations[index] else {
+                Issue.record("expected UNSUB at \(index)")
+                continue
+            }
+            #expect(parsed == max)
+        }
+        guard case .ping = operations[4], case .pong = operations[5] else {
+            Issue.record("expected PING and PONG")
+            return
+        }
     }
 
     @Test func theLimitsAreConfigurable() throws {

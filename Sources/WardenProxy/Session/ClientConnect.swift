@@ -32,10 +32,13 @@ struct ClientConnect: Hashable, Sendable {
     var lang: String?
     var version: String?
 
-    init(json: String) throws(Failure) {
+    /// The options of a CONNECT's JSON. A repeated CONNECT changes only the options it names, as
+    /// nats-server reads it into the options it has (`over`).
+    init(json: String, over previous: ClientConnect? = nil) throws(Failure) {
         guard let data = json.data(using: .utf8),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { throw .malformed }
+        if let previous { self = previous }
         func flag(_ key: String, _ value: inout Bool) throws(Failure) {
             guard let raw = object[key], !(raw is NSNull) else { return }
             guard let number = raw as? NSNumber else { throw .malformed }
@@ -47,9 +50,9 @@ struct ClientConnect: Hashable, Sendable {
         try flag("headers", &self.headers)
         try flag("no_responders", &self.noResponders)
         if let number = object["protocol"] as? NSNumber { self.protocolVersion = number.intValue }
-        self.name = object["name"] as? String
-        self.lang = object["lang"] as? String
-        self.version = object["version"] as? String
+        if let name = object["name"] as? String { self.name = name }
+        if let lang = object["lang"] as? String { self.lang = lang }
+        if let version = object["version"] as? String { self.version = version }
         if self.noResponders && !self.headers { throw .noRespondersRequiresHeaders }
     }
 

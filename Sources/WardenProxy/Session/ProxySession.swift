@@ -100,7 +100,7 @@ final class ProxySession {
     func clientProtocolViolation(_ error: NATSProtocolError) {
         self.logger.info("client protocol violation; closing", metadata: ["error": "\(error)"])
         guard !self.closing else { return }
-        self.core.out.client.append(ProxyStateMachine.error(error.wireText))
+        if let text = error.wireText { self.core.out.client.append(ProxyStateMachine.error(text)) }
         self.close(reason: "protocol violation")
     }
 

@@ -41,6 +41,8 @@ struct ProxyStateMachine {
     private var queuedUpstream: [ByteBuffer] = []
     /// The client's CONNECT, until the upstream is ready: only then is `proxySignature` known.
     private var pendingConnect: ClientConnect?
+    /// The client's CONNECT options, as a repeated CONNECT changed them.
+    private var options: ClientConnect?
     /// `proxy_sig` for the upstream CONNECT (`ProxyKey`), from nats-server's INFO nonce.
     private(set) var proxySignature: String?
     private(set) var queuedUpstreamBytes = 0
@@ -103,6 +105,7 @@ struct ProxyStateMachine {
                 self.close(error.wireText, reason: "invalid CONNECT: \(error)", into: &out)
                 return
             }
+            self.options = options
             self.verbose = options.verbose
             self.wantsStatus = options.headers && options.noResponders
             self.phase = .connected
@@ -130,8 +133,16 @@ struct ProxyStateMachine {
     private mutating func connected(_ frame: Frame<ClientOperation>, now: UInt64, into out: inout ProxyOutput) {
         switch frame.operation {
         case .connect(let json):
-            // A repeated CONNECT may change verbose; the upstream keeps the options of the first.
-            if let options = try? ClientConnect(json: json) { self.verbose = options.verbose }
+            // A repeated CONNECT may change verbose; the upstream keeps the options of the first. One
+            // nats-server cannot read closes the connection, as the first would have.
+            do {
+                let options = try ClientConnect(json: json, over: self.options)
+                self.options = options
+                self.verbose = options.verbose
+            } catch {
+                self.close(error.wireText, reason: "invalid CONNECT: \(error)", into: &out)
+                return
+            }
             if self.verbose { self.reply(Self.ok, into: &out) }
 
         case .publish(let publish):
