@@ -175,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "WardenAuditTests",
             dependencies: [
-                "WardenAudit", "WardenPolicy", "WardenTestSupport",
+                "WardenAudit", "WardenPolicy", "WardenTestSupport", "NATSProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -21,6 +21,11 @@ public struct DecisionLogEntry: Decodable, Hashable, Sendable {
     public var reason: String?
     public var identity: String?
     public var serial: String?
+    /// Whether `subject`, `reply` or `sid` came in bytes that are not UTF-8, and are written escaped
+    /// (`\xHH` for each such byte, a backslash doubled): the record then reads exactly those bytes.
+    public var subjectEscaped = false
+    public var replyEscaped = false
+    public var sidEscaped = false
 
     /// Decodes one line (without its newline); throws when it is not a decision record.
     public init(line: some DataProtocol) throws {
@@ -30,6 +35,9 @@ public struct DecisionLogEntry: Decodable, Hashable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case ts, decision, op, service, conn, peer, mode, rule, subject, queue, reply, size, sid, reason, identity,
             serial
+        case subjectEscaped = "subject_escaped"
+        case replyEscaped = "reply_escaped"
+        case sidEscaped = "sid_escaped"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -54,6 +62,9 @@ public struct DecisionLogEntry: Decodable, Hashable, Sendable {
         self.reason = try container.decodeIfPresent(String.self, forKey: .reason)
         self.identity = try container.decodeIfPresent(String.self, forKey: .identity)
         self.serial = try container.decodeIfPresent(String.self, forKey: .serial)
+        self.subjectEscaped = try container.decodeIfPresent(Bool.self, forKey: .subjectEscaped) ?? false
+        self.replyEscaped = try container.decodeIfPresent(Bool.self, forKey: .replyEscaped) ?? false
+        self.sidEscaped = try container.decodeIfPresent(Bool.self, forKey: .sidEscaped) ?? false
     }
 
     /// What the record is about: its subject (with the queue group), or for a connection the reason.

@@ -20,8 +20,11 @@ struct RecordCursor {
     /// Bytes written so far.
     var written: Int { self.start.distance(to: self.position) }
 
+    /// The most the flag that says a value was escaped takes (`writeField(_:wire:escapedFlag:)`).
+    static let escapedFlagBound = 24
+
     /// The most `writeQuoted` takes for text of `count` bytes: quotes, and six bytes (`\u00XX`) for a
-    /// byte at worst. Invalid UTF-8 from the wire becomes U+FFFD, three bytes for at least one.
+    /// byte at worst (a byte that is not UTF-8 takes five, `\\xHH`).
     static func quotedBound(_ count: Int?) -> Int {
         guard let count else { return 0 }
         return 6 * count + 2
@@ -70,12 +73,13 @@ struct RecordCursor {
         self.writeQuoted(value)
     }
 
-    /// `writeField` for a value from the wire.
+    /// `writeField` for a value from the wire. When its bytes are not UTF-8, `escapedFlag` follows
+    /// (`,"subject_escaped":true`), so that the record says the value is written escaped.
     @inline(__always)
-    mutating func writeField(_ name: StaticString, wire value: WireString?) {
+    mutating func writeField(_ name: StaticString, wire value: WireString?, escapedFlag: StaticString) {
         guard let value else { return }
         self.write(name)
-        value.withUnsafeBytes { self.writeQuoted(wire: $0) }
+        if !value.withUnsafeBytes({ self.writeQuoted(wire: $0) }) { self.write(escapedFlag) }
     }
 
     /// `"text"`, escaped for JSON.
@@ -85,14 +89,57 @@ struct RecordCursor {
     }
 
     /// `"text"` for bytes from the wire, which need not be UTF-8 while the log must be: ASCII (all but
-    /// exotic subjects) is escaped as it is; anything else goes through `String`, which replaces
-    /// invalid sequences with U+FFFD.
-    mutating func writeQuoted(wire bytes: UnsafeBufferPointer<UInt8>) {
+    /// exotic subjects) and valid UTF-8 are written as they are (escaped for JSON). Anything else is
+    /// written so that different bytes never read the same: each byte that is not part of valid UTF-8
+    /// as `\xHH`, and each backslash doubled; returns false then, and the caller says so in the record.
+    @discardableResult
+    mutating func writeQuoted(wire bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let rewind = self.position
-        if !self.writeQuoted(utf8: bytes, asciiOnly: true) {
-            self.position = rewind
-            self.writeQuoted(String(decoding: bytes, as: UTF8.self))
+        if self.writeQuoted(utf8: bytes, asciiOnly: true) { return true }
+        self.position = rewind
+        if String(validating: bytes, as: UTF8.self) != nil {
+            self.writeQuoted(utf8: bytes)
+            return true
         }
+        self.write(byte: UInt8(ascii: "\""))
+        var iterator = bytes.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var consumed = 0
+        parsing: while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar):
+                let count = scalar.count
+                let start = consumed
+                consumed += count
+                if count == 1 && scalar.first == UInt8(ascii: "\\") {
+                    self.write(#"\\\\"#)
+                } else {
+                    self.writeEscapedRun(UnsafeBufferPointer(rebasing: bytes[start..<consumed]))
+                }
+            case .error(let length):
+                for byte in bytes[consumed..<(consumed + length)] { self.writeHexEscape(byte) }
+                consumed += length
+            case .emptyInput:
+                break parsing
+            }
+        }
+        self.write(byte: UInt8(ascii: "\""))
+        return false
+    }
+
+    /// Valid UTF-8 without its quotes, escaped for JSON.
+    private mutating func writeEscapedRun(_ utf8: UnsafeBufferPointer<UInt8>) {
+        for byte in utf8 {
+            if byte < 0x80 && Self.needsAttention(byte) { self.writeEscaped(byte) } else { self.write(byte: byte) }
+        }
+    }
+
+    /// `\xHH` in the JSON text (the string reads `\xHH`) for a byte that is not UTF-8.
+    private mutating func writeHexEscape(_ byte: UInt8) {
+        let digits = Array("0123456789abcdef".utf8)
+        self.write(#"\\x"#)
+        self.write(byte: digits[Int(byte >> 4)])
+        self.write(byte: digits[Int(byte & 15)])
     }
 
     /// `"text"` for valid UTF-8, escaped: runs of bytes that need no escaping (nearly always the whole

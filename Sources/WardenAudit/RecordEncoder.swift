@@ -52,6 +52,7 @@ package struct RecordEncoder {
         let fields = connection.describe(record) ? connection : record.connectionFields
         let rule = self.rules.json(for: record.rule)
         var bound = Self.fixedBound + fields.json.count + rule.count
+        bound += 3 * RecordCursor.escapedFlagBound
         bound += RecordCursor.quotedBound(record.subject?.count)
         bound += RecordCursor.quotedBound(record.queue?.utf8.count)
         bound += RecordCursor.quotedBound(record.reply?.count)
@@ -74,14 +75,14 @@ package struct RecordEncoder {
             cursor.write(record.mode.rawValue)
             cursor.write(#"","rule":"#)
             cursor.write(rule)
-            cursor.writeField(#","subject":"#, wire: record.subject)
+            cursor.writeField(#","subject":"#, wire: record.subject, escapedFlag: #","subject_escaped":true"#)
             cursor.writeField(#","queue":"#, record.queue)
-            cursor.writeField(#","reply":"#, wire: record.reply)
+            cursor.writeField(#","reply":"#, wire: record.reply, escapedFlag: #","reply_escaped":true"#)
             if let size = record.size {
                 cursor.write(#","size":"#)
                 cursor.writeInteger(UInt64(max(0, size)))
             }
-            cursor.writeField(#","sid":"#, wire: record.sid)
+            cursor.writeField(#","sid":"#, wire: record.sid, escapedFlag: #","sid_escaped":true"#)
             cursor.writeField(#","reason":"#, record.reason)
             cursor.writeField(#","identity":"#, record.identity)
             cursor.writeField(#","serial":"#, record.serial)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NATSProtocol
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -289,6 +290,34 @@ struct DecisionLogEntryTests {
         let unidentified = DecisionRecord(
             decision: .deny, op: .connect, service: nil, conn: 1, peer: "p", mode: .enforce, rule: "mtls")
         #expect(try DecisionLogEntry(line: Self.line(unidentified)).service == nil)
+    }
+
+    /// A subject is bytes, and a log that turned every byte it cannot read into U+FFFD would record
+    /// `orders.\xff` and `orders.\xfe` alike. Bytes that are not UTF-8 are written escaped, and the
+    /// record says so: no two subjects read the same.
+    @Test func subjectsThatAreNotUTF8AreRecordedSoThatNoTwoReadTheSame() throws {
+        func record(_ subject: [UInt8]) -> DecisionRecord {
+            DecisionRecord(
+                decision: .deny, op: .pub, service: "orders", conn: 1, peer: "p", mode: .enforce, rule: "r",
+                subject: WireString(ByteBuffer(bytes: subject)), reply: WireString(ByteBuffer(bytes: [0x5f, 0xc3])),
+                sid: WireString(ByteBuffer(bytes: [0x31, 0x80])))
+        }
+        let prefix = Array("orders.".utf8)
+        let subjects: [[UInt8]] = [
+            prefix + [0xff, 0xfe], prefix + [0xfe, 0xff], prefix + [0xff], prefix + Array("\u{FFFD}\u{FFFD}".utf8),
+            prefix + Array("\\xff\\xfe".utf8), prefix + Array("\\".utf8) + [0xff], prefix + Array("é".utf8),
+            prefix + [0xc3], prefix + [0xc3, 0x22], prefix + Array("\"".utf8),
+        ]
+        let lines = subjects.map { Self.line(record($0)) }
+        #expect(Set(lines).count == subjects.count)
+        let entries = try lines.map { try DecisionLogEntry(line: $0) }
+        #expect(entries[0].subject == #"orders.\xff\xfe"# && entries[0].subjectEscaped)
+        #expect(entries[3].subject == "orders.\u{FFFD}\u{FFFD}" && !entries[3].subjectEscaped)
+        #expect(entries[4].subject == #"orders.\xff\xfe"# && !entries[4].subjectEscaped)
+        #expect(entries[5].subject == #"orders.\\\xff"# && entries[5].subjectEscaped)
+        #expect(entries[6].subject == "orders.é" && !entries[6].subjectEscaped)
+        #expect(entries[8].subject == #"orders.\xc3""# && entries[8].subjectEscaped)
+        #expect(entries.allSatisfy { $0.reply == #"_\xc3"# && $0.replyEscaped && $0.sid == #"1\x80"# && $0.sidEscaped })
     }
 
     @Test func allowRecordsAreToldWithoutDecoding() {
