@@ -376,8 +376,9 @@ struct DecisionRecordTests {
         #expect(object["queue"] == nil)
     }
 
-    /// Subjects arrive as bytes, which need not be UTF-8; the log line must still be valid JSON.
-    @Test func wireBytesThatAreNotUTF8AreLoggedAsReplacementCharacters() throws {
+    /// Subjects arrive as bytes, which need not be UTF-8; the log line must still be valid JSON, and say
+    /// which bytes they were.
+    @Test func wireBytesThatAreNotUTF8AreLoggedEscapedAndFlagged() throws {
         let record = DecisionRecord(
             decision: .deny, op: .pub, service: "orders", conn: 1, peer: "127.0.0.1:1", mode: .enforce,
             rule: "default deny",
@@ -385,7 +386,8 @@ struct DecisionRecordTests {
         var bytes: [UInt8] = []
         record.encode(into: &bytes, microseconds: 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
-        #expect(object["subject"] as? String == "a.\"\u{FFFD}\u{FFFD}")
+        #expect(object["subject"] as? String == #"a."\xff\xe2\x82"#)
+        #expect(object["subject_escaped"] as? Bool == true)
     }
 
     @Test func aSharedEncoderWritesWhatEachRecordWouldAlone() {
@@ -438,7 +440,7 @@ struct DecisionRecordTests {
         record.encode(into: &bytes, microseconds: 4_107_542_399_999_999)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any])
         let wireText =
-            String(decoding: (0..<0x20).map { UInt8($0) } + [0x22, 0x5C], as: UTF8.self) + "\u{FFFD}\u{FFFD}("
+            String(decoding: (0..<0x20).map { UInt8($0) } + [0x22], as: UTF8.self) + #"\\\xff\xc3("#
         #expect(object["service"] as? String == controls)
         #expect(object["conn"] as? UInt64 == .max)
         #expect(object["rule"] as? String == controls + "\"\\")

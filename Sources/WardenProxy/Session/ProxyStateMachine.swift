@@ -154,20 +154,7 @@ struct ProxyStateMachine {
             }
 
         case .subscribe(let subject, let queue, let sid):
-            let decision = self.decideSubscribe(subject: subject, queue: queue)
-            out.records.append(self.record(.sub, decision.decision, subject: WireString(subject), queue: queue))
-            if decision.decision.isPermitted {
-                self.subscriptions.subscribed(
-                    sid: sid, .init(subject: subject, queue: queue, filter: decision.deliveryFilter))
-                self.toUpstream(frame.raw, into: &out)
-                if self.verbose { self.reply(Self.ok, into: &out) }
-            } else if let queue {
-                self.reply(
-                    Self.error("Permissions Violation for Subscription to \"\(subject)\" using queue \"\(queue)\""),
-                    into: &out)
-            } else {
-                self.reply(Self.error("Permissions Violation for Subscription to \"\(subject)\""), into: &out)
-            }
+            self.subscribe(subject: subject, queue: queue, sid: sid, frame, into: &out)
 
         case .unsubscribe(let sid, let max):
             self.subscriptions.unsubscribed(sid: sid, max: max, pingsForwarded: self.pingsForwarded)
@@ -199,11 +186,6 @@ struct ProxyStateMachine {
         } else {
             self.refuse(publish, verdict, into: &out)
         }
-    }
-
-    private func decideSubscribe(subject: String, queue: String?) -> SubscriptionDecision {
-        guard let policy = self.policy else { return SubscriptionDecision(PolicySnapshot.unknownServiceDecision) }
-        return policy.decideSubscribe(subject: subject, queue: queue)
     }
 
     // MARK: ACL reload
