@@ -7,7 +7,7 @@ import WardenTestSupport
 /// The same bytes to nats-server directly and through Warden, compared by what the client sees: the
 /// lines it gets back (`-ERR` texts, `PONG`) and whether the connection is closed. Warden promises to
 /// behave as nats-server here, so the catalogue holds every malformed and edge-case line the other
-/// wire tests send; a line where Warden differs on purpose would be listed apart, with why (none is).
+/// wire tests send; the lines where Warden differs on purpose (it refuses more) are listed apart, with why.
 @Suite(.serialized)
 struct DifferentialProtocolTests {
     /// A name and the bytes sent after a valid CONNECT and a PING's PONG; a PING follows them.
@@ -48,12 +48,19 @@ struct DifferentialProtocolTests {
     static func observe(
         _ bytes: String, port: Int, start: WireClient.Start, certificate: String, key: String, ca: String
     ) async throws -> Outcome {
+        try await Self.observe(
+            Array(bytes.utf8), port: port, start: start, certificate: certificate, key: key, ca: ca)
+    }
+
+    static func observe(
+        _ bytes: [UInt8], port: Int, start: WireClient.Start, certificate: String, key: String, ca: String
+    ) async throws -> Outcome {
         let client = try await WireClient.connect(
             port: port, start: start, certificate: certificate, key: key, ca: ca, group: ProxyHarness.group)
         try await client.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\nPING\r\n")
         try await client.waitFor("PONG\r\n")
         let before = client.text.utf8.count
-        try? await client.send(bytes + "PING\r\n")
+        try? await client.send(bytes: bytes + Array("PING\r\n".utf8))
         let closed = try await client.waitUntilClosed(timeout: .seconds(1))
         let after = String(decoding: Array(client.text.utf8).dropFirst(before), as: UTF8.self)
         await client.close()
@@ -76,6 +83,29 @@ struct DifferentialProtocolTests {
                     #expect(through == direct, "\(name) (\(start)): nats-server \(direct), Warden \(through)")
                 }
             }
+        }
+    }
+
+    /// Where Warden refuses more than nats-server, on purpose:
+    /// - a SUB whose subject or queue group is not UTF-8: nats-server subscribes to the bytes, while
+    ///   Warden's ACLs are text and would decide something else; refused as an invalid subject, with
+    ///   nats-server's permissions text, the connection open.
+    @Test func whereWardenRefusesMoreItSaysSoWithNATSServersWords() async throws {
+        try await withWarden { warden in
+            let service = warden.layout.serviceDirectory("orders")
+            let bytes = Array("SUB orders.".utf8) + [0xff] + Array(" 1\r\n".utf8)
+            let direct = try await Self.observe(
+                bytes, port: warden.nats.port, start: .infoFirst, certificate: warden.layout.upstreamCertificate,
+                key: warden.layout.upstreamKey, ca: warden.layout.caCertificate)
+            #expect(direct == Outcome(lines: ["PONG"], closed: false))
+            let through = try await Self.observe(
+                bytes, port: warden.port, start: .infoFirst, certificate: service + "/cert.pem",
+                key: service + "/key.pem", ca: service + "/ca.pem")
+            #expect(
+                through
+                    == Outcome(
+                        lines: ["-ERR 'Permissions Violation for Subscription to \"orders.\u{FFFD}\"'", "PONG"],
+                        closed: false))
         }
     }
 }

@@ -66,6 +66,10 @@ final class WireClient: @unchecked Sendable {
         try await self.channel.writeAndFlush(ByteBuffer(string: text))
     }
 
+    func send(bytes: [UInt8]) async throws {
+        try await self.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
     /// Waits (bounded) until the received text contains `needle` (`times` times); returns everything
     /// received.
     @discardableResult
