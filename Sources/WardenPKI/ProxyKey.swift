@@ -1,5 +1,5 @@
 import Crypto
-public import Foundation
+import Foundation
 
 /// Warden's key as a trusted proxy of nats-server (2.12+, ADR-55): nats-server configured with its public
 /// key (`proxies { trusted }`, by `warden nats-config --trusted-proxy`) knows that a connection came

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What a Warden announces to the others on `warden.peers.heartbeat`: who it is and where its clients
 /// connect. Published with Warden's upstream identity; no service may publish there (the subjects are
