@@ -67,6 +67,16 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Over how long lame duck mode (SIGUSR2) closes the clients, e.g. 30s or 2m.")
     var lameDuckDuration: String = "30s"
     @Option(
+        name: .customLong("max-connections"),
+        help: "How many clients may be connected at once; the next gets nats-server's 'maximum connections exceeded'.")
+    var maxConnections = 64 * 1024
+    @Option(
+        name: .customLong("max-subscriptions"),
+        help:
+            "How many subscriptions a client may have (0: no limit); the next SUB gets 'maximum subscriptions exceeded'."
+    )
+    var maxSubscriptions = 0
+    @Option(
         name: .customLong("write-deadline"),
         help:
             "How long a client may take nothing Warden has for it before it is closed as a slow consumer (as nats-server's write_deadline)."
@@ -103,6 +113,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (1...1_000_000).contains(self.auditRate) else {
             throw ValidationError("--audit-rate must be a whole number of events a second from 1 to 1000000, e.g. 100")
+        }
+        guard self.maxConnections >= 1 else {
+            throw ValidationError("--max-connections must be 1 or more, e.g. 65536")
+        }
+        guard self.maxSubscriptions >= 0 else {
+            throw ValidationError("--max-subscriptions must be 0 (no limit) or more, e.g. 10000")
         }
         guard (try? DurationParser.parse(self.writeDeadline)).map({ $0 > .zero }) == true else {
             throw ValidationError("--write-deadline must be a duration like 10s or 500ms")
@@ -180,6 +196,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.metrics = self.metrics.flatMap { parseHostPort(Substring($0)) }
         configuration.lameDuckDuration = try DurationParser.parse(self.lameDuckDuration)
         configuration.proxy.advertise = self.advertise
+        configuration.proxy.maxConnections = self.maxConnections
+        configuration.proxy.maxSubscriptions = self.maxSubscriptions
         configuration.proxy.writeDeadline = .nanoseconds(
             Int64(try DurationParser.parse(self.writeDeadline) / .nanoseconds(1)))
         if self.peers {

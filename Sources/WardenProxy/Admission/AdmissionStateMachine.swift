@@ -70,11 +70,16 @@ struct AdmissionStateMachine {
         }
     }
 
-    /// The TLS handshake completed.
-    mutating func handshakeCompleted() -> Action {
+    /// The TLS handshake completed; `atCapacity` when Warden already has as many clients as it may
+    /// (`--max-connections`).
+    mutating func handshakeCompleted(atCapacity: Bool = false) -> Action {
         guard case .handshaking(let infoSent, let verified, let failure) = self.state else { return .none }
         guard let admission = verified else {
             return self.refuse(failure ?? "TLS session without a verified client certificate")
+        }
+        // As nats-server's max_connections: its text, which NATS clients answer by reconnecting.
+        guard !atCapacity else {
+            return self.refuse(Self.maxConnectionsText, wireText: Self.maxConnectionsText)
         }
         guard case .service(let service) = admission.identity else {
             let whose = admission.identity == .natsServer ? "nats-server's" : "Warden's own"
@@ -114,6 +119,9 @@ struct AdmissionStateMachine {
         default: return self.refuse(reason)
         }
     }
+
+    /// nats-server's text when it has `max_connections` clients.
+    static let maxConnectionsText = "maximum connections exceeded"
 
     private mutating func refuse(_ reason: String, wireText: String? = nil) -> Action {
         self.state = .refused

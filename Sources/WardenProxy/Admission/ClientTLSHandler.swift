@@ -19,9 +19,10 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        let atCapacity = self.attempt.env.registry.count >= self.attempt.env.configuration.maxConnections
         guard
             case .admit(let service, let admission, let sendInfo) = self.attempt.handle(
-                { $0.handshakeCompleted() }, channel: context.channel)
+                { $0.handshakeCompleted(atCapacity: atCapacity) }, channel: context.channel)
         else { return }
         // A client sends nothing more of TLS's after its Finished: its NATS traffic starts here.
         ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
@@ -38,7 +39,8 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
         let session = ProxySession(
             env: env, clientChannel: context.channel, logger: self.attempt.logger,
             machine: ProxyStateMachine(
-                service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer))
+                service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer,
+                maxSubscriptions: env.configuration.maxSubscriptions))
         let latest = env.registry.add(
             self.attempt.conn,
             .init(

@@ -59,6 +59,12 @@ public struct ProxyConfiguration: Sendable {
     /// How often the inventory is checked for revocations; revoked connections close within this.
     public var revocationCheckInterval: TimeAmount = .seconds(1)
     public var maxPayload: Int = 1024 * 1024
+    /// How many clients may be connected at once; the next is refused with nats-server's
+    /// `maximum connections exceeded` (its `max_connections`, and its default).
+    public var maxConnections = 64 * 1024
+    /// How many subscriptions a client may have; the next SUB gets nats-server's `maximum subscriptions
+    /// exceeded` and the connection stays open (its `max_subscriptions`); 0 is no limit, its default.
+    public var maxSubscriptions = 0
     /// How long a client may go without taking what Warden has for it before it is closed as a slow
     /// consumer: nats-server's `write_deadline`, and its default.
     public var writeDeadline: TimeAmount = .seconds(10)

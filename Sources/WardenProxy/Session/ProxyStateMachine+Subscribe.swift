@@ -23,6 +23,17 @@ extension ProxyStateMachine {
             self.reply(Self.subscriptionViolation(subject: subject, queue: queue), into: &out)
             return
         }
+        if self.maxSubscriptions > 0, self.subscriptions.live[sid] == nil,
+            self.subscriptions.live.count >= self.maxSubscriptions
+        {
+            // As nats-server's max_subscriptions: refused with its text, the connection stays open.
+            let limit = PolicyDecision(.deny, .defaultDeny, mode: .enforce)
+            out.records.append(
+                self.record(
+                    .sub, limit, subject: WireString(subject), queue: queue, reason: Self.maxSubscriptionsText))
+            self.reply(Self.error(Self.maxSubscriptionsText), into: &out)
+            return
+        }
         let decision = self.decideSubscribe(subject: subject, queue: queue)
         out.records.append(self.record(.sub, decision.decision, subject: WireString(subject), queue: queue))
         if decision.decision.isPermitted {
@@ -34,6 +45,9 @@ extension ProxyStateMachine {
             self.reply(Self.subscriptionViolation(subject: subject, queue: queue), into: &out)
         }
     }
+
+    /// nats-server's text when a client has `max_subscriptions` subscriptions.
+    static let maxSubscriptionsText = "maximum subscriptions exceeded"
 
     func decideSubscribe(subject: String, queue: String?) -> SubscriptionDecision {
         guard let policy = self.policy else { return SubscriptionDecision(PolicySnapshot.unknownServiceDecision) }

@@ -37,6 +37,8 @@ struct ProxyStateMachine {
     private(set) var wantsStatus = false
     /// The client's subscriptions and what their deliveries are checked against.
     var subscriptions = SubscriptionTable()
+    /// How many subscriptions the client may have (`ProxyConfiguration.maxSubscriptions`); 0 is no limit.
+    let maxSubscriptions: Int
     /// Frames decided before the upstream connection was ready, in order, CONNECT first.
     private var queuedUpstream: [ByteBuffer] = []
     /// The client's CONNECT, until the upstream is ready: only then is `proxySignature` known.
@@ -63,10 +65,11 @@ struct ProxyStateMachine {
     /// PINGs forwarded before it, bytes).
     private var deferred: [(pings: Int, bytes: ByteBuffer)] = []
 
-    init(service: String?, policy: ServicePolicy?, conn: UInt64, peer: String) {
+    init(service: String?, policy: ServicePolicy?, conn: UInt64, peer: String, maxSubscriptions: Int = 0) {
         self.service = service
         self.conn = conn
         self.peer = peer
+        self.maxSubscriptions = maxSubscriptions
         self.publishes = PublishGuard(policy: policy)
     }
 
