@@ -12,9 +12,6 @@ extension ProxyEnvironment {
         self.pool.withLockedValue { $0.next(now: Self.now, excluding: tried, orUnavailable: orUnavailable) }
     }
 
-    /// How many servers the pool holds.
-    var upstreamCount: Int { self.pool.withLockedValue { $0.servers.count } }
-
     /// A connection to `server` could not be made.
     func upstreamUnreachable(_ server: UpstreamEndpoint, reason: String) {
         guard self.pool.withLockedValue({ $0.failed(server.url, now: Self.now) }) else { return }
@@ -25,7 +22,7 @@ extension ProxyEnvironment {
 
     /// A connection to `server` was made, but nats-server's TLS or INFO failed Warden's checks.
     func upstreamFailedChecks(_ server: UpstreamEndpoint, reason: String) {
-        self.pool.withLockedValue { $0.distrust(server.url, now: Self.now) }
+        guard self.pool.withLockedValue({ $0.distrust(server.url, now: Self.now) }) else { return }
         self.logger.warning(
             "nats-server failed Warden's checks; new connections go to the other servers",
             metadata: ["server": "\(server)", "reason": "\(reason)"])

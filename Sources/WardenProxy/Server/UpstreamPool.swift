@@ -102,11 +102,14 @@ struct UpstreamPool {
 
     /// A learnt server's TLS handshake or certificate failed: nats-server advertises every address it
     /// listens on, and its certificate need not name them all. It is not used again; a seed server
-    /// only counts as failed, since the operator named it.
-    mutating func distrust(_ server: ProxyConfiguration.Upstream, now: UInt64) {
-        guard let index = self.index(of: server) else { return }
+    /// only counts as failed, since the operator named it. Returns whether that is news, for the log.
+    @discardableResult
+    mutating func distrust(_ server: ProxyConfiguration.Upstream, now: UInt64) -> Bool {
+        guard let index = self.index(of: server) else { return false }
+        let news = Self.isAvailable(self.servers[index], now: now) && !self.servers[index].distrusted
         self.servers[index].failedAt = now
         if !self.servers[index].seed { self.servers[index].distrusted = true }
+        return news
     }
 
     /// `server` announced lame duck mode: it will close its connections and take no new ones.
