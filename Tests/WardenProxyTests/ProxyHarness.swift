@@ -95,11 +95,12 @@ final class ProxyHarness: @unchecked Sendable {
             eventLoopGroup: Self.group, logger: logger)
         self.broker = broker
         self.running = Task { try await broker.run() }
-        guard await eventually(timeout: .seconds(10), { broker.server.address != nil }),
+        // Bounded, and long: on a loaded machine (the whole suite starts at once) start-up can take a while.
+        guard await eventually(timeout: .seconds(30), { broker.server.address != nil }),
             let port = broker.server.address?.port
         else {
             await broker.shutdown()
-            throw HarnessError(description: "Warden did not listen within 10 s")
+            throw HarnessError(description: "Warden did not listen within 30 s")
         }
         self.port = port
     }
