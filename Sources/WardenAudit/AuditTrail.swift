@@ -38,6 +38,8 @@ public final class AuditTrail: Service, Sendable {
         var stopping = false
         /// Set by `renewIdentity`, cleared by the thread once it has renewed the publisher.
         var renewing = false
+        /// How many renewals the thread has carried out.
+        var renewed = 0
         var exited = false
         var waiting: [CheckedContinuation<Void, Never>] = []
     }
@@ -198,6 +200,9 @@ public final class AuditTrail: Service, Sendable {
         self.wake.unlock(withValue: 1)
     }
 
+    /// How many times the publisher has connected again with renewed certificates (`renewIdentity`).
+    public var renewals: Int { self.state.withLockedValue { $0.renewed } }
+
     public func run() async throws {
         try? await gracefulShutdown()
         await self.stop()
@@ -243,7 +248,10 @@ public final class AuditTrail: Service, Sendable {
                 return (stopping, renewing, state.budget.dueSummaries(now: now, all: stopping))
             }
             if woken { self.wake.unlock(withValue: stopping ? 1 : 0) }
-            if renewing && !stopping { self.renew() }
+            if renewing && !stopping {
+                self.renew()
+                self.state.withLockedValue { $0.renewed += 1 }
+            }
             for (service, suppressed) in due { batch.append(self.summary(service: service, suppressed: suppressed)) }
             var refused = 0
             var refusedDenials = 0

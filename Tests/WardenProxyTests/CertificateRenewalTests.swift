@@ -107,6 +107,8 @@ struct CertificateRenewalTests {
             #expect(await eventually(timeout: .seconds(10)) { audit.isConnected })
             try warden.authority.renewWardenCertificates()
             #expect(warden.server.reloadCertificates())
+            // The audit thread takes the renewed identity up between batches.
+            #expect(await eventually(timeout: .seconds(10)) { audit.renewals == 1 })
 
             let pin = try self.publicKeyPin(warden.layout.upstreamCertificate, in: warden.directory)
             #expect(pin.count == 64)
