@@ -91,7 +91,8 @@ struct RecordCursor {
     /// `"text"` for bytes from the wire, which need not be UTF-8 while the log must be: ASCII (all but
     /// exotic subjects) and valid UTF-8 are written as they are (escaped for JSON). Anything else is
     /// written so that different bytes never read the same: each byte that is not part of valid UTF-8
-    /// as `\xHH`, and each backslash doubled; returns false then, and the caller says so in the record.
+    /// as `\xHH`, and each backslash doubled (`EscapedBytes`); returns false then, and the caller says so in
+    /// the record.
     @discardableResult
     mutating func writeQuoted(wire bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let rewind = self.position
@@ -101,45 +102,9 @@ struct RecordCursor {
             self.writeQuoted(utf8: bytes)
             return true
         }
-        self.write(byte: UInt8(ascii: "\""))
-        var iterator = bytes.makeIterator()
-        var parser = Unicode.UTF8.ForwardParser()
-        var consumed = 0
-        parsing: while true {
-            switch parser.parseScalar(from: &iterator) {
-            case .valid(let scalar):
-                let count = scalar.count
-                let start = consumed
-                consumed += count
-                if count == 1 && scalar.first == UInt8(ascii: "\\") {
-                    self.write(#"\\\\"#)
-                } else {
-                    self.writeEscapedRun(UnsafeBufferPointer(rebasing: bytes[start..<consumed]))
-                }
-            case .error(let length):
-                for byte in bytes[consumed..<(consumed + length)] { self.writeHexEscape(byte) }
-                consumed += length
-            case .emptyInput:
-                break parsing
-            }
-        }
-        self.write(byte: UInt8(ascii: "\""))
+        // Rare: taken from a String made for it, then escaped for JSON as any text.
+        self.writeQuoted(EscapedBytes.text(bytes))
         return false
-    }
-
-    /// Valid UTF-8 without its quotes, escaped for JSON.
-    private mutating func writeEscapedRun(_ utf8: UnsafeBufferPointer<UInt8>) {
-        for byte in utf8 {
-            if byte < 0x80 && Self.needsAttention(byte) { self.writeEscaped(byte) } else { self.write(byte: byte) }
-        }
-    }
-
-    /// `\xHH` in the JSON text (the string reads `\xHH`) for a byte that is not UTF-8.
-    private mutating func writeHexEscape(_ byte: UInt8) {
-        let digits = Array("0123456789abcdef".utf8)
-        self.write(#"\\x"#)
-        self.write(byte: digits[Int(byte >> 4)])
-        self.write(byte: digits[Int(byte & 15)])
     }
 
     /// `"text"` for valid UTF-8, escaped: runs of bytes that need no escaping (nearly always the whole

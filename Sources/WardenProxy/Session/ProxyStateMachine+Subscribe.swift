@@ -18,7 +18,8 @@ extension ProxyStateMachine {
             out.records.append(
                 self.record(
                     .sub, invalid, subject: raw.subject, queue: queue,
-                    reason: raw.queue.map { "queue group is not UTF-8: \(Self.escaped($0))" } ?? "subject is not UTF-8")
+                    reason: raw.queue.map { "queue group is not UTF-8: \(EscapedBytes.text($0))" }
+                        ?? "subject is not UTF-8")
             )
             self.reply(Self.subscriptionViolation(subject: subject, queue: queue), into: &out)
             return
@@ -77,35 +78,5 @@ extension ProxyStateMachine {
         let queueValid = queueBytes.map { String(validating: $0, as: UTF8.self) != nil } ?? true
         guard !subjectValid || !queueValid else { return nil }
         return (WireString(ByteBuffer(bytes: subjectBytes)), queueValid ? nil : queueBytes)
-    }
-
-    /// Bytes as text that reads them exactly: bytes that are not UTF-8 as `\xHH`, backslashes doubled.
-    static func escaped(_ bytes: [UInt8]) -> String {
-        var text = ""
-        var iterator = bytes.makeIterator()
-        var parser = Unicode.UTF8.ForwardParser()
-        var consumed = 0
-        parsing: while true {
-            switch parser.parseScalar(from: &iterator) {
-            case .valid(let scalar):
-                let character = Unicode.UTF8.decode(scalar)
-                text += character == "\\" ? "\\\\" : String(character)
-                consumed += scalar.count
-            case .error(let length):
-                for byte in bytes[consumed..<(consumed + length)] {
-                    text += "\\x" + String(byte, radix: 16).leftPadded(to: 2)
-                }
-                consumed += length
-            case .emptyInput:
-                break parsing
-            }
-        }
-        return text
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        String(repeating: "0", count: max(0, width - self.count)) + self
     }
 }
