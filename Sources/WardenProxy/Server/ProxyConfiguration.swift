@@ -82,10 +82,10 @@ public struct ProxyConfiguration: Sendable {
 }
 
 extension ProxyConfiguration {
-    /// What this Warden announces as its client URL: `advertise`, or the listen address.
-    public var advertisedAddress: String {
-        self.advertise ?? (self.listenHost.contains(":") ? "[\(self.listenHost)]" : self.listenHost)
-            + ":\(self.listenPort)"
+    /// What this Warden announces as its client URL when it listens on `port`: `advertise`, or the
+    /// listen address (`port` differs from `listenPort` when that is 0).
+    public func advertisedAddress(port: Int) -> String {
+        self.advertise ?? (self.listenHost.contains(":") ? "[\(self.listenHost)]" : self.listenHost) + ":\(port)"
     }
 
     /// Warden's own NATS connections (audit events, heartbeats) of a Warden configured so: to the same

@@ -45,7 +45,10 @@ final class ProxyEnvironment: Sendable {
     }
     /// This Warden's client URL, once it listens (the listen port may have been 0).
     let advertised = NIOLockedValueBox<String?>(nil)
-    var advertisedAddress: String { self.advertised.withLockedValue { $0 } ?? self.configuration.advertisedAddress }
+    var advertisedAddress: String {
+        self.advertised.withLockedValue { $0 }
+            ?? self.configuration.advertisedAddress(port: self.configuration.listenPort)
+    }
     let logger: Logger
     /// Warden's key as nats-server's trusted proxy, when it has one (`certs/warden/proxy.nk`).
     let proxyKey: ProxyKey?

@@ -70,9 +70,8 @@ public final class ProxyServer: Service, Sendable {
         }
         self.watchers.withLockedValue { $0 = [revocations, expiry] }
         let address = channel.localAddress!
-        if env.configuration.advertise == nil, let port = address.port {
-            let host = env.configuration.listenHost
-            env.advertised.withLockedValue { $0 = (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+        if let port = address.port {
+            env.advertised.withLockedValue { $0 = env.configuration.advertisedAddress(port: port) }
         }
         env.logger.info(
             "listening",
