@@ -26,10 +26,13 @@ enum ServerInfo {
 
         /// The facts of an upstream INFO's JSON; nil when it is not an INFO Warden can read.
         init?(json: String) {
-            guard let data = json.data(using: .utf8),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let version = object["version"] as? String, !version.isEmpty
-            else { return nil }
+            guard let object = ServerInfo.object(json) else { return nil }
+            self.init(object: object)
+        }
+
+        /// The facts of an upstream INFO's JSON object; nil when it names no version.
+        init?(object: [String: Any]) {
+            guard let version = object["version"] as? String, !version.isEmpty else { return nil }
             self.version = version
             self.jetStream = (object["jetstream"] as? Bool) ?? false
         }
@@ -84,11 +87,6 @@ enum ServerInfo {
             self.nonce = object["nonce"] as? String
         }
 
-        /// The announcement of an INFO's JSON; nil when it is not a JSON object.
-        init?(json: String) {
-            guard let object = ServerInfo.object(json) else { return nil }
-            self.init(object: object)
-        }
     }
 
     /// An upstream INFO reduced to the forwarded fields, with Warden's TLS facts and the client's id,
@@ -103,7 +101,8 @@ enum ServerInfo {
         return (Self.line(object), Announcement(object: upstream))
     }
 
-    private static func object(_ json: String) -> [String: Any]? {
+    /// An INFO's JSON as an object; nil when it is not one.
+    static func object(_ json: String) -> [String: Any]? {
         guard let data = json.data(using: .utf8) else { return nil }
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }

@@ -69,10 +69,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
         case .none:
             break
         case .startTLS(let json):
-            if let facts = ServerInfo.Upstream(json: json), facts != self.session.env.upstreamInfo {
+            // Read once for both: what Warden's INFO repeats, and what the pool learns.
+            let info = ServerInfo.object(json)
+            if let facts = info.flatMap(ServerInfo.Upstream.init(object:)), facts != self.session.env.upstreamInfo {
                 self.session.env.upstreamInfo = facts
             }
-            self.announcement = ServerInfo.Announcement(json: json) ?? ServerInfo.Announcement()
+            self.announcement = info.map(ServerInfo.Announcement.init(object:)) ?? ServerInfo.Announcement()
             do {
                 let tls = try NIOSSLClientHandler(
                     context: self.session.env.upstreamTLS, serverHostname: self.server.serverName)
