@@ -61,12 +61,12 @@ struct UpstreamStateMachineTests {
 
     @Test func theHandlerEndsTheClientsConnectionWhenTheUpstreamIsNotNATSServer() async throws {
         let folder = try TemporaryDirectory()
-        let env = try AdmissionHandlerTests.environment(in: folder)
+        let warden = try AdmissionHandlerTests.warden(in: folder)
         let client = EmbeddedChannel(loop: EmbeddedEventLoop())
         try await client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40001)).get()
-        let session = ProxySession(
-            env: env, clientChannel: client, logger: Logger(label: "test"),
-            machine: ProxyStateMachine(service: "orders", policy: nil, conn: 1, peer: "127.0.0.1:40001"))
+        let session = warden.admission.sessions.makeSession(
+            service: "orders", policy: nil, conn: 1, peer: "127.0.0.1:40001", channel: client,
+            logger: Logger(label: "test"))
         let upstream = EmbeddedChannel(
             handler: UpstreamHandler(session: session, server: UpstreamEndpoint(.init(host: "127.0.0.1", port: 4222))),
             loop: client.embeddedEventLoop)
@@ -76,8 +76,8 @@ struct UpstreamStateMachineTests {
         #expect(!client.isActive)
         #expect(try client.readOutbound(as: ByteBuffer.self) == nil)
         let metrics = String(
-            decoding: env.metrics.exposition(openConnections: [:], logWritten: 0, logBacklog: 0), as: UTF8.self)
+            decoding: warden.sink.metrics.exposition(openConnections: [:], logWritten: 0, logBacklog: 0), as: UTF8.self)
         #expect(metrics.contains("warden_upstream_failures_total 1"))
-        await env.log.stop()
+        await warden.sink.log.stop()
     }
 }

@@ -24,11 +24,11 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
         let loop = context.eventLoop.assumeIsolated()
         let channel = context.channel
         let attempt = self.attempt
-        let timeout = attempt.env.configuration.handshakeTimeout
+        let timeout = attempt.context.settings.handshakeTimeout
         attempt.deadline = loop.scheduleTask(in: timeout) {
             attempt.handle({ $0.deadlineReached("\(timeout)") }, channel: channel)
         }
-        self.window = loop.scheduleTask(in: attempt.env.configuration.handshakeFirstWindow) {
+        self.window = loop.scheduleTask(in: attempt.context.settings.handshakeFirstWindow) {
             attempt.handle({ $0.windowElapsed() }, channel: channel)
         }
         context.fireChannelActive()
@@ -44,10 +44,10 @@ final class ClientAdmissionHandler: ChannelInboundHandler, RemovableChannelHandl
                 == .startTLS
         else { return }
         let attempt = self.attempt
-        let tls = NIOSSLServerHandler(context: attempt.env.listenerTLS) { certificates, promise in
+        let tls = NIOSSLServerHandler(context: attempt.context.tls.listener) { certificates, promise in
             let result: Result<CredentialStore.Admission, AdmissionStateMachine.Refusal>
             if let leaf = certificates.first, let der = try? leaf.toDERBytes() {
-                result = attempt.env.credentials.admit(der: der).mapError {
+                result = attempt.context.credentials.admit(der: der).mapError {
                     AdmissionStateMachine.Refusal(reason: "\($0.code.rawValue): \($0.reason)")
                 }
             } else {

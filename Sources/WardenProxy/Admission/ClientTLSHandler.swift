@@ -19,15 +19,15 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        let atCapacity = self.attempt.env.registry.count >= self.attempt.env.configuration.maxConnections
+        let shared = self.attempt.context
+        let atCapacity = shared.registry.count >= shared.settings.maxConnections
         guard
             case .admit(let service, let admission, let sendInfo) = self.attempt.handle(
                 { $0.handshakeCompleted(atCapacity: atCapacity) }, channel: context.channel)
         else { return }
         // A client sends nothing more of TLS's after its Finished: its NATS traffic starts here.
-        ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
-        let env = self.attempt.env
-        let policy = env.registry.policy.policy(for: service)
+        ReceiveBuffers.useTrafficAllocator(on: context.channel)
+        let policy = shared.registry.policy.policy(for: service)
         self.attempt.logger[metadataKey: "service"] = "\(service)"
         self.attempt.logger.debug("client admitted", metadata: ["serial": "\(admission.serial)"])
         if policy == nil {
@@ -36,12 +36,10 @@ final class ClientTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
         if sendInfo {
             context.writeAndFlush(self.wrapOutboundOut(self.attempt.infoLine()), promise: nil)
         }
-        let session = ProxySession(
-            env: env, clientChannel: context.channel, logger: self.attempt.logger,
-            machine: ProxyStateMachine(
-                service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer,
-                maxSubscriptions: env.configuration.maxSubscriptions))
-        let latest = env.registry.add(
+        let session = shared.sessions.makeSession(
+            service: service, policy: policy, conn: self.attempt.conn, peer: self.attempt.peer,
+            channel: context.channel, logger: self.attempt.logger)
+        let latest = shared.registry.add(
             self.attempt.conn,
             .init(
                 service: service, serial: admission.serial, notAfter: admission.notAfter, channel: context.channel,

@@ -8,7 +8,7 @@ import WardenPolicy
 /// (`AdmissionStateMachine`), shared by the handlers that take the connection through TLS, and what
 /// carries out its actions. Used on the connection's event loop only.
 final class ConnectionAttempt {
-    let env: ProxyEnvironment
+    let context: AdmissionContext
     let conn: UInt64
     let peer: String
     let clientIP: String?
@@ -16,12 +16,12 @@ final class ConnectionAttempt {
     private(set) var machine = AdmissionStateMachine()
     var deadline: Scheduled<Void>?
 
-    init(env: ProxyEnvironment, channel: any Channel) {
-        self.env = env
-        self.conn = env.newConnectionID()
+    init(context: AdmissionContext, channel: any Channel) {
+        self.context = context
+        self.conn = context.newConnectionID()
         self.peer = channel.remoteAddress?.peerDescription ?? "unknown"
         self.clientIP = channel.remoteAddress?.ipAddress
-        var logger = env.logger
+        var logger = context.logger
         logger[metadataKey: "conn"] = "\(self.conn)"
         logger[metadataKey: "peer"] = "\(self.peer)"
         self.logger = logger
@@ -42,7 +42,7 @@ final class ConnectionAttempt {
         case .refuse(let reason, let wireText):
             self.deadline?.cancel()
             self.logger.info("connection refused", metadata: ["reason": "\(reason)"])
-            self.env.sink.takeAlone(
+            self.context.sink.takeAlone(
                 DecisionRecord(
                     decision: .deny, op: .connect, service: nil, conn: self.conn, peer: self.peer, mode: .enforce,
                     rule: "mtls", reason: reason))
@@ -52,11 +52,11 @@ final class ConnectionAttempt {
             channel.close(promise: nil)
         case .admit(let service, let admission, _):
             self.deadline?.cancel()
-            let mode = self.env.registry.policy.policy(for: service)?.mode ?? .enforce
-            self.env.sink.takeAlone(
+            let mode = self.context.registry.policy.policy(for: service)?.mode ?? .enforce
+            self.context.sink.takeAlone(
                 DecisionRecord(
                     decision: .allow, op: .connect, service: service, conn: self.conn, peer: self.peer, mode: mode,
-                    rule: "mtls", identity: admission.identity.uri(trustDomain: self.env.credentials.trustDomain),
+                    rule: "mtls", identity: admission.identity.uri(trustDomain: self.context.credentials.trustDomain),
                     serial: admission.serial))
         }
         return action
@@ -68,6 +68,6 @@ final class ConnectionAttempt {
     }
 
     func infoLine() -> ByteBuffer {
-        self.env.infoLine(clientID: self.conn, clientIP: self.clientIP, connectURLs: self.env.clientConnectURLs)
+        self.context.info.line(clientID: self.conn, clientIP: self.clientIP, connectURLs: self.context.info.clientConnectURLs)
     }
 }

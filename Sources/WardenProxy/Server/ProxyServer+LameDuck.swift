@@ -13,8 +13,8 @@ extension ProxyServer {
             return channel
         }
         try? await listener?.close()
-        let connections = self.env.registry.remove { _ in () }.map(\.entry)
-        self.env.logger.info(
+        let connections = self.registry.remove { _ in () }.map(\.entry)
+        self.logger.info(
             "lame duck mode: no longer accepting; closing the clients over the lame duck duration",
             metadata: ["clients": "\(connections.count)", "duration": "\(duration)"])
         for connection in connections {
@@ -35,6 +35,6 @@ extension ProxyServer {
             start += perTick
         }
         for connection in connections { try? await connection.channel.closeFuture.get() }
-        self.env.logger.info("lame duck mode: every client is closed", metadata: ["closed": "\(connections.count)"])
+        self.logger.info("lame duck mode: every client is closed", metadata: ["closed": "\(connections.count)"])
     }
 }

@@ -5,6 +5,7 @@ public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import WardenACL
+import WardenMetrics
 public import WardenAudit
 public import WardenPKI
 public import WardenPolicy
@@ -17,7 +18,18 @@ public import WardenPolicy
 /// accepting, closes every client connection and returns once they are closed (their last decision
 /// records handed to the log).
 public final class ProxyServer: Service, Sendable {
-    let env: ProxyEnvironment
+    let configuration: ProxyConfiguration
+    let credentials: CredentialStore
+    /// The admitted connections, and the ACLs they are decided by.
+    let registry: ConnectionRegistry
+    /// Where every decision record goes (log, metrics, audit events).
+    let sink: DecisionSink
+    /// What Warden tells its clients in INFO.
+    let info: InfoSource
+    private let tls: TLSContextStore
+    /// What every connection attempt shares, the sessions' collaborators among it.
+    let admission: AdmissionContext
+    let logger: Logger
     private let group: any EventLoopGroup
     let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let watchers = NIOLockedValueBox<[RepeatedTask]>([])
@@ -30,10 +42,30 @@ public final class ProxyServer: Service, Sendable {
         configuration: ProxyConfiguration, credentials: CredentialStore, policy: PolicySnapshot, log: DecisionLog,
         audit: AuditTrail? = nil, group: any EventLoopGroup, logger: Logger
     ) throws {
-        self.env = try ProxyEnvironment(
-            configuration: configuration, credentials: credentials, policy: policy, log: log, audit: audit,
-            logger: logger)
+        self.configuration = configuration
+        self.credentials = credentials
+        self.registry = ConnectionRegistry(policy: policy)
+        let metrics = BrokerMetrics()
+        metrics.addDecisionSeries(of: policy)
+        self.sink = DecisionSink(log: log, metrics: metrics, audit: audit)
+        self.info = InfoSource(configuration: configuration)
+        self.tls = try TLSContextStore(configuration: configuration)
+        self.logger = logger
         self.group = group
+        let upstream = UpstreamConnector(
+            seeds: configuration.upstreams, tls: self.tls, proxyKey: try ProxyKey.load(layout: configuration.certs),
+            logger: logger)
+        let sessions = SessionFactory(
+            upstream: upstream, sink: self.sink, registry: self.registry, info: self.info,
+            settings: SessionFactory.Settings(
+                maxPayload: configuration.maxPayload, maxSubscriptions: configuration.maxSubscriptions,
+                writeDeadline: configuration.writeDeadline, trustDomain: credentials.trustDomain))
+        self.admission = AdmissionContext(
+            settings: AdmissionContext.Settings(
+                handshakeFirstWindow: configuration.handshakeFirstWindow,
+                handshakeTimeout: configuration.handshakeTimeout, maxConnections: configuration.maxConnections),
+            tls: self.tls, credentials: credentials, registry: self.registry, sink: self.sink, info: self.info,
+            sessions: sessions, logger: logger)
     }
 
     /// Binds the listener; returns the address it listens on (the port is chosen when 0 was given).
@@ -42,24 +74,26 @@ public final class ProxyServer: Service, Sendable {
         if let channel = self.serverChannel.withLockedValue({ $0 }), let address = channel.localAddress {
             return address
         }
-        let env = self.env
-        if let facts = await UpstreamProbe.info(env: env, group: self.group) { env.upstreamInfo = facts }
+        if let facts = await UpstreamProbe.info(of: self.configuration.upstreams, group: self.group) {
+            self.info.upstream = facts
+        }
+        let admission = self.admission
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.recvAllocator, value: ProxySession.handshakeReceiveAllocator)
+            .childChannelOption(.recvAllocator, value: ReceiveBuffers.handshake)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let attempt = ConnectionAttempt(env: env, channel: channel)
+                    let attempt = ConnectionAttempt(context: admission, channel: channel)
                     try channel.pipeline.syncOperations.addHandler(ClientAdmissionHandler(attempt: attempt))
                 }
             }
-            .bind(host: env.configuration.listenHost, port: env.configuration.listenPort)
+            .bind(host: self.configuration.listenHost, port: self.configuration.listenPort)
             .get()
         self.serverChannel.withLockedValue { $0 = channel }
-        env.sink.attach(listener: channel)
-        let interval = env.configuration.revocationCheckInterval
+        self.sink.attach(listener: channel)
+        let interval = self.configuration.revocationCheckInterval
         let loop = self.group.next()
         let revocations = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             self.checkCredentials()
@@ -70,40 +104,38 @@ public final class ProxyServer: Service, Sendable {
         }
         self.watchers.withLockedValue { $0 = [revocations, expiry] }
         let address = channel.localAddress!
-        if let port = address.port {
-            env.advertised.withLockedValue { $0 = env.configuration.advertisedAddress(port: port) }
-        }
-        env.logger.info(
+        if let port = address.port { self.info.listening(on: port) }
+        self.logger.info(
             "listening",
             metadata: [
                 "address": "\(address)",
-                "upstream": "\(env.configuration.upstreams.map(\.description).joined(separator: ","))",
-                "upstream_version": "\(env.upstreamInfo.version)",
-                "services": "\(env.registry.policy.services.count)", "rules": "\(env.registry.policy.ruleCount)",
+                "upstream": "\(self.configuration.upstreams.map(\.description).joined(separator: ","))",
+                "upstream_version": "\(self.info.upstream.version)",
+                "services": "\(self.registry.policy.services.count)", "rules": "\(self.registry.policy.ruleCount)",
             ])
         return address
     }
 
     /// Where clients reach this Warden, once it listens: `--advertise`, or the listen address.
     public var advertisedOnceListening: String? {
-        self.address == nil ? nil : self.env.advertisedAddress
+        self.address == nil ? nil : self.info.advertisedAddress
     }
 
     /// Where the listener listens, once it does (`start`).
     public var address: SocketAddress? { self.serverChannel.withLockedValue { $0?.localAddress } }
 
     /// Warden's INFO `server_id`, random per process.
-    public var serverID: String { self.env.serverID }
+    public var serverID: String { self.info.serverID }
 
     /// The number of admitted client connections now open.
-    public var connectionCount: Int { self.env.registry.count }
+    public var connectionCount: Int { self.registry.count }
 
     /// Warden's metrics in Prometheus' text format, as `MetricsServer` serves them.
     public func metricsExposition() -> [UInt8] {
-        self.env.metrics.exposition(
-            openConnections: self.env.registry.countByService(), logWritten: self.env.log.bytesWritten,
-            logBacklog: self.env.log.backlog,
-            audit: self.env.audit.map { audit in
+        self.sink.metrics.exposition(
+            openConnections: self.registry.countByService(), logWritten: self.sink.log.bytesWritten,
+            logBacklog: self.sink.log.backlog,
+            audit: self.sink.audit.map { audit in
                 let counts = audit.counts
                 return (counts.published, counts.dropped, counts.suppressed, audit.isConnected)
             })
@@ -121,16 +153,16 @@ public final class ProxyServer: Service, Sendable {
     public func checkCredentials() {
         var changed = false
         do {
-            changed = try self.env.credentials.reloadIfChanged()
+            changed = try self.credentials.reloadIfChanged()
         } catch {
-            self.env.logger.error(
+            self.logger.error(
                 "cannot reload the inventory; keeping the previous one", metadata: ["error": "\(error)"])
         }
         let now = Date()
         // Each connection is looked up in the inventory only when it changed; expiry needs only a date.
-        let withdrawn = self.env.registry.remove { entry -> CredentialVerifier.Failure? in
+        let withdrawn = self.registry.remove { entry -> CredentialVerifier.Failure? in
             guard changed || now > entry.notAfter else { return nil }
-            return self.env.credentials.withdrawal(serial: entry.serial, notAfter: entry.notAfter, now: now)
+            return self.credentials.withdrawal(serial: entry.serial, notAfter: entry.notAfter, now: now)
         }
         for (entry, failure) in withdrawn {
             let session = entry.session
@@ -146,28 +178,28 @@ public final class ProxyServer: Service, Sendable {
     @discardableResult
     public func reloadCertificates() -> Bool {
         do {
-            try self.env.reloadTLS()
+            try self.tls.reload()
         } catch {
-            self.env.logger.error(
+            self.logger.error(
                 "cannot reload Warden's certificates; the ones in use are kept",
-                metadata: ["directory": "\(self.env.configuration.certs.wardenDirectory)", "error": "\(error)"])
+                metadata: ["directory": "\(self.configuration.certs.wardenDirectory)", "error": "\(error)"])
             return false
         }
-        self.env.logger.info("Warden's certificates reloaded; new connections use them")
-        self.env.audit?.renewIdentity()
+        self.logger.info("Warden's certificates reloaded; new connections use them")
+        self.sink.audit?.renewIdentity()
         self.checkCertificates()
         return true
     }
 
     /// Publishes when Warden's certificates in use expire (metrics), and warns when that is soon.
     private func checkCertificates() {
-        let (listener, upstream) = self.env.certificatesNotAfter
-        self.env.metrics.certificatesInUse(listenerNotAfter: listener, upstreamNotAfter: upstream)
-        let layout = self.env.configuration.certs
+        let (listener, upstream) = self.tls.notAfter
+        self.sink.metrics.certificatesInUse(listenerNotAfter: listener, upstreamNotAfter: upstream)
+        let layout = self.configuration.certs
         for (what, path, notAfter) in [
             ("listener", layout.serverCertificate, listener), ("upstream", layout.upstreamCertificate, upstream),
         ] where notAfter.timeIntervalSinceNow < Self.certificateWarning {
-            self.env.logger.warning(
+            self.logger.warning(
                 "Warden's \(what) certificate expires soon: run `warden renew`, then send warden serve a SIGHUP",
                 metadata: ["certificate": "\(path)", "not_after": "\(notAfter)"])
         }
@@ -185,15 +217,15 @@ public final class ProxyServer: Service, Sendable {
             policy = try ACLLoader.load(directory: directory)
         } catch {
             for diagnostic in error.diagnostics {
-                self.env.logger.error("ACL reload: \(diagnostic.description)")
+                self.logger.error("ACL reload: \(diagnostic.description)")
             }
-            self.env.logger.error(
+            self.logger.error(
                 "ACL reload failed; the ACLs in force are kept", metadata: ["directory": "\(directory)"])
-            self.env.metrics.countReload(succeeded: false)
+            self.sink.metrics.countReload(succeeded: false)
             return false
         }
-        self.env.metrics.addDecisionSeries(of: policy)
-        let connections = self.env.registry.replacePolicy(policy)
+        self.sink.metrics.addDecisionSeries(of: policy)
+        let connections = self.registry.replacePolicy(policy)
         let told = connections.map { connection in
             let session = connection.session
             return session.eventLoop.submit { session.value.policyChanged(policy) }
@@ -203,8 +235,8 @@ public final class ProxyServer: Service, Sendable {
             // Fails only when the event loop has shut down: that connection is gone.
             removed += (try? await connection.get()) ?? 0
         }
-        self.env.metrics.countReload(succeeded: true)
-        self.env.logger.info(
+        self.sink.metrics.countReload(succeeded: true)
+        self.logger.info(
             "ACLs reloaded",
             metadata: [
                 "directory": "\(directory)", "services": "\(policy.services.count)", "rules": "\(policy.ruleCount)",
@@ -224,8 +256,8 @@ public final class ProxyServer: Service, Sendable {
             return channel
         }
         try? await channel?.close()
-        let open = self.env.registry.closeAll()
+        let open = self.registry.closeAll()
         for entry in open { try? await entry.channel.closeFuture.get() }
-        self.env.logger.info("stopped", metadata: ["closed_connections": "\(open.count)"])
+        self.logger.info("stopped", metadata: ["closed_connections": "\(open.count)"])
     }
 }

@@ -8,10 +8,10 @@ import NIOPosix
 /// nats-server cannot be reached, sessions learn the version from their own upstream INFO later.
 enum UpstreamProbe {
     /// The INFO of the first seed server that answers within `timeout`, in the order given.
-    static func info(env: ProxyEnvironment, group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)) async
-        -> ServerInfo.Upstream?
-    {
-        for server in env.configuration.upstreams.map(UpstreamEndpoint.init) {
+    static func info(
+        of seeds: [ProxyConfiguration.Upstream], group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)
+    ) async -> ServerInfo.Upstream? {
+        for server in seeds.map(UpstreamEndpoint.init) {
             if let facts = await Self.info(of: server, group: group, timeout: timeout) { return facts }
         }
         return nil

@@ -2,6 +2,7 @@ import Logging
 import NATSProtocol
 import NIOCore
 import NIOPosix
+import WardenAudit
 import WardenMetrics
 import WardenPKI
 import WardenPolicy
@@ -20,8 +21,15 @@ final class ProxySession {
         static let upstreamPending = PauseReasons(rawValue: 4)
     }
 
-    let env: ProxyEnvironment
     let clientChannel: any Channel
+    /// Where the upstream connection goes, and the pool that hears how it went.
+    let upstream: UpstreamConnector
+    /// Where the decision records go.
+    private let sink: DecisionSink
+    private let registry: ConnectionRegistry
+    /// Warden's INFO, for updates to the client.
+    let info: InfoSource
+    private let settings: SessionFactory.Settings
     private(set) var upstreamChannel: (any Channel)?
     /// The nats-server the upstream connection goes to, once chosen.
     private(set) var upstreamServer: UpstreamEndpoint?
@@ -38,41 +46,26 @@ final class ProxySession {
     /// Past this many bytes queued for an upstream that is still connecting, the client is not read.
     static let maxQueuedBeforeUpstream = 1 << 20
 
-    /// How both legs size their receive buffers during the TLS handshake: 1 KiB per read.
-    ///
-    /// SwiftNIO keeps a channel's last receive buffer for the next read, for as long as the channel is
-    /// open, and never shrinks it. Handshake flights (certificate chains) fill 1 KiB, and an adaptive
-    /// allocator would grow the buffer to 2 KiB for good on every connection. A flight takes two
-    /// reads instead; once NATS traffic flows, `trafficReceiveAllocator` takes over at 1 KiB.
-    static var handshakeReceiveAllocator: FixedSizeRecvByteBufferAllocator {
-        FixedSizeRecvByteBufferAllocator(capacity: 1024)
-    }
-
-    /// How both legs size their receive buffers once NATS traffic flows: from 1 KiB (SwiftNIO's
-    /// default start is 2 KiB), growing when reads fill the buffer, so a quiet connection keeps 1 KiB
-    /// per leg and a busy one reads up to 64 KiB at a time.
-    static var trafficReceiveAllocator: AdaptiveRecvByteBufferAllocator {
-        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 64 * 1024)
-    }
-
-    /// Switches `channel` (on its event loop) to `trafficReceiveAllocator`.
-    static func useReceiveAllocatorForTraffic(on channel: any Channel) {
-        // Fails only on a channel that is already closed, which reads nothing more.
-        try? channel.syncOptions?.setOption(.recvAllocator, value: Self.trafficReceiveAllocator)
-    }
-
-    init(env: ProxyEnvironment, clientChannel: any Channel, logger: Logger, machine: ProxyStateMachine) {
-        self.env = env
+    /// `records` and `buffers` are the event loop's (`RecordBatch.current`, `BatchBufferPool.current`):
+    /// sessions are made on their event loop and share its record batch and batch buffers.
+    init(
+        clientChannel: any Channel, logger: Logger, machine: ProxyStateMachine, upstream: UpstreamConnector,
+        sink: DecisionSink, registry: ConnectionRegistry, info: InfoSource, settings: SessionFactory.Settings,
+        records: RecordBatch, buffers: BatchBufferPool
+    ) {
+        assert(clientChannel.eventLoop.inEventLoop, "a session is made on its own event loop")
         self.clientChannel = clientChannel
         self.logger = logger
-        // Sessions are made on their event loop, whose batch buffers and record batch they share.
-        assert(clientChannel.eventLoop.inEventLoop, "a session is made on its own event loop")
+        self.upstream = upstream
+        self.sink = sink
+        self.registry = registry
+        self.info = info
+        self.settings = settings
         self.core = SessionCore(
-            machine: machine, maxPayload: env.configuration.maxPayload, records: .current,
-            counters: env.metrics.decisionCounters(service: machine.service, mode: machine.mode), sink: env.sink)
-        let pool = BatchBufferPool.current
-        self.core.out.upstream.pool = pool
-        self.core.out.client.pool = pool
+            machine: machine, maxPayload: settings.maxPayload, records: records,
+            counters: sink.metrics.decisionCounters(service: machine.service, mode: machine.mode), sink: sink)
+        self.core.out.upstream.pool = buffers
+        self.core.out.client.pool = buffers
     }
 
     private var eventLoop: any EventLoop { self.clientChannel.eventLoop }
@@ -106,7 +99,7 @@ final class ProxySession {
 
     func clientClosed() {
         self.core.closed()
-        self.env.registry.remove(self.core.machine.conn)
+        self.registry.remove(self.core.machine.conn)
         // What the client sent before going away was decided and recorded: it still goes upstream.
         self.core.out.client.removeAll()
         self.flushAll()
@@ -123,7 +116,7 @@ final class ProxySession {
             self.pauseUpstream(.peerUnwritable)
             guard self.writeDeadline == nil, !self.closing else { return }
             let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
-            self.writeDeadline = self.eventLoop.scheduleTask(in: self.env.configuration.writeDeadline) {
+            self.writeDeadline = self.eventLoop.scheduleTask(in: self.settings.writeDeadline) {
                 bound.value.writeDeadlineExceeded()
             }
         }
@@ -135,11 +128,11 @@ final class ProxySession {
         self.writeDeadline = nil
         guard !self.closing, !self.clientChannel.isWritable else { return }
         let pending = (try? self.clientChannel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
-        let deadline = self.env.configuration.writeDeadline
+        let deadline = self.settings.writeDeadline
         let reason =
             "slow consumer: write deadline of \(Double(deadline.nanoseconds) / 1e9) s exceeded with \(pending) bytes pending"
         self.logger.warning("Slow Consumer Detected: closing the client", metadata: ["reason": "\(reason)"])
-        self.env.metrics.countSlowConsumer()
+        self.sink.metrics.countSlowConsumer()
         self.core.slowConsumer(reason: reason)
         self.closeIfDecided()
     }
@@ -149,26 +142,17 @@ final class ProxySession {
     /// Connects to the next nats-server of the pool. When one cannot be reached, the next available
     /// one is tried, each at most once, before the client is closed: nothing has been sent yet.
     func connectUpstream(excluding tried: Set<ProxyConfiguration.Upstream> = [], failures: [String] = []) {
-        guard let server = self.env.nextUpstream(excluding: tried, orUnavailable: tried.isEmpty) else {
+        guard let server = self.upstream.next(excluding: tried, orUnavailable: tried.isEmpty) else {
             self.upstreamFailed(failures.joined(separator: "; "))
             return
         }
         self.upstreamServer = server
         let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
-        let bootstrap = ClientBootstrap(group: self.eventLoop)
-            .connectTimeout(.seconds(5))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.recvAllocator, value: Self.handshakeReceiveAllocator)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let handler = UpstreamHandler(session: bound.value, server: server)
-                    bound.value.upstreamHandler = handler
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
-            }
-        let connected =
-            server.address.map { bootstrap.connect(to: $0) }
-            ?? bootstrap.connect(host: server.url.host, port: server.url.port)
+        let connected = self.upstream.dial(server, on: self.eventLoop) { channel in
+            let handler = UpstreamHandler(session: bound.value, server: server)
+            bound.value.upstreamHandler = handler
+            try channel.pipeline.syncOperations.addHandler(handler)
+        }
         connected.whenComplete { result in
             let session = bound.value
             switch result {
@@ -176,7 +160,7 @@ final class ProxySession {
                 if session.closing { channel.close(promise: nil) }
             case .failure(let error):
                 let reason = "cannot connect to \(server): \(ConnectFailure.describe(error))"
-                session.env.upstreamUnreachable(server, reason: reason)
+                session.upstream.unreachable(server, reason: reason)
                 guard !session.closing else { return }
                 session.connectUpstream(excluding: tried.union([server.url]), failures: failures + [reason])
             }
@@ -192,9 +176,8 @@ final class ProxySession {
     /// is what nats-server's INFO said, for the pool.
     func upstreamReady(announcement: ServerInfo.Announcement) {
         self.logger.debug("upstream connection ready")
-        if let server = self.upstreamServer { self.env.upstreamConnected(server, announcement: announcement) }
-        self.core.upstreamBecameReady(
-            proxySignature: announcement.nonce.flatMap { nonce in self.env.proxyKey?.sign(nonce: nonce) })
+        if let server = self.upstreamServer { self.upstream.connected(server, announcement: announcement) }
+        self.core.upstreamBecameReady(proxySignature: self.upstream.proxySignature(nonce: announcement.nonce))
         self.flushAll()
         self.resumeClient(.upstreamPending)
     }
@@ -210,7 +193,7 @@ final class ProxySession {
         }
         if let announcement = self.core.out.announcement, let server = self.upstreamServer {
             self.core.out.announcement = nil
-            self.env.upstreamAnnounced(announcement, by: server)
+            self.upstream.announced(announcement, by: server)
         }
         self.closeIfDecided()
     }
@@ -227,14 +210,14 @@ final class ProxySession {
         guard !self.closing else { return }
         self.logger.warning(
             "upstream connection failed; closing the client, which will reconnect", metadata: ["reason": "\(reason)"])
-        self.env.metrics.countUpstreamFailure()
+        self.sink.metrics.countUpstreamFailure()
         self.close(reason: reason)
     }
 
     func upstreamClosed() {
         guard !self.closing else { return }
         self.logger.info("upstream connection closed; closing the client, which will reconnect")
-        self.env.metrics.countUpstreamFailure()
+        self.sink.metrics.countUpstreamFailure()
         self.flushAll()
         self.close(reason: "upstream closed")
     }
@@ -252,12 +235,12 @@ final class ProxySession {
         guard !self.closing else { return }
         let reason = "\(failure.code.rawValue): \(failure.reason)"
         self.logger.warning("closing: credential withdrawn", metadata: ["reason": "\(reason)"])
-        self.env.metrics.countCredentialClose()
+        self.sink.metrics.countCredentialClose()
         self.core.credentialWithdrawn(
             ProxyStateMachine.Withdrawal(
                 reason: reason, expired: failure.code == .expired,
                 identity: self.core.machine.service.map {
-                    Identity.service($0).uri(trustDomain: self.env.credentials.trustDomain)
+                    Identity.service($0).uri(trustDomain: self.settings.trustDomain)
                 }, serial: serial))
         self.closeIfDecided()
     }
@@ -269,7 +252,7 @@ final class ProxySession {
     func lameDuck() {
         guard !self.closing else { return }
         self.core.out.client.append(
-            self.env.infoLine(clientID: self.core.machine.conn, lameDuck: true, connectURLs: self.env.peerURLs))
+            self.info.line(clientID: self.core.machine.conn, lameDuck: true, connectURLs: self.info.peerURLs))
         self.flushAll()
     }
 
@@ -278,8 +261,8 @@ final class ProxySession {
     /// PONG (nats-server sends no INFO update before that either).
     func peersChanged() {
         guard !self.closing, self.core.machine.hasAnsweredFirstPing else { return }
-        let urls = self.env.clientConnectURLs ?? [self.env.advertisedAddress]
-        self.core.out.client.append(self.env.infoLine(clientID: self.core.machine.conn, connectURLs: urls))
+        let urls = self.info.clientConnectURLs ?? [self.info.advertisedAddress]
+        self.core.out.client.append(self.info.line(clientID: self.core.machine.conn, connectURLs: urls))
         self.flushAll()
     }
 
@@ -293,7 +276,7 @@ final class ProxySession {
         let policy = service.flatMap { snapshot.policy(for: $0) }
         // Already told (a connection admitted while the ACLs were being replaced).
         guard policy !== self.core.machine.policy else { return 0 }
-        let counters = self.env.metrics.decisionCounters(service: service, mode: policy?.mode ?? .enforce)
+        let counters = self.sink.metrics.decisionCounters(service: service, mode: policy?.mode ?? .enforce)
         let removed = self.core.policyChanged(to: policy, counters: counters)
         self.flushAll()
         if removed > 0 {
@@ -356,12 +339,12 @@ final class ProxySession {
     private func submitLog() {
         // The loop's batch holds this read cycle's records, of this session only: every session hands
         // them over here, at the end of whatever made them, before the loop runs anything else.
-        guard !self.env.sink.handOver(self.core.records) else { return }
+        guard !self.sink.handOver(self.core.records) else { return }
         // The log is behind: stop reading either side until it catches up. Nothing is dropped.
         self.pauseClient(.decisionLog)
         self.pauseUpstream(.decisionLog)
         let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
-        self.env.log.whenDrained(on: self.eventLoop) {
+        self.sink.log.whenDrained(on: self.eventLoop) {
             bound.value.resumeClient(.decisionLog)
             bound.value.resumeUpstream(.decisionLog)
         }

@@ -71,13 +71,13 @@ final class UpstreamHandler: ChannelDuplexHandler {
         case .startTLS(let json):
             // Read once for both: what Warden's INFO repeats, and what the pool learns.
             let info = ServerInfo.object(json)
-            if let facts = info.flatMap(ServerInfo.Upstream.init(object:)), facts != self.session.env.upstreamInfo {
-                self.session.env.upstreamInfo = facts
+            if let facts = info.flatMap(ServerInfo.Upstream.init(object:)), facts != self.session.info.upstream {
+                self.session.info.upstream = facts
             }
             self.announcement = info.map(ServerInfo.Announcement.init(object:)) ?? ServerInfo.Announcement()
             do {
                 let tls = try NIOSSLClientHandler(
-                    context: self.session.env.upstreamTLS, serverHostname: self.server.serverName)
+                    context: self.session.upstream.context, serverHostname: self.server.serverName)
                 try context.pipeline.syncOperations.addHandler(tls, position: .first)
             } catch {
                 self.carryOut(self.machine.failed("cannot start TLS: \(error)"), context: context)
@@ -85,7 +85,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
         case .fail(let reason):
             if self.machine.state == .failed(duringHandshake: true) {
                 // nats-server's TLS or certificate did not pass: not a server to send clients to.
-                self.session.env.upstreamFailedChecks(self.server, reason: reason)
+                self.session.upstream.failedChecks(self.server, reason: reason)
             }
             self.session.upstreamFailed(reason)
         case .ready:
@@ -94,7 +94,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
             if firstTraffic {
                 // Not at the handshake's end: nats-server then sends a TLS 1.3 session ticket that
                 // carries Warden's certificate, over 1 KiB, which would grow the buffer for good.
-                ProxySession.useReceiveAllocatorForTraffic(on: context.channel)
+                ReceiveBuffers.useTrafficAllocator(on: context.channel)
             }
             if let bytes { self.session.upstreamRead(bytes) }
         }

@@ -6,7 +6,7 @@ import NATSProtocol
 /// nats-server speaks first, in plain text: one INFO, after which it waits for the TLS handshake.
 /// Anything else before TLS is not nats-server, and ends the connection; so does a certificate that
 /// does not name the host Warden dialled. Once TLS is up, the session reads everything; the first read
-/// of NATS traffic switches the receive allocator (`ProxySession.trafficReceiveAllocator`).
+/// of NATS traffic switches the receive allocator (`ReceiveBuffers.traffic`).
 struct UpstreamStateMachine {
     enum State: Equatable {
         /// Connected; nats-server's INFO has not come yet.
