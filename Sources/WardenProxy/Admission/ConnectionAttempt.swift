@@ -68,6 +68,7 @@ final class ConnectionAttempt {
     }
 
     func infoLine() -> ByteBuffer {
-        self.context.info.line(clientID: self.conn, clientIP: self.clientIP, connectURLs: self.context.info.clientConnectURLs)
+        let info = self.context.info
+        return info.line(clientID: self.conn, clientIP: self.clientIP, connectURLs: info.clientConnectURLs)
     }
 }

@@ -35,8 +35,7 @@ final class UpstreamConnector: Sendable {
     }
 
     /// Where a session connects (`UpstreamPool.next`).
-    func next(excluding tried: Set<ProxyConfiguration.Upstream> = [], orUnavailable: Bool = true) -> UpstreamEndpoint?
-    {
+    func next(excluding tried: Set<ProxyConfiguration.Upstream> = [], orUnavailable: Bool = true) -> UpstreamEndpoint? {
         self.pool.withLockedValue { $0.next(now: Self.now, excluding: tried, orUnavailable: orUnavailable) }
     }
 
