@@ -35,13 +35,10 @@ public final class AuditTrail: Service, Sendable {
         var budget: AuditBudget
         /// Set when the queue overflowed and it was logged; cleared once the thread catches up.
         var reportedFull = false
-        var stopping = false
         /// Set by `renewIdentity`, cleared by the thread once it has renewed the publisher.
         var renewing = false
         /// How many renewals the thread has carried out.
         var renewed = 0
-        var exited = false
-        var waiting: [CheckedContinuation<Void, Never>] = []
     }
 
     public let capacity: Int
@@ -51,9 +48,8 @@ public final class AuditTrail: Service, Sendable {
     private let connected: @Sendable () -> Bool
     private let renew: @Sendable () -> Void
     private let logger: Logger
-    /// 1 while events are queued or the thread must stop, 0 otherwise.
-    private let wake = ConditionLock<Int>(value: 0)
-    private let state: NIOLockedValueBox<State>
+    /// The publisher: its thread, and the state the event loops share with it.
+    private let publisher: BackgroundWorker<State>
 
     /// The subject an event for `op` by `service` goes to; `$unidentified` (never a service name)
     /// for clients refused before they were identified.
@@ -78,23 +74,19 @@ public final class AuditTrail: Service, Sendable {
     ) {
         self.capacity = capacity
         self.budget = budget
-        self.state = NIOLockedValueBox(State(budget: AuditBudget(limit: budget)))
+        self.publisher = BackgroundWorker(state: State(budget: AuditBudget(limit: budget)))
         self.publish = publish
         self.finish = finish
         self.connected = connected
         self.renew = renew
         self.logger = logger
-        let thread = Thread { [self] in
-            Thread.current.name = "warden-audit"
-            self.publishLoop()
-        }
-        thread.start()
+        self.publisher.start(name: "warden-audit") { [self] in self.publishLoop() }
     }
 
     /// Denials handed to the publisher as events, those dropped because the queue was full or the
     /// publisher refused them, and those suppressed because their service was over its budget.
     public var counts: (published: Int, dropped: Int, suppressed: Int) {
-        self.state.withLockedValue { ($0.published, $0.dropped, $0.suppressed) }
+        self.publisher.withState { ($0.published, $0.dropped, $0.suppressed) }
     }
 
     /// Whether the publisher's connection to NATS is up now.
@@ -136,11 +128,11 @@ public final class AuditTrail: Service, Sendable {
     private func enqueue(_ events: [(service: String?, event: Event)]) {
         guard !events.isEmpty else { return }
         let now = Self.uptime()
-        self.wake.lock()
-        let (wakeUp, report, overBudget) = self.state.withLockedValue { state -> (Bool, Bool, [String?]) in
-            guard !state.stopping else {
+        let (report, overBudget) = self.publisher.update {
+            state, publisher -> (result: (report: Bool, overBudget: [String?]), wake: Bool) in
+            guard !publisher.stopping else {
                 state.dropped += events.count
-                return (false, false, [])
+                return ((false, []), false)
             }
             var overflowed = false
             var overBudget: [String?] = []
@@ -158,10 +150,8 @@ public final class AuditTrail: Service, Sendable {
             }
             let report = overflowed && !state.reportedFull
             if report { state.reportedFull = true }
-            return (!state.queue.isEmpty, report, overBudget)
+            return ((report, overBudget), !state.queue.isEmpty)
         }
-        // Never lowers the value: a stop may be waiting for the thread to see it.
-        if wakeUp { self.wake.unlock(withValue: 1) } else { self.wake.unlock() }
         if report {
             self.logger.warning(
                 "audit events are being dropped: more than \(self.capacity) bytes wait for NATS",
@@ -195,13 +185,14 @@ public final class AuditTrail: Service, Sendable {
     /// Warden's certificates were renewed and reloaded: the publisher connects again with them. Done
     /// on the trail's thread, between batches, so no event goes to a connection being closed.
     public func renewIdentity() {
-        self.wake.lock()
-        self.state.withLockedValue { $0.renewing = true }
-        self.wake.unlock(withValue: 1)
+        self.publisher.update { state, _ in
+            state.renewing = true
+            return ((), true)
+        }
     }
 
     /// How many times the publisher has connected again with renewed certificates (`renewIdentity`).
-    public var renewals: Int { self.state.withLockedValue { $0.renewed } }
+    public var renewals: Int { self.publisher.withState { $0.renewed } }
 
     public func run() async throws {
         try? await gracefulShutdown()
@@ -210,16 +201,7 @@ public final class AuditTrail: Service, Sendable {
 
     /// Publishes what is queued, finishes (flushes and closes the connection), and stops the thread.
     public func stop() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            self.wake.lock()
-            let exited = self.state.withLockedValue { state in
-                state.stopping = true
-                if !state.exited { state.waiting.append(continuation) }
-                return state.exited
-            }
-            self.wake.unlock(withValue: 1)
-            if exited { continuation.resume() }
-        }
+        await self.publisher.stop()
     }
 
     /// How long the thread waits for events before it looks for summaries that fell due.
@@ -233,24 +215,23 @@ public final class AuditTrail: Service, Sendable {
         while true {
             batch.removeAll(keepingCapacity: true)
             // Woken by events or a stop; otherwise once a second, for summaries of suppressed events.
-            let woken = self.wake.lock(whenValue: 1, timeoutSeconds: Self.summaryCheckSeconds)
-            let now = Self.uptime()
-            let (stopping, renewing, due) = self.state.withLockedValue { state in
-                let renewing = woken && state.renewing
-                if woken {
-                    swap(&state.queue, &batch)
-                    state.queuedBytes = 0
-                    state.reportedFull = false
-                    state.renewing = false
-                }
-                let stopping = woken && state.stopping
+            let (stopping, renewing, due) = self.publisher.next { _ in
+                Self.summaryCheckSeconds
+            } take: { state, publisher in
+                let renewing = state.renewing
+                swap(&state.queue, &batch)
+                state.queuedBytes = 0
+                state.reportedFull = false
+                state.renewing = false
                 // At a stop, every summary left: no later turn would publish it.
-                return (stopping, renewing, state.budget.dueSummaries(now: now, all: stopping))
+                return (
+                    publisher.stopping, renewing,
+                    state.budget.dueSummaries(now: Self.uptime(), all: publisher.stopping)
+                )
             }
-            if woken { self.wake.unlock(withValue: stopping ? 1 : 0) }
             if renewing && !stopping {
                 self.renew()
-                self.state.withLockedValue { $0.renewed += 1 }
+                self.publisher.withState { $0.renewed += 1 }
             }
             for (service, suppressed) in due { batch.append(self.summary(service: service, suppressed: suppressed)) }
             var refused = 0
@@ -268,7 +249,7 @@ public final class AuditTrail: Service, Sendable {
                 reportedRefusal = false
             }
             let denials = batch.count { $0.isDenial }
-            self.state.withLockedValue { state in
+            self.publisher.withState { state in
                 state.published += denials - refusedDenials
                 state.dropped += refusedDenials
             }
@@ -277,12 +258,6 @@ public final class AuditTrail: Service, Sendable {
                 break
             }
         }
-        let waiting = self.state.withLockedValue { state in
-            state.exited = true
-            defer { state.waiting = [] }
-            return state.waiting
-        }
-        for continuation in waiting { continuation.resume() }
     }
 }
 

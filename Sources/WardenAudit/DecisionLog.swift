@@ -29,7 +29,6 @@ public import ServiceLifecycle
 public final class DecisionLog: Service, Sendable {
     private struct State {
         var pending: [UInt8] = []
-        var stopping = false
         var waiters: [(any EventLoop, @Sendable () -> Void)] = []
         var submitted: Int = 0
         var written: Int = 0
@@ -37,12 +36,6 @@ public final class DecisionLog: Service, Sendable {
         var giveUpAt: NIODeadline?
         /// Bytes given up on at shutdown because the file would not take them.
         var lost: Int = 0
-        /// Whether the writer has been woken and not yet taken `pending`: it mirrors the condition
-        /// value (both change under its lock), which cannot be read while holding the lock.
-        var writerWoken = false
-        /// Whether the writer sleeps until woken (it found nothing to write), rather than for one
-        /// `interval`: a submit must then wake it.
-        var writerIdle = false
         /// Set by `reopen`: the writer opens `path` again after writing what is queued.
         var reopenRequested = false
         /// Reopens done, and the last one's error (nil when it succeeded).
@@ -69,11 +62,8 @@ public final class DecisionLog: Service, Sendable {
     private let logger: Logger
     /// The file as first opened; the writer thread owns it, and any it opens later (`reopen`).
     private let initialDescriptor: Int32
-    // 0: nothing to do; 1: records pending or stop requested.
-    private let state = ConditionLock<Int>(value: 0)
-    private let box = NIOLockedValueBox(State())
-    private let finished = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(nil)
-    private let threadExited = NIOLockedValueBox(false)
+    /// The writer: its thread, and the state the event loops share with it.
+    private let writer = BackgroundWorker(state: State())
 
     /// Opens (creating, mode 0640, with its folder) the log file for appending.
     public init(
@@ -94,13 +84,7 @@ public final class DecisionLog: Service, Sendable {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
         self.initialDescriptor = try Self.openFile(path)
-        let thread = Thread { [self] in
-            // Named from inside: set before start, the name does not reach the thread on Linux, which
-            // then shows its creator's (a Dispatch worker's). 15 bytes at most.
-            Thread.current.name = "warden-log"
-            self.writeLoop()
-        }
-        thread.start()
+        self.writer.start(name: "warden-log") { [self] in self.writeLoop() }
     }
 
     private static func openFile(_ path: String) throws(DecisionLogError) -> Int32 {
@@ -120,28 +104,19 @@ public final class DecisionLog: Service, Sendable {
     /// `submit` for records in place, which are copied.
     public func submit(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard !bytes.isEmpty else { return true }
-        self.state.lock()
-        let (backlog, wake) = self.box.withLockedValue { state in
+        let backlog = self.writer.update { state, writer in
             state.pending.append(contentsOf: bytes)
             state.submitted += bytes.count
-            // Woken already, or due within an interval anyway: no wake-up, these go with the rest.
-            guard !state.writerWoken, state.writerIdle || state.pending.count >= self.wakeBytes else {
-                return (state.pending.count, false)
-            }
-            state.writerWoken = true
-            return (state.pending.count, true)
-        }
-        if wake {
-            self.state.unlock(withValue: 1)
-        } else {
-            self.state.unlock()
+            // Unless the writer sleeps until woken, these are due within an interval anyway and go with
+            // the rest, without a wake-up.
+            return (state.pending.count, writer.sleepsUntilWoken || state.pending.count >= self.wakeBytes)
         }
         return backlog <= self.highWater
     }
 
     /// Runs `body` on `eventLoop` once the backlog is below `lowWater` (at once if it already is).
     public func whenDrained(on eventLoop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
-        let now = self.box.withLockedValue { state -> Bool in
+        let now = self.writer.withState { state -> Bool in
             if state.pending.count < self.lowWater { return true }
             state.waiters.append((eventLoop, body))
             return false
@@ -150,33 +125,31 @@ public final class DecisionLog: Service, Sendable {
     }
 
     /// Bytes written so far; for tests and metrics.
-    public var bytesWritten: Int { self.box.withLockedValue { $0.written } }
+    public var bytesWritten: Int { self.writer.withState { $0.written } }
 
     /// Makes the writer open `path` again once it has written what is queued, for log rotation: after
     /// the file was moved away, records go to a new file at `path`. If that cannot be opened, the
     /// error is logged and records keep going to the file as it was.
     public func reopen() {
-        self.state.lock()
-        self.box.withLockedValue { state in
+        self.writer.update { state, _ in
             state.reopenRequested = true
-            state.writerWoken = true
+            return ((), true)
         }
-        self.state.unlock(withValue: 1)
     }
 
     /// Reopens done so far, and the error of the last one (nil when it succeeded); for tests.
     public var reopenStatus: (count: Int, error: String?) {
-        self.box.withLockedValue { ($0.reopens, $0.reopenError) }
+        self.writer.withState { ($0.reopens, $0.reopenError) }
     }
 
     /// Bytes submitted and not written yet; for metrics.
-    public var backlog: Int { self.box.withLockedValue { $0.submitted - $0.written } }
+    public var backlog: Int { self.writer.withState { $0.submitted - $0.written } }
 
     /// Returns once everything queued so far is written (or, at shutdown, given up on): the writer
     /// resumes it, no polling.
     public func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = self.box.withLockedValue { state in
+            let done = self.writer.withState { state in
                 guard state.written < state.submitted, !state.writerExited else { return true }
                 state.flushing.append((state.submitted, continuation))
                 return false
@@ -186,7 +159,7 @@ public final class DecisionLog: Service, Sendable {
     }
 
     /// Bytes of records given up on at shutdown (see `shutdownTimeout`); zero unless the file refused them.
-    public var lostBytes: Int { self.box.withLockedValue { $0.lost } }
+    public var lostBytes: Int { self.writer.withState { $0.lost } }
 
     /// Runs until graceful shutdown, then writes every record still queued and stops the writer.
     /// Throws when records had to be given up on, so that the process ends in failure.
@@ -204,22 +177,8 @@ public final class DecisionLog: Service, Sendable {
 
     /// Writes every queued record and stops the writer thread.
     public func stop() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let exited = self.threadExited.withLockedValue { exited in
-                if !exited { self.finished.withLockedValue { $0 = continuation } }
-                return exited
-            }
-            if exited {
-                continuation.resume()
-                return
-            }
-            self.state.lock()
-            self.box.withLockedValue { state in
-                state.stopping = true
-                state.giveUpAt = state.giveUpAt ?? .now() + self.shutdownTimeout
-            }
-            self.state.unlock(withValue: 1)
-        }
+        self.writer.withState { state in state.giveUpAt = state.giveUpAt ?? .now() + self.shutdownTimeout }
+        await self.writer.stop()
     }
 
     private func writeLoop() {
@@ -230,32 +189,21 @@ public final class DecisionLog: Service, Sendable {
         var writeBehind = WriteBehind(descriptor: descriptor, window: self.cacheWindow)
         let interval = Double(self.interval.components.seconds) + Double(self.interval.components.attoseconds) * 1e-18
         while true {
-            if batch.isEmpty {
-                // The last round found nothing: sleep until a submit wakes us. Deciding that under the
-                // lock, with `pending` empty, is what keeps a record from waiting for the next one.
-                self.state.lock()
-                let idle = self.box.withLockedValue { state in
-                    state.writerIdle = state.pending.isEmpty && !state.stopping && !state.reopenRequested
-                    return state.writerIdle
-                }
-                self.state.unlock()
-                if idle { self.state.lock(whenValue: 1) } else { self.state.lock() }
-            } else if !self.state.lock(whenValue: 1, timeoutSeconds: interval) {
-                self.state.lock()
-            }
+            // While records keep coming, one interval; when the last round found nothing, until a submit
+            // wakes the writer (decided under the lock, so a record never waits for the next one).
+            let lastRoundEmpty = batch.isEmpty
             batch.removeAll(keepingCapacity: true)
-            let (stopping, reopen) = self.box.withLockedValue { state in
-                state.writerWoken = false
-                state.writerIdle = false
+            let (stopping, reopen) = self.writer.next { state in
+                lastRoundEmpty ? (state.pending.isEmpty ? nil : 0) : interval
+            } take: { state, writer in
                 swap(&state.pending, &batch)
                 defer { state.reopenRequested = false }
-                return (state.stopping, state.reopenRequested)
+                return (writer.stopping, state.reopenRequested)
             }
-            self.state.unlock(withValue: 0)
             let written = self.writeAll(batch, to: descriptor)
             if written < batch.count {
                 // Shutting down, and the file refuses the rest: give up on it and on what is queued.
-                self.box.withLockedValue { state in
+                self.writer.withState { state in
                     state.written += written
                     state.lost += batch.count - written + state.pending.count
                     state.pending.removeAll()
@@ -272,7 +220,7 @@ public final class DecisionLog: Service, Sendable {
                     metadata: ["path": "\(self.path)", "error": "\(String(cString: strerror(failure)))"]
                 )
             }
-            let (waiters, flushed) = self.box.withLockedValue {
+            let (waiters, flushed) = self.writer.withState {
                 state -> ([(any EventLoop, @Sendable () -> Void)], [CheckedContinuation<Void, Never>]) in
                 state.written += batch.count
                 let flushed = state.flushing.filter { $0.target <= state.written }.map(\.continuation)
@@ -285,25 +233,17 @@ public final class DecisionLog: Service, Sendable {
             for (eventLoop, body) in waiters { eventLoop.execute(body) }
             for continuation in flushed { continuation.resume() }
             if reopen { self.reopen(&descriptor, &writeBehind) }
-            if stopping && self.box.withLockedValue({ $0.pending.isEmpty }) { break }
+            if stopping && self.writer.withState({ $0.pending.isEmpty }) { break }
         }
         fsync(descriptor)
         close(descriptor)
         // Nothing more will be written: a flush still waiting gets its answer now.
-        let flushing = self.box.withLockedValue { state in
+        let flushing = self.writer.withState { state in
             state.writerExited = true
             defer { state.flushing = [] }
             return state.flushing.map(\.continuation)
         }
         for continuation in flushing { continuation.resume() }
-        let continuation = self.threadExited.withLockedValue { exited in
-            exited = true
-            return self.finished.withLockedValue { continuation in
-                defer { continuation = nil }
-                return continuation
-            }
-        }
-        continuation?.resume()
     }
 
     /// Opens `path` again, in place of `descriptor`, which is synced and closed. Keeps `descriptor`
@@ -323,7 +263,7 @@ public final class DecisionLog: Service, Sendable {
                 "decision log: cannot reopen; records keep going to the file as it was", metadata: ["error": "\(error)"]
             )
         }
-        self.box.withLockedValue { state in
+        self.writer.withState { state in
             state.reopens += 1
             state.reopenError = failure
         }
@@ -352,7 +292,7 @@ public final class DecisionLog: Service, Sendable {
                     metadata: ["path": "\(self.path)", "error": "\(String(cString: strerror(errno)))"]
                 )
             }
-            if let giveUpAt = self.box.withLockedValue({ $0.giveUpAt }), NIODeadline.now() >= giveUpAt {
+            if let giveUpAt = self.writer.withState({ $0.giveUpAt }), NIODeadline.now() >= giveUpAt {
                 return offset
             }
             Thread.sleep(forTimeInterval: 1)
