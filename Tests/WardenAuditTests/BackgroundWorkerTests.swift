@@ -17,7 +17,9 @@ struct BackgroundWorkerTests {
         worker.start(name: "test-worker") {
             var batch: [Int] = []
             while true {
-                let stopping = worker.next { _ in sleepSeconds } take: { state, signal in
+                let stopping = worker.next { _ in
+                    sleepSeconds
+                } take: { state, signal in
                     swap(&state.queue, &batch)
                     return signal.stopping
                 }
