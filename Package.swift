@@ -143,7 +143,8 @@ let package = Package(
             name: "WardenCLI",
             dependencies: [
                 "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit",
-                "WardenDevelopment",
+                // Metrics and peers for their errors' codes only (`ErrorHints`): the broker runs them.
+                "WardenDevelopment", "WardenMetrics", "WardenPeers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -12,22 +12,19 @@ public enum ACLLoader {
         let folder = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ACLLoadError([
-                ACLDiagnostic(file: folder, line: 0, message: "no such ACL folder (set it with --acls DIR)")
-            ])
+            throw ACLLoadError([ACLDiagnostic(file: folder, line: 0, message: "no such ACL folder")], code: .noFolder)
         }
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: folder)
         } catch {
-            throw ACLLoadError([
-                ACLDiagnostic(
-                    file: folder, line: 0, message: "cannot read the ACL folder: \(error.localizedDescription)")
-            ])
+            let message = "cannot read the ACL folder: \(error.localizedDescription)"
+            throw ACLLoadError([ACLDiagnostic(file: folder, line: 0, message: message)], code: .noFiles)
         }
         let yaml = names.filter { $0.hasSuffix(".yaml") && !$0.hasPrefix(".") }.sorted()
         guard !yaml.isEmpty else {
-            throw ACLLoadError([ACLDiagnostic(file: folder, line: 0, message: "no ACL files (*.yaml) in this folder")])
+            let message = "no ACL files (*.yaml) in this folder"
+            throw ACLLoadError([ACLDiagnostic(file: folder, line: 0, message: message)], code: .noFiles)
         }
         return yaml.map { "\(folder)/\($0)" }
     }

@@ -289,8 +289,8 @@ extension AuditTrail {
         do {
             client = try NATSClient(options)
         } catch {
-            throw AuditTrailError(
-                description: "cannot set up the audit events' NATS connection to \(upstream): \(error)")
+            throw AuditError(
+                .eventsUnavailable, "cannot set up the audit events' NATS connection to \(upstream): \(error)")
         }
         if !client.isConnected {
             logger.warning(
@@ -331,9 +331,4 @@ extension AuditTrail {
                 )
             })
     }
-}
-
-/// Why the audit trail could not be set up.
-public struct AuditTrailError: Error, CustomStringConvertible {
-    public let description: String
 }

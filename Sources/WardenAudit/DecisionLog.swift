@@ -87,10 +87,10 @@ public final class DecisionLog: Service, Sendable {
         self.writer.start(name: "warden-log") { [self] in self.writeLoop() }
     }
 
-    private static func openFile(_ path: String) throws(DecisionLogError) -> Int32 {
+    private static func openFile(_ path: String) throws(AuditError) -> Int32 {
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
-            throw DecisionLogError("cannot open decision log \(path): \(String(cString: strerror(errno)))")
+            throw AuditError(.logUnavailable, "cannot open decision log \(path): \(String(cString: strerror(errno)))")
         }
         return descriptor
     }
@@ -168,7 +168,8 @@ public final class DecisionLog: Service, Sendable {
         await self.stop()
         let lost = self.lostBytes
         if lost > 0 {
-            throw DecisionLogError(
+            throw AuditError(
+                .recordsLost,
                 "decision log: \(lost) bytes of records could not be written to \(self.path) within the "
                     + "\(self.shutdownTimeout.nanoseconds / 1_000_000_000) s shutdown allows; everything before them is in the file"
             )
@@ -250,7 +251,7 @@ public final class DecisionLog: Service, Sendable {
     /// when `path` cannot be opened.
     private func reopen(_ descriptor: inout Int32, _ writeBehind: inout WriteBehind) {
         var failure: String?
-        do throws(DecisionLogError) {
+        do throws(AuditError) {
             let reopened = try Self.openFile(self.path)
             fsync(descriptor)
             close(descriptor)
@@ -299,10 +300,4 @@ public final class DecisionLog: Service, Sendable {
         }
         return offset
     }
-}
-
-/// The decision log could not be opened.
-public struct DecisionLogError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
 }

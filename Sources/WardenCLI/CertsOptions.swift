@@ -14,7 +14,7 @@ func runPKI<T>(_ body: () throws(PKIError) -> T) throws -> T {
     do {
         return try body()
     } catch {
-        printError("error: \(error.message)")
+        ErrorHints.report(error)
         throw ExitCode(1)
     }
 }

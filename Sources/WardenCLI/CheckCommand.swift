@@ -16,7 +16,7 @@ struct CheckCommand: ParsableCommand {
             let files = try ACLLoader.files(in: self.acls.directory)
             print("ok: \(files.count) file(s), \(snapshot.services.count) service(s), \(snapshot.ruleCount) rule(s)")
         } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            ErrorHints.report(error)
             throw ExitCode(1)
         }
     }

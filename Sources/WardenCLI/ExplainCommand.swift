@@ -42,7 +42,7 @@ struct ExplainCommand: ParsableCommand {
         do {
             snapshot = try ACLLoader.load(directory: self.acls.directory)
         } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            ErrorHints.report(error)
             throw ExitCode(1)
         }
         var filter: [Rule] = []

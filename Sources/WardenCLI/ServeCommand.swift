@@ -156,14 +156,14 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             policy = try ACLLoader.load(directory: self.acls.directory)
         } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            ErrorHints.report(error)
             throw ExitCode(1)
         }
         let credentials: CredentialStore
         do {
             credentials = try CredentialStore(layout: self.certs.layout)
         } catch {
-            printError("error: \(error)")
+            ErrorHints.report(error)
             throw ExitCode(1)
         }
 
@@ -178,7 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 local = try LocalNATSServer(authority: authority, logger: logger)
             } catch {
-                printError("error: \(error)")
+                ErrorHints.report(error)
                 throw ExitCode(1)
             }
             services.append(local)
@@ -212,7 +212,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             try? await group.shutdownGracefully()
             if let local = services.first as? LocalNATSServer { local.stop() }
-            printError("error: \(error)")
+            ErrorHints.report(error)
             throw ExitCode(1)
         }
         try await group.shutdownGracefully()

@@ -28,15 +28,16 @@ enum ConsumerConfigCheck {
     ) throws(ContainmentRefusal) -> [Requirement]? {
         let request = try JSONFields(body, known: Self.requestFields, context: "consumer request")
         guard let configValue = request["config"] else {
-            throw ContainmentRefusal("the consumer request has no config")
+            throw ContainmentRefusal(.malformed, "the consumer request has no config")
         }
         let config = try JSONFields(configValue, known: Self.fields, context: "consumer config")
         if config.isTrue("direct") || config.isTrue("sourcing") {
             throw ContainmentRefusal(
+                .uncheckable,
                 "consumer config.direct and .sourcing are nats-server's own; clients cannot set them")
         }
         if let metadata = config["metadata"], !metadata.isStringMap {
-            throw ContainmentRefusal("consumer config.metadata must map names to strings")
+            throw ContainmentRefusal(.malformed, "consumer config.metadata must map names to strings")
         }
         let group = try config.string("deliver_group", context: "consumer config")
         var filters: [(subject: String, field: String)] = []

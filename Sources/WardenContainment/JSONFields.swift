@@ -13,20 +13,23 @@ struct JSONFields {
     ///   - context: how messages name the object (`consumer config`).
     init(_ value: JSONValue, known: Set<String>, context: String) throws(ContainmentRefusal) {
         guard case .object(let members) = value else {
-            throw ContainmentRefusal("the \(context) must be a JSON object")
+            throw ContainmentRefusal(.malformed, "the \(context) must be a JSON object")
         }
         for member in members {
             guard member.key.utf8.allSatisfy({ $0 < 0x80 }) else {
-                throw ContainmentRefusal("the \(context) has a non-ASCII field name \(Self.quoted(member.key))")
+                throw ContainmentRefusal(
+                    .unreadable, "the \(context) has a non-ASCII field name \(Self.quoted(member.key))")
             }
             let name = member.key.lowercased()
             guard known.contains(name) else {
                 throw ContainmentRefusal(
+                    .unknown,
                     "the \(context) has the field \(Self.quoted(member.key)), which Warden does not know and so cannot check"
                 )
             }
             guard self.fields[name] == nil else {
-                throw ContainmentRefusal("the \(context) sets the field \(Self.quoted(name)) more than once")
+                throw ContainmentRefusal(
+                    .malformed, "the \(context) sets the field \(Self.quoted(name)) more than once")
             }
             self.fields[name] = member.value
         }
@@ -42,7 +45,7 @@ struct JSONFields {
     func string(_ name: String, context: String) throws(ContainmentRefusal) -> String? {
         guard let value = self[name] else { return nil }
         guard case .string(let text) = value else {
-            throw ContainmentRefusal("\(context).\(name) must be a string")
+            throw ContainmentRefusal(.malformed, "\(context).\(name) must be a string")
         }
         return text.isEmpty ? nil : text
     }
@@ -51,12 +54,12 @@ struct JSONFields {
     func strings(_ name: String, context: String) throws(ContainmentRefusal) -> [String] {
         guard let value = self[name] else { return [] }
         guard case .array(let elements) = value else {
-            throw ContainmentRefusal("\(context).\(name) must be a list of strings")
+            throw ContainmentRefusal(.malformed, "\(context).\(name) must be a list of strings")
         }
         var strings: [String] = []
         for element in elements {
             guard case .string(let text) = element else {
-                throw ContainmentRefusal("\(context).\(name) must be a list of strings")
+                throw ContainmentRefusal(.malformed, "\(context).\(name) must be a list of strings")
             }
             strings.append(text)
         }
@@ -73,7 +76,7 @@ struct JSONFields {
     func objects(_ name: String, known: Set<String>, context: String) throws(ContainmentRefusal) -> [JSONFields] {
         guard let value = self[name] else { return [] }
         guard case .array(let elements) = value else {
-            throw ContainmentRefusal("\(context).\(name) must be a list")
+            throw ContainmentRefusal(.malformed, "\(context).\(name) must be a list")
         }
         var objects: [JSONFields] = []
         for element in elements where element != .null {
@@ -93,11 +96,36 @@ struct JSONFields {
     }
 }
 
-/// Why Warden refuses a request it inspected: a message that says what was wrong.
+/// Why Warden refuses a request it inspected: a code to compare, and a message that says what was wrong.
 public struct ContainmentRefusal: Error, Hashable, Sendable, CustomStringConvertible {
-    public let description: String
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { self.name }
 
-    public init(_ description: String) {
-        self.description = description
+        /// The body or header is not something Warden can read exactly as nats-server does.
+        public static let unreadable = Code("unreadable")
+        /// Readable, but not the shape nats-server's request or answer has.
+        public static let malformed = Code("malformed")
+        /// A field or token Warden does not know, and so cannot check.
+        public static let unknown = Code("unknown")
+        /// A feature whose effect Warden cannot check on a client's behalf (snapshots, restores, sources
+        /// in another account or domain, fields that are nats-server's own): for administrators only.
+        public static let uncheckable = Code("uncheckable")
     }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+
+    public static func == (lhs: ContainmentRefusal, rhs: ContainmentRefusal) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message
+    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.message) }
 }

@@ -20,13 +20,36 @@ public indirect enum JSONValue: Hashable, Sendable {
     }
 }
 
-/// Why a body could not be read, as a message for the decision record and the client.
+/// Why a body could not be read: a code to compare, and a message for the decision record and the client.
 public struct JSONError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let description: String
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { self.name }
 
-    init(_ description: String) {
-        self.description = description
+        /// Not JSON: a missing or unexpected character, an unterminated string or escape.
+        public static let syntax = Code("syntax")
+        /// Text JSON forbids, or that Go and Warden could read two ways: invalid UTF-8, a control
+        /// character or a lone surrogate in a string.
+        public static let text = Code("text")
+        /// Nested deeper than `StrictJSONParser.maxDepth`.
+        public static let depth = Code("depth")
+        /// More than one value (Go's decoder would let the later override the earlier).
+        public static let trailingValue = Code("trailingValue")
     }
+
+    public let code: Code
+    public let message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+
+    public static func == (lhs: JSONError, rhs: JSONError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
 }
 
 /// An RFC 8259 parser that is stricter than Go's `encoding/json`, which nats-server decodes requests
@@ -49,14 +72,14 @@ struct StrictJSONParser {
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
         guard parser.index == bytes.count else {
-            throw JSONError("more than one JSON value in the body (offset \(parser.index))")
+            throw JSONError(.trailingValue, "more than one JSON value in the body (offset \(parser.index))")
         }
         return value
     }
 
     private mutating func value(depth: Int) throws(JSONError) -> JSONValue {
-        guard depth < Self.maxDepth else { throw JSONError("JSON nested deeper than \(Self.maxDepth) levels") }
-        guard let byte = self.peek() else { throw JSONError("unexpected end of JSON") }
+        guard depth < Self.maxDepth else { throw JSONError(.depth, "JSON nested deeper than \(Self.maxDepth) levels") }
+        guard let byte = self.peek() else { throw JSONError(.syntax, "unexpected end of JSON") }
         switch byte {
         case UInt8(ascii: "{"): return try self.object(depth: depth)
         case UInt8(ascii: "["): return try self.array(depth: depth)
@@ -128,7 +151,7 @@ struct StrictJSONParser {
         self.index += 1
         var scalars = String.UnicodeScalarView()
         while true {
-            guard let byte = self.peek() else { throw JSONError("unterminated string") }
+            guard let byte = self.peek() else { throw JSONError(.syntax, "unterminated string") }
             switch byte {
             case UInt8(ascii: "\""):
                 self.index += 1
@@ -137,7 +160,7 @@ struct StrictJSONParser {
                 self.index += 1
                 scalars.append(try self.escape())
             case 0..<0x20:
-                throw JSONError("control character in a string (offset \(self.index))")
+                throw JSONError(.text, "control character in a string (offset \(self.index))")
             case 0..<0x80:
                 scalars.append(Unicode.Scalar(byte))
                 self.index += 1
@@ -148,7 +171,7 @@ struct StrictJSONParser {
     }
 
     private mutating func escape() throws(JSONError) -> Unicode.Scalar {
-        guard let byte = self.peek() else { throw JSONError("unterminated escape") }
+        guard let byte = self.peek() else { throw JSONError(.syntax, "unterminated escape") }
         self.index += 1
         switch byte {
         case UInt8(ascii: "\""): return "\""
@@ -163,30 +186,30 @@ struct StrictJSONParser {
             let unit = try self.hex4()
             if (0xD800..<0xDC00).contains(unit) {
                 guard self.peek() == UInt8(ascii: "\\"), self.peek(1) == UInt8(ascii: "u") else {
-                    throw JSONError("lone surrogate in a string")
+                    throw JSONError(.text, "lone surrogate in a string")
                 }
                 self.index += 2
                 let low = try self.hex4()
-                guard (0xDC00..<0xE000).contains(low) else { throw JSONError("lone surrogate in a string") }
+                guard (0xDC00..<0xE000).contains(low) else { throw JSONError(.text, "lone surrogate in a string") }
                 return Unicode.Scalar(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))!
             }
-            guard let scalar = Unicode.Scalar(unit) else { throw JSONError("lone surrogate in a string") }
+            guard let scalar = Unicode.Scalar(unit) else { throw JSONError(.text, "lone surrogate in a string") }
             return scalar
         default:
-            throw JSONError("invalid escape in a string (offset \(self.index - 1))")
+            throw JSONError(.syntax, "invalid escape in a string (offset \(self.index - 1))")
         }
     }
 
     private mutating func hex4() throws(JSONError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard let byte = self.peek() else { throw JSONError("unterminated \\u escape") }
+            guard let byte = self.peek() else { throw JSONError(.syntax, "unterminated \\u escape") }
             let digit: UInt32
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
             case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
             case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw JSONError("invalid \\u escape")
+            default: throw JSONError(.syntax, "invalid \\u escape")
             }
             value = value << 4 | digit
             self.index += 1
@@ -202,17 +225,19 @@ struct StrictJSONParser {
         case 0xC2...0xDF: (length, minimum, initial) = (2, 0x80, UInt32(lead & 0x1F))
         case 0xE0...0xEF: (length, minimum, initial) = (3, 0x800, UInt32(lead & 0x0F))
         case 0xF0...0xF4: (length, minimum, initial) = (4, 0x10000, UInt32(lead & 0x07))
-        default: throw JSONError("invalid UTF-8 (offset \(self.index))")
+        default: throw JSONError(.text, "invalid UTF-8 (offset \(self.index))")
         }
-        guard self.index + length <= self.bytes.count else { throw JSONError("invalid UTF-8 (offset \(self.index))") }
+        guard self.index + length <= self.bytes.count else {
+            throw JSONError(.text, "invalid UTF-8 (offset \(self.index))")
+        }
         var value = initial
         for offset in 1..<length {
             let byte = self.bytes[self.index + offset]
-            guard byte & 0xC0 == 0x80 else { throw JSONError("invalid UTF-8 (offset \(self.index))") }
+            guard byte & 0xC0 == 0x80 else { throw JSONError(.text, "invalid UTF-8 (offset \(self.index))") }
             value = value << 6 | UInt32(byte & 0x3F)
         }
         guard value >= minimum, let scalar = Unicode.Scalar(value) else {
-            throw JSONError("invalid UTF-8 (offset \(self.index))")
+            throw JSONError(.text, "invalid UTF-8 (offset \(self.index))")
         }
         self.index += length
         return scalar
@@ -268,7 +293,9 @@ struct StrictJSONParser {
     }
 
     private func unexpected(_ expected: String) -> JSONError {
-        guard self.index < self.bytes.count else { return JSONError("unexpected end of JSON: expected \(expected)") }
-        return JSONError("invalid JSON at offset \(self.index): expected \(expected)")
+        guard self.index < self.bytes.count else {
+            return JSONError(.syntax, "unexpected end of JSON: expected \(expected)")
+        }
+        return JSONError(.syntax, "invalid JSON at offset \(self.index): expected \(expected)")
     }
 }

@@ -13,6 +13,7 @@ public enum JetStreamCheck {
         switch call.kind {
         case .snapshot, .restore:
             throw ContainmentRefusal(
+                .uncheckable,
                 "stream snapshots and restores carry a whole stream's messages as one archive, which Warden cannot "
                     + "check subject by subject; take them with an administrator's connection to nats-server")
         case .directGet:
@@ -60,6 +61,7 @@ public enum JetStreamCheck {
             return try StrictJSONParser.parse(body)
         } catch {
             throw ContainmentRefusal(
+                .unreadable,
                 "the request body is not JSON Warden can read exactly as nats-server does: \(error)")
         }
     }

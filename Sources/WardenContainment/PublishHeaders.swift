@@ -36,7 +36,7 @@ public enum PublishHeaders {
                 return true
             }
             guard let subject = String(validating: value, as: UTF8.self) else {
-                refusal = ContainmentRefusal("the \(field) header is not UTF-8")
+                refusal = ContainmentRefusal(.unreadable, "the \(field) header is not UTF-8")
                 return false
             }
             requirements.append(Requirement(kind, subject, field: field))

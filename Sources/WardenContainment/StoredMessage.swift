@@ -62,20 +62,20 @@ public enum StoredMessage {
     /// carries no message.
     private static func messageGetSubject(_ body: UnsafeBufferPointer<UInt8>) -> Result<String?, ContainmentRefusal> {
         guard case .object(let members) = try? StrictJSONParser.parse(body) else {
-            return .failure(ContainmentRefusal("a message get answer that is not JSON Warden can read"))
+            return .failure(ContainmentRefusal(.unreadable, "a message get answer that is not JSON Warden can read"))
         }
         // nats-server writes each key once, in lower case; anything else is not its answer.
         let messages = members.filter { $0.key.lowercased() == "message" }
         guard messages.count <= 1, messages.allSatisfy({ $0.key == "message" }) else {
-            return .failure(ContainmentRefusal("a message get answer with an unexpected message field"))
+            return .failure(ContainmentRefusal(.malformed, "a message get answer with an unexpected message field"))
         }
         guard let message = messages.first?.value, message != .null else { return .success(nil) }
         guard case .object(let fields) = message else {
-            return .failure(ContainmentRefusal("a message get answer whose message is not an object"))
+            return .failure(ContainmentRefusal(.malformed, "a message get answer whose message is not an object"))
         }
         let subjects = fields.filter { $0.key.lowercased() == "subject" }
         guard subjects.count == 1, subjects[0].key == "subject", let subject = subjects[0].value.string else {
-            return .failure(ContainmentRefusal("a message get answer without exactly one subject"))
+            return .failure(ContainmentRefusal(.malformed, "a message get answer without exactly one subject"))
         }
         return .success(subject)
     }

@@ -35,7 +35,7 @@ enum StreamConfigCheck {
         _ = try config.object("placement", known: Self.placementFields, context: "stream config")
         _ = try config.object("consumer_limits", known: Self.consumerLimitsFields, context: "stream config")
         if let metadata = config["metadata"], !metadata.isStringMap {
-            throw ContainmentRefusal("stream config.metadata must map names to strings")
+            throw ContainmentRefusal(.malformed, "stream config.metadata must map names to strings")
         }
         var requirements: [Requirement] = []
         let subjects = try config.strings("subjects", context: "stream config")
@@ -54,7 +54,7 @@ enum StreamConfigCheck {
         }
         if let republish = try config.object("republish", known: Self.republishFields, context: "stream config") {
             guard let dest = try republish.string("dest", context: "stream config.republish") else {
-                throw ContainmentRefusal("stream config.republish has no dest")
+                throw ContainmentRefusal(.malformed, "stream config.republish has no dest")
             }
             requirements.append(
                 Requirement(.publish, try TransformDestination.pattern(dest), field: "stream config.republish.dest"))
@@ -71,6 +71,7 @@ enum StreamConfigCheck {
     private static func source(_ source: JSONFields, field: String) throws(ContainmentRefusal) -> [Requirement] {
         if source["external"] != nil {
             throw ContainmentRefusal(
+                .uncheckable,
                 "\(field) reads from another account or domain (external): Warden cannot check where that "
                     + "publishes; set it up with an administrator's connection to nats-server")
         }
@@ -94,7 +95,7 @@ enum StreamConfigCheck {
     private static func transform(sources: [String], dest: String?, field: String) throws(ContainmentRefusal)
         -> [Requirement]
     {
-        guard let dest else { throw ContainmentRefusal("\(field) has no dest") }
+        guard let dest else { throw ContainmentRefusal(.malformed, "\(field) has no dest") }
         var requirements = sources.map { Requirement(.receive, $0, field: "\(field).src") }
         requirements.append(Requirement(.publish, try TransformDestination.pattern(dest), field: "\(field).dest"))
         return requirements

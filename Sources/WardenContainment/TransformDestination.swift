@@ -40,6 +40,7 @@ enum TransformDestination {
         if Self.oneToken.contains(name) { return .oneToken }
         if Self.severalTokens.contains(name) { return .severalTokens }
         throw ContainmentRefusal(
+            .unknown,
             "the transform destination token \(JSONFields.quoted(String(token))) is not one Warden knows")
     }
 }

@@ -20,13 +20,7 @@ public final class LocalNATSServer: Service, Sendable {
         try SecureFile.makeDirectory(folder, mode: 0o700)
         let config = NATSServerConfig.render(
             authority: authority, host: "127.0.0.1", port: port, jetStreamStore: folder + "/jetstream")
-        do {
-            self.server = try NATSServerProcess(configuration: config, port: port, folder: folder)
-        } catch {
-            throw LocalNATSServerError(
-                "\(error.description)\(error.description.contains("PATH") ? " or pass --upstream tls://HOST:PORT" : "")"
-            )
-        }
+        self.server = try NATSServerProcess(configuration: config, port: port, folder: folder)
         self.port = port
         logger.info(
             "started a local nats-server for development",
@@ -45,8 +39,8 @@ public final class LocalNATSServer: Service, Sendable {
         }
         if exited == true {
             self.cleanUp()
-            throw LocalNATSServerError(
-                "the local nats-server exited unexpectedly (status \(self.server.terminationStatus))")
+            throw NATSServerError(
+                .exited, "the local nats-server exited unexpectedly (status \(self.server.terminationStatus))")
         }
         self.stop()
     }
@@ -66,9 +60,4 @@ public final class LocalNATSServer: Service, Sendable {
     private func cleanUp() {
         try? FileManager.default.removeItem(atPath: self.server.configPath)
     }
-}
-
-public struct LocalNATSServerError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
 }

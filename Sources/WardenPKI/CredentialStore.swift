@@ -24,14 +24,19 @@ public final class CredentialStore: Sendable {
     public let inventoryPath: String
     private let current: Locked<(inventory: Inventory, stamp: FileStamp?)>
 
-    public init(layout: CertsLayout) throws {
+    public init(layout: CertsLayout) throws(PKIError) {
         let pem: String
         do {
             pem = try String(contentsOfFile: layout.caCertificate, encoding: .utf8)
         } catch {
-            throw CredentialStoreError("cannot read \(layout.caCertificate): run `warden init` first")
+            throw PKIError(.notInitialized, "cannot read \(layout.caCertificate)")
         }
-        let ca = try Certificate(pemEncoded: pem)
+        let ca: Certificate
+        do {
+            ca = try Certificate(pemEncoded: pem)
+        } catch {
+            throw PKIError(.corrupt, "\(layout.caCertificate) is not a PEM certificate: \(error)")
+        }
         let inventory = try Inventory.load(from: layout.inventory)
         self.verifier = CredentialVerifier(ca: ca, trustDomain: inventory.trustDomain)
         self.inventoryPath = layout.inventory
@@ -66,13 +71,14 @@ public final class CredentialStore: Sendable {
     /// read keeps the previous inventory (and the error is thrown), so a half-written edit by hand
     /// does not let anyone in.
     @discardableResult
-    public func reloadIfChanged() throws -> Bool {
+    public func reloadIfChanged() throws(PKIError) -> Bool {
         let stamp = FileStamp(path: self.inventoryPath)
         guard stamp != self.current.withLockedValue({ $0.stamp }) else { return false }
         let inventory = try Inventory.load(from: self.inventoryPath)
         guard inventory.trustDomain == self.verifier.trustDomain else {
-            throw CredentialStoreError(
-                "\(self.inventoryPath) is for trust domain \(inventory.trustDomain), not \(self.verifier.trustDomain); restart Warden after `warden init`"
+            throw PKIError(
+                .trustDomainChanged,
+                "\(self.inventoryPath) is for trust domain \(inventory.trustDomain), not \(self.verifier.trustDomain); Warden uses a new CA only when it starts"
             )
         }
         self.current.withLockedValue { $0 = (inventory, stamp) }
@@ -111,9 +117,4 @@ final class Locked<Value>: @unchecked Sendable {
         defer { self.lock.unlock() }
         return body(&self.value)
     }
-}
-
-public struct CredentialStoreError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -53,7 +53,7 @@ public struct Inventory: Codable, Hashable, Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw PKIError(.notInitialized, "cannot read the certificate inventory \(path): run `warden init` first")
+            throw PKIError(.notInitialized, "cannot read the certificate inventory \(path)")
         }
         do {
             return try Self.decoder.decode(Inventory.self, from: data)

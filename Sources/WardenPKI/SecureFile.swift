@@ -53,7 +53,7 @@ public enum SecureFile {
             return try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw PKIError(
-                .notInitialized, "cannot read \(what) \(path): \(Self.reason(error)); run `warden init` first")
+                .notInitialized, "cannot read \(what) \(path): \(Self.reason(error))")
         }
     }
 

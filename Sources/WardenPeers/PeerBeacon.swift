@@ -60,7 +60,7 @@ public final class PeerBeacon: Service, Sendable {
             client = try NATSClient(self.connection.clientOptions(name: "warden-peers"))
             subscription = try client.subscribe(Heartbeat.subject)
         } catch {
-            throw PeerBeaconError(description: "cannot set up the heartbeats' NATS connection: \(error)")
+            throw PeerBeaconError(.connectionFailed, "cannot set up the heartbeats' NATS connection: \(error)")
         }
         // Stopped by a graceful shutdown, or by cancellation when another service failed.
         await withTaskCancellationHandler {
@@ -131,7 +131,27 @@ public final class PeerBeacon: Service, Sendable {
     private static var now: UInt64 { DispatchTime.now().uptimeNanoseconds }
 }
 
-/// Why the heartbeats could not be set up.
-public struct PeerBeaconError: Error, CustomStringConvertible {
-    public let description: String
+/// Why the heartbeats could not be set up: a code to compare, and a message.
+public struct PeerBeaconError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { self.name }
+
+        /// The heartbeats' NATS connection or subscription cannot be set up.
+        public static let connectionFailed = Code("connectionFailed")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+
+    public static func == (lhs: PeerBeaconError, rhs: PeerBeaconError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
 }

@@ -90,7 +90,8 @@ struct DecisionLogTests {
         for _ in 0..<2 { _ = log.submit(record) }
         await group.triggerGracefulShutdown()
         #expect(await eventually(timeout: .seconds(15)) { outcome.withLockedValue { $0 != nil } })
-        let error = try #require(outcome.withLockedValue { $0 ?? nil } as? DecisionLogError)
+        let error = try #require(outcome.withLockedValue { $0 ?? nil } as? AuditError)
+        #expect(error.code == .recordsLost)
         #expect(error.description.contains("\(5 * record.count) bytes of records could not be written to /dev/full"))
         #expect(log.lostBytes == 5 * record.count)
         #expect(log.bytesWritten == 0)

@@ -23,7 +23,9 @@ final class NATSCluster {
                     "127.0.0.1:\(routePorts[index])", "--routes", routes.joined(separator: ","), "--server-name",
                     "n\(index)", "--no-jetstream",
                 ], in: directory.path)
-            guard generated.status == 0 else { throw NATSServerError("nats-config failed: \(generated.stderr)") }
+            guard generated.status == 0 else {
+                throw NATSServerError(.configuration, "nats-config failed: \(generated.stderr)")
+            }
             let configuration = generated.stdout + "\nlame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n"
             servers.append(
                 try NATSServerProcess(
@@ -35,7 +37,9 @@ final class NATSCluster {
         self.servers = servers
         let deadline = Date().addingTimeInterval(15)
         while !servers.allSatisfy({ $0.log.components(separatedBy: "Route connection created").count > 2 }) {
-            guard Date() < deadline else { throw NATSServerError("the cluster's routes did not form within 15 s") }
+            guard Date() < deadline else {
+                throw NATSServerError(.notStarted, "the cluster's routes did not form within 15 s")
+            }
             usleep(50_000)
         }
     }

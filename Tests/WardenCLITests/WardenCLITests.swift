@@ -107,6 +107,25 @@ let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 }
 
 @Suite struct CredentialCommandTests {
+    /// The libraries' errors name no flag; the command line adds the one that helps, by the error's code.
+    @Test func errorsComeWithTheCommandLinesHint() throws {
+        let directory = try TemporaryDirectory()
+        let enroll = try warden(["enroll", "orders"], in: directory.path)
+        #expect(enroll.status == 1)
+        #expect(enroll.stderr.contains("error: cannot read the CA certificate"), "\(enroll.stderr)")
+        #expect(enroll.stderr.contains("hint: run `warden init` first"), "\(enroll.stderr)")
+
+        let check = try warden(["check", "--acls", "missing"], in: directory.path)
+        #expect(check.status == 1)
+        #expect(check.stderr.contains("missing:0: no such ACL folder"), "\(check.stderr)")
+        #expect(check.stderr.contains("hint: set the folder with --acls DIR"), "\(check.stderr)")
+
+        let serve = try warden(["serve", "--acls", directory.path], in: directory.path)
+        #expect(serve.status == 1)
+        #expect(serve.stderr.contains("no ACL files"), "\(serve.stderr)")
+        #expect(!serve.stderr.contains("hint:"), "an error no flag helps with gets no hint")
+    }
+
     @Test func initEnrollRevokeAndNATSConfig() throws {
         let directory = try TemporaryDirectory()
         let initialized = try warden(["init", "--trust-domain", "cli.test"], in: directory.path)
@@ -115,7 +134,8 @@ let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
         let again = try warden(["init"], in: directory.path)
         #expect(again.status == 1)
-        #expect(again.stderr.contains("--force"))
+        #expect(again.stderr.contains("error: a CA already exists"))
+        #expect(again.stderr.contains("hint: to replace it anyway, run `warden init --force`"))
 
         let enrolled = try warden(["enroll", "orders", "--ttl", "1h"], in: directory.path)
         #expect(enrolled.status == 0, "\(enrolled.stderr)")

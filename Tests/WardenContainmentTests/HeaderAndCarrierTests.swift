@@ -40,9 +40,10 @@ struct HeaderAndCarrierTests {
 
     @Test func aHeaderSubjectThatIsNotUTF8IsRefused() {
         var block: [UInt8] = Array("NATS/1.0\r\nNats-Trace-Dest: a.".utf8) + [0xFF] + Array("\r\n\r\n".utf8)
-        #expect(throws: ContainmentRefusal.self) {
+        let refusal = #expect(throws: ContainmentRefusal.self) {
             try block.withUnsafeMutableBufferPointer { try PublishHeaders.requirements(UnsafeBufferPointer($0)) }
         }
+        #expect(refusal?.code == .unreadable)
     }
 
     @Test func directGetAnswersAndRepublishedMessagesCarryTheirStoredSubject() {
@@ -77,7 +78,8 @@ struct HeaderAndCarrierTests {
         #expect(try TransformDestination.pattern("a.$1.{{wildcard(2)}}.{{ Partition(3,1) }}.b") == "a.*.*.*.b")
         #expect(try TransformDestination.pattern("a.{{SplitFromLeft(1,2)}}.b") == "a.>")
         #expect(try TransformDestination.pattern("a.$x.>") == "a.$x.>")
-        #expect(throws: ContainmentRefusal.self) { try TransformDestination.pattern("a.{{unknown(1)}}") }
+        let refusal = #expect(throws: ContainmentRefusal.self) { try TransformDestination.pattern("a.{{unknown(1)}}") }
+        #expect(refusal?.code == .unknown)
     }
 }
 

@@ -52,10 +52,18 @@ struct StrictJSONTests {
         #expect(throws: JSONError.self) { try self.parse(text) }
     }
 
+    @Test func eachRefusalNamesItsKind() {
+        #expect(throws: JSONError(.trailingValue, "")) { try self.parse(#"{}{}"#) }
+        #expect(throws: JSONError(.text, "")) { try self.parse(#"{"a":"\ud800"}"#) }
+        #expect(throws: JSONError(.text, "")) { try self.parse("{\"a\":\"tab\there\"}") }
+        #expect(throws: JSONError(.syntax, "")) { try self.parse(#"{"a":1,}"#) }
+        #expect(throws: JSONError(.syntax, "")) { try self.parse("") }
+    }
+
     @Test func refusesInvalidUTF8AndOverlongForms() {
         // A lone continuation byte, an overlong "/", and an encoded surrogate.
         for bytes: [UInt8] in [[0x22, 0x80, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22]] {
-            #expect(throws: JSONError.self) { try self.parse(bytes: bytes) }
+            #expect(throws: JSONError(.text, "")) { try self.parse(bytes: bytes) }
         }
     }
 
@@ -63,7 +71,7 @@ struct StrictJSONTests {
         let deep =
             String(repeating: "[", count: StrictJSONParser.maxDepth + 1)
             + String(repeating: "]", count: StrictJSONParser.maxDepth + 1)
-        #expect(throws: JSONError.self) { try self.parse(deep) }
+        #expect(throws: JSONError(.depth, "")) { try self.parse(deep) }
         let fine =
             String(repeating: "[", count: StrictJSONParser.maxDepth)
             + String(repeating: "]", count: StrictJSONParser.maxDepth)

@@ -43,6 +43,7 @@ struct NATSServerProcessTests {
         let error = #expect(throws: NATSServerError.self) {
             _ = try NATSServerProcess(configuration: "port: \(port)\nno_such_setting {\n", port: port, folder: folder)
         }
+        #expect(error?.code == .notStarted)
         #expect(error?.description.contains("nats-server exited with status") == true, "\(String(describing: error))")
     }
 }
