@@ -8,6 +8,15 @@ public import X509
 /// Warden checks this on top of NIOSSL's own check, which also accepts a certificate whose IP address
 /// matches the address the name resolved to: a name that resolves somewhere else must not be
 /// answered by a certificate for that somewhere else.
+///
+/// The one rule for nats-server's certificate, on every connection Warden makes to it: a host dialled by
+/// name must be one of the certificate's DNS names, an address one of its IP addresses. The data path
+/// checks it with this and NIOSSL; Warden's own connections (audit events, heartbeats) with nats.c,
+/// whose `SSL_set1_host` takes an address literal as an address in OpenSSL 3
+/// (`AuditEventsEndToEndTests.theWardenConnectionChecksTheHostItDials` proves the four cases agree). The
+/// one difference left is OpenSSL's: for a certificate with no DNS name at all it still compares the
+/// subject's common name. `warden nats-config` never issues such a certificate, and the data path
+/// refuses it, so no client traffic reaches a server that only the common name vouches for.
 public enum ServerName {
     public static func certificate(_ certificate: Certificate, names host: String) -> Bool {
         guard let names = (try? certificate.extensions.subjectAlternativeNames) ?? nil else { return false }

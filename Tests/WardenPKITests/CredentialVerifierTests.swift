@@ -99,6 +99,60 @@ import X509
         #expect(try withdrawal(now: entry.notAfter.addingTimeInterval(1))?.code == .revoked)
     }
 
+    /// A certificate signed by this Warden's CA for orders, with `extensions`: what a stolen CA key, or a
+    /// bug in issuance, could produce.
+    func signed(extensions: Certificate.Extensions, notValidAfter: Date? = nil) throws -> Certificate {
+        try self.authority.enroll(service: "orders")
+        let leaf = try self.certificate("\(self.layout.serviceDirectory("orders"))/cert.pem")
+        let caKey = try Certificate.PrivateKey(pemEncoded: String(contentsOfFile: self.layout.caKey, encoding: .utf8))
+        return try Certificate(
+            version: .v3, serialNumber: leaf.serialNumber, publicKey: leaf.publicKey,
+            notValidBefore: leaf.notValidBefore, notValidAfter: notValidAfter ?? leaf.notValidAfter,
+            issuer: self.authority.certificate.subject,
+            subject: leaf.subject, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: caKey)
+    }
+
+    @Test func theRFC5280ChecksWardenMakesBeyondIssuerAndValidity() throws {
+        let uri = GeneralName.uniformResourceIdentifier("spiffe://td.test/service/orders")
+        // As issued, it passes: the forging itself is sound.
+        let sound = try self.signed(
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.clientAuth])
+                SubjectAlternativeNames([uri])
+            })
+        #expect(self.failure(sound) == nil)
+        // A key that may not sign.
+        let noSigning = try self.signed(
+            extensions: try Certificate.Extensions {
+                Critical(KeyUsage(keyEncipherment: true))
+                try ExtendedKeyUsage([.clientAuth])
+                SubjectAlternativeNames([uri])
+            })
+        #expect(self.failure(noSigning) == .wrongUsage)
+        // A critical extension Warden does not process.
+        var extensions = try Certificate.Extensions {
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([.clientAuth])
+            SubjectAlternativeNames([uri])
+        }
+        try extensions.append(Certificate.Extension(oid: [1, 3, 6, 1, 4, 1, 99999, 1], critical: true, value: [0x05, 0x00]))
+        let unknownCritical = try self.signed(extensions: extensions)
+        let refusal = self.verifier.verify(unknownCritical, inventory: try self.inventory())
+        #expect(refusal.failureCode == .wrongUsage)
+        // The CA's own end: after it, nothing it signed is accepted, even a credential that outlives it.
+        let ca = self.authority.certificate
+        let outlivesCA = try self.signed(
+            extensions: try Certificate.Extensions {
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.clientAuth])
+                SubjectAlternativeNames([uri])
+            }, notValidAfter: ca.notValidAfter.addingTimeInterval(86400))
+        #expect(self.failure(outlivesCA, now: ca.notValidAfter.addingTimeInterval(-1)) == nil)
+        #expect(self.failure(outlivesCA, now: ca.notValidAfter.addingTimeInterval(1)) == .untrustedIssuer)
+    }
+
     func failure(_ certificate: Certificate, now: Date = Date()) -> CredentialVerifier.Failure.Code? {
         (try? self.verifier.verify(certificate, inventory: self.inventory(), now: now))?.failureCode
     }
