@@ -92,7 +92,8 @@ public struct CredentialVerifier: Sendable {
             return .failure(
                 Failure(
                     code: .untrustedIssuer,
-                    reason: "this Warden's CA is valid only from \(self.ca.notValidBefore) to \(self.ca.notValidAfter)"))
+                    reason: "this Warden's CA is valid only from \(self.ca.notValidBefore) to \(self.ca.notValidAfter)")
+            )
         }
         let isClient = (try? certificate.extensions.extendedKeyUsage)??.contains(.clientAuth) ?? false
         let isCA =

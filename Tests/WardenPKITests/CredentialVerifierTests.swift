@@ -109,7 +109,8 @@ import X509
             version: .v3, serialNumber: leaf.serialNumber, publicKey: leaf.publicKey,
             notValidBefore: leaf.notValidBefore, notValidAfter: notValidAfter ?? leaf.notValidAfter,
             issuer: self.authority.certificate.subject,
-            subject: leaf.subject, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: caKey)
+            subject: leaf.subject, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: caKey
+        )
     }
 
     @Test func theRFC5280ChecksWardenMakesBeyondIssuerAndValidity() throws {
@@ -137,7 +138,8 @@ import X509
             try ExtendedKeyUsage([.clientAuth])
             SubjectAlternativeNames([uri])
         }
-        try extensions.append(Certificate.Extension(oid: [1, 3, 6, 1, 4, 1, 99999, 1], critical: true, value: [0x05, 0x00]))
+        try extensions.append(
+            Certificate.Extension(oid: [1, 3, 6, 1, 4, 1, 99999, 1], critical: true, value: [0x05, 0x00]))
         let unknownCritical = try self.signed(extensions: extensions)
         let refusal = self.verifier.verify(unknownCritical, inventory: try self.inventory())
         #expect(refusal.failureCode == .wrongUsage)
