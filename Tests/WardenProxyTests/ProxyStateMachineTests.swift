@@ -91,6 +91,24 @@ struct ProxyStateMachineTests {
         #expect(self.out.upstream.isEmpty)
     }
 
+    @Test mutating func aProtocolViolationIsAnsweredAsNATSServerDoesRecordedAndCloses() throws {
+        self.machine.protocolViolation(
+            NATSProtocolError(.unknownOperation, "FOO bar"), into: &self.out)
+        #expect(self.toClient == "-ERR 'Unknown Protocol Operation'\r\n")
+        #expect(self.out.close?.hasPrefix("protocol violation") == true)
+        let record = try #require(self.out.records.first)
+        #expect(self.out.records.count == 1)
+        #expect(record.op == .connect && record.decision == .deny && record.rule == "protocol")
+        #expect(record.reason == "Unknown Protocol Operation: FOO bar")
+        // Arguments nats-server cannot use: closed without a word, still recorded; nothing after a close.
+        var silent = ProxyStateMachineTests()
+        silent.machine.protocolViolation(NATSProtocolError(.invalidArguments, "PUB a b c d"), into: &silent.out)
+        #expect(silent.toClient == "")
+        #expect(silent.out.records.map(\.rule) == ["protocol"])
+        silent.machine.protocolViolation(NATSProtocolError(.malformed, "x"), into: &silent.out)
+        #expect(silent.out.records.count == 1)
+    }
+
     @Test mutating func aDenyWaitsForThePONGOfAnEarlierPING() throws {
         try self.client("CONNECT {\"verbose\":false}\r\n")
         self.machine.upstreamBecameReady(into: &self.out)

@@ -90,11 +90,13 @@ final class ProxySession {
         self.flushAll()
     }
 
+    /// The client broke the protocol: the state machine answers, records and closes
+    /// (`ProxyStateMachine.protocolViolation`).
     func clientProtocolViolation(_ error: NATSProtocolError) {
         self.logger.info("client protocol violation; closing", metadata: ["error": "\(error)"])
         guard !self.closing else { return }
-        if let text = error.wireText { self.core.out.client.append(ProxyStateMachine.error(text)) }
-        self.close(reason: "protocol violation")
+        self.core.protocolViolation(error)
+        self.closeIfDecided()
     }
 
     func clientClosed() {

@@ -83,6 +83,12 @@ struct SessionCore {
         self.encodeRecords()
     }
 
+    /// The client broke the protocol (`ProxyStateMachine.protocolViolation`).
+    mutating func protocolViolation(_ error: NATSProtocolError) {
+        self.machine.protocolViolation(error, into: &self.out)
+        self.encodeRecords()
+    }
+
     /// The client is a slow consumer (`ProxyStateMachine.slowConsumer`).
     mutating func slowConsumer(reason: String) {
         self.machine.slowConsumer(reason: reason, into: &self.out)
