@@ -108,6 +108,43 @@ struct DifferentialProtocolTests {
         }
     }
 
+    /// What a client that speaks protocol 1 (nats.c, nats.go, nats.py) gets for its CONNECT and first
+    /// PING, in order, up to a moment after the PONG: nats-server sends the PONG, then an INFO update
+    /// (`connect_info`). A client that reads an INFO first takes a later PONG for its next flush's.
+    static func firstAnswers(port: Int, start: WireClient.Start, certificate: String, key: String, ca: String)
+        async throws -> [String]
+    {
+        let client = try await WireClient.connect(
+            port: port, start: start, certificate: certificate, key: key, ca: ca, group: ProxyHarness.group)
+        let before = try await client.waitFor("\r\n").utf8.count
+        try await client.send(
+            "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}\r\nPING\r\n")
+        _ = try await client.waitFor("PONG\r\n")
+        try await Task.sleep(for: .milliseconds(200))
+        let after = String(decoding: Array(client.text.utf8).dropFirst(before), as: UTF8.self)
+        await client.close()
+        return after.split(separator: "\r\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+            .filter { $0 != "PING" }
+    }
+
+    @Test func theFirstPINGsPONGComesBeforeAnyINFOUpdateAsFromNATSServer() async throws {
+        try await withWarden { warden in
+            let service = warden.layout.serviceDirectory("orders")
+            let direct = try await Self.firstAnswers(
+                port: warden.nats.port, start: .infoFirst, certificate: warden.layout.upstreamCertificate,
+                key: warden.layout.upstreamKey, ca: warden.layout.caCertificate)
+            #expect(direct.first == "PONG", "nats-server: \(direct)")
+            var seen: [[String]: Int] = [:]
+            for round in 0..<20 {
+                let through = try await Self.firstAnswers(
+                    port: warden.port, start: round % 2 == 0 ? .infoFirst : .handshakeFirst,
+                    certificate: service + "/cert.pem", key: service + "/key.pem", ca: service + "/ca.pem")
+                seen[through, default: 0] += 1
+            }
+            #expect(seen.keys.allSatisfy { $0.first == "PONG" }, "nats-server \(direct); through Warden \(seen)")
+        }
+    }
+
     /// Where Warden refuses more than nats-server, on purpose:
     /// - a SUB whose subject or queue group is not UTF-8: nats-server subscribes to the bytes, while
     ///   Warden's ACLs are text and would decide something else; refused as an invalid subject, with
