@@ -1,5 +1,6 @@
 import ArgumentParser
 import WardenPKI
+import WardenPolicy
 import WardenProxy
 
 struct NATSConfigCommand: ParsableCommand {
@@ -38,6 +39,17 @@ struct NATSConfigCommand: ParsableCommand {
             with certs/warden/proxy.nk (made if missing), and its user is admitted only with that signature.
             """)
     var trustedProxy = false
+    @Option(
+        name: .customLong("max-pending"),
+        help: """
+            What nats-server holds for a client that reads nothing before closing it as a slow consumer \
+            (max_pending; nats-server's default 64MB), e.g. 8MB. Warden closes the client then.
+            """)
+    var maxPending: String?
+    @Option(
+        name: .customLong("write-deadline"),
+        help: "How long nats-server waits on a client that reads nothing (write_deadline; default 10s), e.g. 2s.")
+    var writeDeadline: String?
 
     func validate() throws {
         guard let (_, port) = parseHostPort(Substring(self.listen)), port != 0 else {
@@ -49,10 +61,26 @@ struct NATSConfigCommand: ParsableCommand {
         if self.clusterListen == nil, self.routes != nil || self.serverName != nil {
             throw ValidationError("--routes and --server-name configure a cluster: give --cluster-listen too")
         }
+        if let maxPending = self.maxPending, !Self.isSize(maxPending) {
+            throw ValidationError("--max-pending must be a size in bytes, KB, MB or GB, e.g. 8MB")
+        }
+        if let writeDeadline = self.writeDeadline, (try? DurationParser.parse(writeDeadline)) == nil {
+            throw ValidationError("--write-deadline must be a duration like 10s or 500ms")
+        }
         if let routes, self.routeList(routes) == nil {
             throw ValidationError(
                 "--routes must be tls://HOST:PORT, comma-separated, e.g. tls://nats-2:6222,tls://nats-3:6222")
         }
+    }
+
+    /// A size as nats-server's configuration reads one: digits, and KB, MB or GB (1,024-based) or none.
+    static func isSize(_ text: String) -> Bool {
+        var digits = Substring(text.uppercased())
+        for unit in ["KB", "MB", "GB", "K", "M", "G"] where digits.hasSuffix(unit) {
+            digits = digits.dropLast(unit.count)
+            break
+        }
+        return !digits.isEmpty && digits.count <= 15 && digits.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     private func routeList(_ text: String) -> [ProxyConfiguration.Upstream]? {
@@ -81,7 +109,9 @@ struct NATSConfigCommand: ParsableCommand {
             return NATSServerConfig.render(
                 authority: authority, host: host, port: port,
                 jetStreamStore: self.noJetStream ? nil : self.storeDirectory, cluster: cluster,
-                trustedProxy: proxy?.publicKey)
+                trustedProxy: proxy?.publicKey,
+                limits: NATSServerConfig.SlowConsumerLimits(
+                    maxPending: self.maxPending?.uppercased(), writeDeadline: self.writeDeadline))
         }
         print(config, terminator: "")
     }

@@ -24,6 +24,21 @@ public enum NATSServerConfig {
         }
     }
 
+    /// nats-server's limits on a slow consumer, which apply to each of Warden's upstream connections: the
+    /// client behind it is closed when nats-server closes that connection. nil keeps nats-server's default.
+    public struct SlowConsumerLimits: Sendable {
+        /// `max_pending`, a size as nats-server reads it (`64MB`, `512KB`, bytes): what nats-server holds
+        /// for a connection that does not read before it closes it.
+        public var maxPending: String?
+        /// `write_deadline`, a duration as nats-server reads it (`10s`, `500ms`).
+        public var writeDeadline: String?
+
+        public init(maxPending: String? = nil, writeDeadline: String? = nil) {
+            self.maxPending = maxPending
+            self.writeDeadline = writeDeadline
+        }
+    }
+
     /// - Parameters:
     ///   - jetStreamStore: where JetStream keeps its data (`jetstream { store_dir }`); nil for a
     ///     nats-server without JetStream.
@@ -32,7 +47,7 @@ public enum NATSServerConfig {
     ///     user then connects only with Warden's signature, not with its certificate alone.
     public static func render(
         authority: CertificateAuthority, host: String, port: Int, jetStreamStore: String? = nil,
-        cluster: Cluster? = nil, trustedProxy: String? = nil
+        cluster: Cluster? = nil, trustedProxy: String? = nil, limits: SlowConsumerLimits = SlowConsumerLimits()
     ) -> String {
         func absolute(_ path: String) -> String {
             path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
@@ -57,7 +72,7 @@ public enum NATSServerConfig {
             # own identities (\(warden), and each instance's): services cannot connect to NATS around Warden.
             host: \(quoted(host))
             port: \(port)
-
+            \(limits.maxPending.map { "max_pending: \($0)\n" } ?? "")\(limits.writeDeadline.map { "write_deadline: \(quoted($0))\n" } ?? "")
             tls {
             \(tls)
             }

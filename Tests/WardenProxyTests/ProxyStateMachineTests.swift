@@ -109,6 +109,34 @@ struct ProxyStateMachineTests {
         #expect(silent.out.records.count == 1)
     }
 
+    @Test mutating func probesOfAStalledClientsUpstreamAreWardensOwnPINGsWhosePONGsStayWithWarden() throws {
+        // Nothing before the upstream is ready.
+        try self.client("CONNECT {\"verbose\":false}\r\n")
+        self.machine.probeUpstream(into: &self.out)
+        self.machine.upstreamBecameReady(into: &self.out)
+        #expect(self.toUpstream.components(separatedBy: "PING").count == 1)
+        self.out = ProxyOutput()
+        // Two probes, then the client's own PING: only the client's PONG reaches it.
+        self.machine.probeUpstream(into: &self.out)
+        self.machine.probeUpstream(into: &self.out)
+        try self.client("PING\r\n")
+        #expect(self.toUpstream == "PING\r\nPING\r\nPING\r\n")
+        try self.server("PONG\r\nPONG\r\n")
+        #expect(self.toClient == "")
+        try self.server("PONG\r\n")
+        #expect(self.toClient == "PONG\r\n")
+        // At most `maxProbes` outstanding.
+        self.out = ProxyOutput()
+        for _ in 0..<(ProxyStateMachine.maxProbes + 5) { self.machine.probeUpstream(into: &self.out) }
+        #expect(self.toUpstream == String(repeating: "PING\r\n", count: ProxyStateMachine.maxProbes))
+        // None after the close.
+        self.machine.closed()
+        self.out = ProxyOutput()
+        try self.server(String(repeating: "PONG\r\n", count: ProxyStateMachine.maxProbes))
+        self.machine.probeUpstream(into: &self.out)
+        #expect(self.out.upstream.isEmpty)
+    }
+
     @Test mutating func aDenyWaitsForThePONGOfAnEarlierPING() throws {
         try self.client("CONNECT {\"verbose\":false}\r\n")
         self.machine.upstreamBecameReady(into: &self.out)

@@ -39,7 +39,7 @@ final class ProxySession {
     weak var clientHandler: ClientProxyHandler?
     weak var upstreamHandler: UpstreamHandler?
     /// Fires when the client has not become writable again within the write deadline.
-    private var writeDeadline: Scheduled<Void>?
+    private var stall = StallWatch()
     private(set) var clientPause: PauseReasons = []
     private(set) var upstreamPause: PauseReasons = []
 
@@ -100,6 +100,7 @@ final class ProxySession {
     }
 
     func clientClosed() {
+        self.stall.stop()
         self.core.closed()
         self.registry.remove(self.core.machine.conn)
         // What the client sent before going away was decided and recorded: it still goes upstream.
@@ -111,23 +112,22 @@ final class ProxySession {
 
     func clientWritabilityChanged(_ writable: Bool) {
         if writable {
-            self.writeDeadline?.cancel()
-            self.writeDeadline = nil
+            self.stall.stop()
             self.resumeUpstream(.peerUnwritable)
         } else {
             self.pauseUpstream(.peerUnwritable)
-            guard self.writeDeadline == nil, !self.closing else { return }
+            guard !self.closing else { return }
             let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
-            self.writeDeadline = self.eventLoop.scheduleTask(in: self.settings.writeDeadline) {
-                bound.value.writeDeadlineExceeded()
-            }
+            self.stall.start(
+                on: self.eventLoop, deadline: self.settings.writeDeadline,
+                deadlineExceeded: { bound.value.writeDeadlineExceeded() }, probe: { bound.value.probeUpstream() })
         }
     }
 
     /// The client took nothing for the whole write deadline: it is closed as nats-server closes a slow
     /// consumer, so that it does not hold its upstream connection (and nats-server's buffers) for ever.
     private func writeDeadlineExceeded() {
-        self.writeDeadline = nil
+        self.stall.stop()
         guard !self.closing, !self.clientChannel.isWritable else { return }
         let pending = (try? self.clientChannel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
         let deadline = self.settings.writeDeadline
@@ -137,6 +137,14 @@ final class ProxySession {
         self.sink.metrics.countSlowConsumer()
         self.core.slowConsumer(reason: reason)
         self.closeIfDecided()
+    }
+
+    /// While the client stalls, a PING of Warden's own finds out whether nats-server closed the
+    /// connection Warden is not reading (`ProxyStateMachine.probeUpstream`).
+    private func probeUpstream() {
+        guard !self.closing else { return }
+        self.core.probeUpstream()
+        self.flushAll()
     }
 
     // MARK: Upstream side
@@ -355,6 +363,7 @@ final class ProxySession {
     func close(reason: String) {
         guard !self.closing else { return }
         self.closing = true
+        self.stall.stop()
         self.logger.debug("closing", metadata: ["reason": "\(reason)"])
         self.core.closed()
         self.flushAll()

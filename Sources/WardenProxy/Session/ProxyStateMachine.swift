@@ -52,10 +52,11 @@ struct ProxyStateMachine {
     var lookup = StreamLookup()
     /// PINGs sent upstream, the client's and Warden's own, and the PONGs nats-server returned: it
     /// answers them in order.
-    private var pingsForwarded = 0
+    var pingsForwarded = 0
     private var pongsReturned = 0
-    /// The number (among `pingsForwarded`) of the PING Warden sent of its own, until its PONG returns.
-    private var ownPing: Int?
+    /// The numbers (among `pingsForwarded`) of the PINGs Warden sent of its own, in order, until their
+    /// PONGs return.
+    var ownPings: [Int] = []
     /// The client's PINGs forwarded and their PONGs returned to it.
     private var clientPings = 0
     private var clientPongs = 0
@@ -291,8 +292,8 @@ struct ProxyStateMachine {
             }
         case .pong:
             self.pongsReturned += 1
-            if self.ownPing == self.pongsReturned {
-                self.ownPing = nil
+            if self.ownPings.first == self.pongsReturned {
+                self.ownPings.removeFirst()
             } else {
                 out.client.append(frame.raw)
                 self.clientPongs += 1
@@ -349,16 +350,16 @@ struct ProxyStateMachine {
         }
     }
 
-    private static let ping = ByteBuffer(string: "PING\r\n")
+    static let ping = ByteBuffer(string: "PING\r\n")
 
     /// An ended subscription's checks stay until the PONG of a PING sent after its UNSUB
     /// (`SubscriptionTable`). When the client has sent none since, Warden sends one, so that the
     /// checks of a client that never PINGs do not pile up for as long as it is connected. One at a
     /// time: subscriptions that end while it is out wait for the next, sent when its PONG returns.
     private mutating func pingForEndedSubscriptions(into out: inout ProxyOutput) {
-        guard self.ownPing == nil, self.subscriptions.needsPing(pingsForwarded: self.pingsForwarded) else { return }
+        guard self.ownPings.isEmpty, self.subscriptions.needsPing(pingsForwarded: self.pingsForwarded) else { return }
         self.pingsForwarded += 1
-        self.ownPing = self.pingsForwarded
+        self.ownPings.append(self.pingsForwarded)
         self.toUpstream(Self.ping, into: &out)
     }
 

@@ -95,6 +95,11 @@ struct SessionCore {
         self.encodeRecords()
     }
 
+    /// A probe of the upstream connection while the client stalls (`ProxyStateMachine.probeUpstream`).
+    mutating func probeUpstream() {
+        self.machine.probeUpstream(into: &self.out)
+    }
+
     mutating func upstreamBecameReady(proxySignature: String?) {
         self.machine.upstreamBecameReady(proxySignature: proxySignature, into: &self.out)
     }
