@@ -24,6 +24,12 @@ public import ServiceLifecycle
 /// every `cacheWindow` bytes it starts writing the newest window to disk and drops the one before
 /// from the cache, once that is on disk.
 ///
+/// How much is held in memory while clients go on is the log's window, `highWater`: a crash (or a disk
+/// that refuses writes) loses at most that many bytes of records for operations Warden has already
+/// passed on. With a window of 0 (`acknowledgesOnlyWritten`), sessions pass nothing on until its records
+/// are in the file (`whenWritten`): nothing is lost if Warden crashes, at the cost of a wait for the
+/// writer on every read.
+///
 /// For rotation, `reopen` makes the writer open `path` again (a new file, once the old one was moved
 /// away) and write the records that follow there, as nats-server reopens its log on SIGUSR1.
 public final class DecisionLog: Service, Sendable {
@@ -43,6 +49,8 @@ public final class DecisionLog: Service, Sendable {
         var reopenError: String?
         /// `flush` calls waiting for `written` to reach their target.
         var flushing: [(target: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        /// `whenWritten` callbacks waiting for `written` to reach their target.
+        var writtenWaiters: [(target: Int, eventLoop: any EventLoop, body: @Sendable () -> Void)] = []
         /// Set when the writer has exited: nothing more will be written.
         var writerExited = false
     }
@@ -126,6 +134,26 @@ public final class DecisionLog: Service, Sendable {
 
     /// Bytes written so far; for tests and metrics.
     public var bytesWritten: Int { self.writer.withState { $0.written } }
+
+    /// Bytes submitted so far: once `bytesWritten` reaches it, every record submitted before is in the file.
+    public var bytesSubmitted: Int { self.writer.withState { $0.submitted } }
+
+    /// Whether the writer has stopped: nothing more will be written.
+    public var isStopped: Bool { self.writer.withState { $0.writerExited } }
+
+    /// Whether sessions pass nothing on before its records are written (a window, `highWater`, of 0).
+    public var acknowledgesOnlyWritten: Bool { self.highWater == 0 }
+
+    /// Runs `body` on `eventLoop` once `bytesWritten` has reached `target` (at once if it has, or when the
+    /// writer has stopped: nothing more will be written). Wakes the writer: someone is waiting.
+    public func whenWritten(atLeast target: Int, on eventLoop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
+        let now = self.writer.update { state, _ in
+            guard state.written < target, !state.writerExited else { return (true, false) }
+            state.writtenWaiters.append((target, eventLoop, body))
+            return (false, true)
+        }
+        if now { eventLoop.execute(body) }
+    }
 
     /// Makes the writer open `path` again once it has written what is queued, for log rotation: after
     /// the file was moved away, records go to a new file at `path`. If that cannot be opened, the
@@ -226,8 +254,10 @@ public final class DecisionLog: Service, Sendable {
                 state.written += batch.count
                 let flushed = state.flushing.filter { $0.target <= state.written }.map(\.continuation)
                 state.flushing.removeAll { $0.target <= state.written }
-                guard state.pending.count < self.lowWater else { return ([], flushed) }
-                let waiters = state.waiters
+                var waiters = state.writtenWaiters.filter { $0.target <= state.written }.map { ($0.eventLoop, $0.body) }
+                state.writtenWaiters.removeAll { $0.target <= state.written }
+                guard state.pending.count < self.lowWater else { return (waiters, flushed) }
+                waiters += state.waiters
                 state.waiters.removeAll()
                 return (waiters, flushed)
             }
@@ -239,12 +269,16 @@ public final class DecisionLog: Service, Sendable {
         fsync(descriptor)
         close(descriptor)
         // Nothing more will be written: a flush still waiting gets its answer now.
-        let flushing = self.writer.withState { state in
+        let (flushing, waiting) = self.writer.withState { state in
             state.writerExited = true
-            defer { state.flushing = [] }
-            return state.flushing.map(\.continuation)
+            defer {
+                state.flushing = []
+                state.writtenWaiters = []
+            }
+            return (state.flushing.map(\.continuation), state.writtenWaiters.map { ($0.eventLoop, $0.body) })
         }
         for continuation in flushing { continuation.resume() }
+        for (eventLoop, body) in waiting { eventLoop.execute(body) }
     }
 
     /// Opens `path` again, in place of `descriptor`, which is synced and closed. Keeps `descriptor`

@@ -19,7 +19,7 @@ struct BenchmarkMain {
         if arguments.contains("--help") || arguments.contains("-h") {
             print(
                 """
-                usage: warden-bench [policy|proxy|failover] [--quick] [--only WORKLOAD] [--json FILE]
+                usage: warden-bench [policy|proxy|failover] [--quick] [--only WORKLOAD] [--decision-log-window SIZE] [--json FILE]
                   policy   ns per publish decision, 10 and 10,000 rules, cached and uncached
                   proxy    Warden against nats-server direct over TLS: throughput, fan-out, request/reply
                            latency, memory per idle connection (needs `warden` built next to warden-bench)
@@ -28,6 +28,8 @@ struct BenchmarkMain {
                            (only when named: it kills processes it started, and takes about a minute)
                   --quick  small counts, one round: a smoke run
                   --only   one proxy workload, e.g. to profile it: \(ProxyBenchmark.workloads.joined(separator: ", "))
+                  --decision-log-window
+                           passed to `warden serve` (default 8MB; 0: nothing leaves before its record is written)
                   --json   where to write the figures (default logs/warden-bench.json)
                 """)
             return
@@ -47,6 +49,11 @@ struct BenchmarkMain {
                     "unknown workload '\(only!)'; one of: \(ProxyBenchmark.workloads.joined(separator: ", "))")
             }
         }
+        var window: String?
+        if let index = arguments.firstIndex(of: "--decision-log-window"), index + 1 < arguments.count {
+            window = arguments[index + 1]
+            arguments.removeSubrange(index...(index + 1))
+        }
         if let unknown = arguments.first(where: { !["policy", "proxy", "failover", "--quick"].contains($0) }) {
             throw BenchmarkError("unknown argument '\(unknown)'; see --help")
         }
@@ -61,6 +68,7 @@ struct BenchmarkMain {
             "mode": quick ? "quick" : "full", "cores": ProcessInfo.processInfo.activeProcessorCount,
             "date": ISO8601DateFormatter().string(from: Date()),
         ]
+        if let window { report["decision_log_window"] = window }
 
         if runPolicy {
             let results = try PolicyBenchmark(iterations: quick ? 200_000 : 5_000_000).run()
@@ -93,10 +101,12 @@ struct BenchmarkMain {
                     messages: 20_000, fanOutMessages: 5_000, requests: 500, idleConnections: 100, rounds: 1)
                 : ProxyBenchmark.Sizes(
                     messages: 200_000, fanOutMessages: 50_000, requests: 10_000, idleConnections: 1000, rounds: 3)
-            let benchmark = try ProxyBenchmark(sizes: sizes, wardenExecutable: executable, only: only)
+            let benchmark = try ProxyBenchmark(
+                sizes: sizes, wardenExecutable: executable, only: only,
+                serveArguments: window.map { ["--decision-log-window", $0] } ?? [])
             defer { benchmark.stop() }
             print(
-                "\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run)"
+                "\nproxy: Warden vs nats-server direct, both over TLS on loopback, every decision logged (\(quick ? "quick" : "full") run\(window.map { ", decision log window \($0)" } ?? ""))"
             )
             let allocator = benchmark.wardenAllocator
             print("Warden's allocator: \(allocator)")

@@ -44,7 +44,8 @@ final class ProxyBenchmark {
     private var warden: Process?
     private var relay: TCPRelay?
 
-    init(sizes: Sizes, wardenExecutable: String, only: String? = nil) throws {
+    /// `serveArguments` are added to `warden serve`'s command line.
+    init(sizes: Sizes, wardenExecutable: String, only: String? = nil, serveArguments: [String] = []) throws {
         self.sizes = sizes
         self.only = only
         let folder = try BenchmarkFolder(named: "warden-bench")
@@ -64,7 +65,7 @@ final class ProxyBenchmark {
                 "serve", "--upstream", "tls://127.0.0.1:\(self.natsPort)", "--listen", "127.0.0.1:\(self.wardenPort)",
                 "--certs", self.layout.root, "--acls", self.directory + "/acls", "--decision-log", self.decisionLog,
                 "--log-level", "warning",
-            ], port: self.wardenPort)
+            ] + serveArguments, port: self.wardenPort)
         if self.runs("request-reply") { self.relay = try TCPRelay(targetPort: self.natsPort) }
     }
 

@@ -61,7 +61,7 @@ struct NATSConfigCommand: ParsableCommand {
         if self.clusterListen == nil, self.routes != nil || self.serverName != nil {
             throw ValidationError("--routes and --server-name configure a cluster: give --cluster-listen too")
         }
-        if let maxPending = self.maxPending, !Self.isSize(maxPending) {
+        if let maxPending = self.maxPending, ByteSize.parse(maxPending) == nil {
             throw ValidationError("--max-pending must be a size in bytes, KB, MB or GB, e.g. 8MB")
         }
         if let writeDeadline = self.writeDeadline, (try? DurationParser.parse(writeDeadline)) == nil {
@@ -71,16 +71,6 @@ struct NATSConfigCommand: ParsableCommand {
             throw ValidationError(
                 "--routes must be tls://HOST:PORT, comma-separated, e.g. tls://nats-2:6222,tls://nats-3:6222")
         }
-    }
-
-    /// A size as nats-server's configuration reads one: digits, and KB, MB or GB (1,024-based) or none.
-    static func isSize(_ text: String) -> Bool {
-        var digits = Substring(text.uppercased())
-        for unit in ["KB", "MB", "GB", "K", "M", "G"] where digits.hasSuffix(unit) {
-            digits = digits.dropLast(unit.count)
-            break
-        }
-        return !digits.isEmpty && digits.count <= 15 && digits.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     private func routeList(_ text: String) -> [ProxyConfiguration.Upstream]? {

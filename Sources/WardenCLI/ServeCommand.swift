@@ -51,6 +51,14 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var certs: CertsOptions
     @Option(name: .customLong("decision-log"), help: "JSON Lines file every decision is appended to.")
     var decisionLog: String = "logs/decisions.jsonl"
+    @Option(
+        name: .customLong("decision-log-window"),
+        help: """
+            How many bytes of records Warden may hold in memory, not yet in the decision log's file, while \
+            clients go on (what a crash could lose); past it, clients wait for the log. 0: nothing a record \
+            decides leaves Warden before the record is in the file.
+            """)
+    var decisionLogWindow = "8MB"
     @Flag(inversion: .prefixedNo, help: "Publish every denial on NATS to warden.audit.deny.OP.SERVICE.")
     var auditEvents = true
     @Option(
@@ -119,6 +127,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard self.maxSubscriptions >= 0 else {
             throw ValidationError("--max-subscriptions must be 0 (no limit) or more, e.g. 10000")
+        }
+        guard ByteSize.parse(self.decisionLogWindow) != nil else {
+            throw ValidationError("--decision-log-window must be a size in bytes, KB, MB or GB, e.g. 8MB or 0")
         }
         guard (try? DurationParser.parse(self.writeDeadline)).map({ $0 > .zero }) == true else {
             throw ValidationError("--write-deadline must be a duration like 10s or 500ms")
@@ -191,6 +202,7 @@ struct ServeCommand: AsyncParsableCommand {
                 listenHost: host, listenPort: port, upstreams: upstreams, upstreamCAFile: self.upstreamCA,
                 certs: self.certs.layout),
             aclDirectory: self.acls.directory, decisionLogPath: self.decisionLog)
+        configuration.decisionLogWindow = ByteSize.parse(self.decisionLogWindow)!
         configuration.auditEvents =
             self.auditEvents ? AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10) : nil
         configuration.metrics = self.metrics.flatMap { parseHostPort(Substring($0)) }

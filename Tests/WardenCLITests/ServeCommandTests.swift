@@ -132,6 +132,12 @@ struct ServeCommandTests {
             #expect(badRate.status != 0)
             #expect(badRate.stderr.contains("--audit-rate"))
         }
+
+        for window in ["-1", "8XB", "lots", "9999999999999"] {
+            let badWindow = try warden(["serve", "--decision-log-window=\(window)"], in: directory.path)
+            #expect(badWindow.status != 0)
+            #expect(badWindow.stderr.contains("--decision-log-window must be a size"), "\(badWindow.stderr)")
+        }
     }
 
     @Test func serveWithMetricsServesPrometheusTextAndStopsWhenItsPortIsTaken() async throws {

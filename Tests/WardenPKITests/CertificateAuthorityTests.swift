@@ -236,12 +236,13 @@ import X509
         #expect(error?.message.contains("does not belong") == true)
     }
 
-    @Test func aMissingCAAsksForInit() throws {
-        let error = #expect(throws: PKIError.self) {
-            try CertificateAuthority.load(layout: CertsLayout(root: self.directory.appending("none")))
-        }
+    /// The library names the file it could not read; the code is what `warden` turns into "run `warden
+    /// init` first" (`WardenCLITests.errorsComeWithTheCommandLinesHint`).
+    @Test func aMissingCAIsReportedAsNotInitialized() throws {
+        let layout = CertsLayout(root: self.directory.appending("none"))
+        let error = #expect(throws: PKIError.self) { try CertificateAuthority.load(layout: layout) }
         #expect(error?.code == .notInitialized)
-        #expect(error?.message.contains("warden init") == true)
+        #expect(error?.message.contains(layout.caCertificate) == true, "\(error?.message ?? "")")
     }
 
     @Test func anUnwritableFolderIsReported() throws {

@@ -58,7 +58,8 @@ final class ProxyHarness: @unchecked Sendable {
     init(
         acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
         upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"], logHighWater: Int = 8 << 20,
-        auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard, jetStream: Bool = false
+        logPath: String? = nil, auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard,
+        jetStream: Bool = false
     ) async throws {
         self.directory = try TemporaryDirectory()
         self.layout = CertsLayout(root: self.directory.appending("certs"))
@@ -80,7 +81,7 @@ final class ProxyHarness: @unchecked Sendable {
 
         var logger = Logger(label: "warden-test")
         logger.logLevel = .warning
-        self.logPath = self.directory.appending("logs/decisions.jsonl")
+        self.logPath = logPath ?? self.directory.appending("logs/decisions.jsonl")
         var proxy = ProxyConfiguration(
             listenHost: "127.0.0.1", listenPort: 0, upstreams: [.init(host: upstreamHost, port: natsPort)],
             certs: self.layout)
@@ -88,7 +89,9 @@ final class ProxyHarness: @unchecked Sendable {
         // What `warden serve` runs, as it runs it.
         var configuration = Broker.Configuration(
             proxy: proxy, aclDirectory: aclDirectory, decisionLogPath: self.logPath)
-        configuration.decisionLogHighWater = logHighWater
+        configuration.decisionLogWindow = logHighWater
+        // A log that refuses writes on purpose (`logPath`) gives up at once when the test stops Warden.
+        if logPath != nil { configuration.decisionLogShutdownTimeout = .milliseconds(100) }
         configuration.auditEvents = auditEvents ? auditBudget : nil
         let broker = try Broker(
             configuration: configuration, policy: policy, credentials: CredentialStore(layout: self.layout),
@@ -200,12 +203,12 @@ final class ProxyHarness: @unchecked Sendable {
 func withWarden(
     acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
     upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
-    logHighWater: Int = 8 << 20, auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard,
-    jetStream: Bool = false, _ body: (ProxyHarness) async throws -> Void
+    logHighWater: Int = 8 << 20, logPath: String? = nil, auditEvents: Bool = false,
+    auditBudget: AuditBudget.Limit = .standard, jetStream: Bool = false, _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let warden = try await ProxyHarness(
         acl: acl, services: services, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts,
-        logHighWater: logHighWater,
+        logHighWater: logHighWater, logPath: logPath,
         auditEvents: auditEvents, auditBudget: auditBudget, jetStream: jetStream)
     do {
         try await body(warden)

@@ -22,8 +22,12 @@ public final class Broker: Sendable {
         /// The folder of ACL files, read again at SIGHUP.
         public var aclDirectory: String
         public var decisionLogPath: String
-        /// Past this many bytes of records waiting, sessions stop reading until fewer than half are left.
-        public var decisionLogHighWater = 8 << 20
+        /// The decision log's window: past this many bytes of records held in memory (not yet in the file),
+        /// sessions stop reading until fewer than half are left. 0: nothing a record decides leaves Warden
+        /// before the record is in the file.
+        public var decisionLogWindow = 8 << 20
+        /// How long stopping waits for the decision log's file to take the last records (`DecisionLog`).
+        public var decisionLogShutdownTimeout: TimeAmount = .seconds(30)
         /// Each service's audit-event budget; nil publishes no audit events.
         public var auditEvents: AuditBudget.Limit? = .standard
         /// Where Prometheus scrapes, `HOST:PORT`; nil serves no metrics.
@@ -62,9 +66,10 @@ public final class Broker: Sendable {
         eventLoopGroup: any EventLoopGroup, before: [any Service] = [], signals: UnixSignalsSequence? = nil,
         shutdownSignals: [UnixSignal] = [], logger: Logger
     ) throws {
-        let high = configuration.decisionLogHighWater
+        let high = configuration.decisionLogWindow
         self.log = try DecisionLog(
-            path: configuration.decisionLogPath, highWater: high, lowWater: max(1, high / 2), logger: logger)
+            path: configuration.decisionLogPath, highWater: high, lowWater: max(1, high / 2),
+            shutdownTimeout: configuration.decisionLogShutdownTimeout, logger: logger)
         self.audit = try configuration.auditEvents.map {
             try AuditTrail.overNATS(configuration.proxy.wardenConnection, budget: $0, logger: logger)
         }

@@ -25,23 +25,27 @@ final class ProxySession {
     /// Where the upstream connection goes, and the pool that hears how it went.
     let upstream: UpstreamConnector
     /// Where the decision records go.
-    private let sink: DecisionSink
+    let sink: DecisionSink
     private let registry: ConnectionRegistry
     /// Warden's INFO, for updates to the client.
     let info: InfoSource
-    private let settings: SessionFactory.Settings
+    let settings: SessionFactory.Settings
     private(set) var upstreamChannel: (any Channel)?
     /// The nats-server the upstream connection goes to, once chosen.
     private(set) var upstreamServer: UpstreamEndpoint?
     var logger: Logger
-    private var core: SessionCore
-    private var closing = false
+    /// The I/O-free part; the session's other files (`ProxySession+Updates`) use it too.
+    var core: SessionCore
+    private(set) var closing = false
     weak var clientHandler: ClientProxyHandler?
     weak var upstreamHandler: UpstreamHandler?
     /// Fires when the client has not become writable again within the write deadline.
     private var stall = StallWatch()
     private(set) var clientPause: PauseReasons = []
     private(set) var upstreamPause: PauseReasons = []
+    /// With a decision log that acknowledges only written records: the log's count this session's
+    /// records must reach before the frames held meanwhile leave, and what to do then.
+    private var heldForLog: (target: Int, then: [() -> Void])?
 
     /// Past this many bytes queued for an upstream that is still connecting, the client is not read.
     static let maxQueuedBeforeUpstream = 1 << 20
@@ -105,8 +109,7 @@ final class ProxySession {
         self.registry.remove(self.core.machine.conn)
         // What the client sent before going away was decided and recorded: it still goes upstream.
         self.core.out.client.removeAll()
-        self.flushAll()
-        self.upstreamChannel?.close(promise: nil)
+        self.flushAll { self.upstreamChannel?.close(promise: nil) }
         self.closing = true
     }
 
@@ -236,85 +239,39 @@ final class ProxySession {
         if writable { self.resumeClient(.peerUnwritable) } else { self.pauseClient(.peerUnwritable) }
     }
 
-    // MARK: Credentials
-
-    /// The credential this connection was admitted with may no longer be used (revoked, expired, or
-    /// gone from the inventory): the state machine tells the client, records it and closes
-    /// (`ProxyStateMachine.credentialWithdrawn`).
-    func credentialWithdrawn(_ failure: CredentialVerifier.Failure, serial: String) {
-        guard !self.closing else { return }
-        let reason = "\(failure.code.rawValue): \(failure.reason)"
-        self.logger.warning("closing: credential withdrawn", metadata: ["reason": "\(reason)"])
-        self.sink.metrics.countCredentialClose()
-        self.core.credentialWithdrawn(
-            ProxyStateMachine.Withdrawal(
-                reason: reason, expired: failure.code == .expired,
-                identity: self.core.machine.service.map {
-                    Identity.service($0).uri(trustDomain: self.settings.trustDomain)
-                }, serial: serial))
-        self.closeIfDecided()
-    }
-
-    // MARK: INFO updates
-
-    /// Warden is in lame duck mode: the client is told, with nats-server's INFO `ldm`, that it will be
-    /// closed soon and should reconnect elsewhere (`ProxyServer.enterLameDuckMode`): to the other Wardens it names.
-    func lameDuck() {
-        guard !self.closing else { return }
-        self.core.out.client.append(
-            self.info.line(clientID: self.core.machine.conn, lameDuck: true, connectURLs: self.info.peerURLs))
-        self.flushAll()
-    }
-
-    /// The live Wardens changed (`ProxyServer.peersChanged`): the client is told the new list in an
-    /// INFO, as nats-server tells its clients when its cluster changes, once it has had the first
-    /// PONG (nats-server sends no INFO update before that either).
-    func peersChanged() {
-        guard !self.closing, self.core.machine.hasAnsweredFirstPing else { return }
-        let urls = self.info.clientConnectURLs ?? [self.info.advertisedAddress]
-        self.core.out.client.append(self.info.line(clientID: self.core.machine.conn, connectURLs: urls))
-        self.flushAll()
-    }
-
-    // MARK: ACL reload
-
-    /// The ACLs were reloaded: `snapshot` decides this connection from now on. Returns how many of its
-    /// subscriptions were removed because they are no longer allowed.
-    func policyChanged(_ snapshot: PolicySnapshot) -> Int {
-        guard !self.closing else { return 0 }
-        let service = self.core.machine.service
-        let policy = service.flatMap { snapshot.policy(for: $0) }
-        // Already told (a connection admitted while the ACLs were being replaced).
-        guard policy !== self.core.machine.policy else { return 0 }
-        let counters = self.sink.metrics.decisionCounters(service: service, mode: policy?.mode ?? .enforce)
-        let removed = self.core.policyChanged(to: policy, counters: counters)
-        self.flushAll()
-        if removed > 0 {
-            self.logger.info(
-                "removed subscriptions the reloaded ACLs no longer allow", metadata: ["removed": "\(removed)"])
-        }
-        return removed
-    }
-
     // MARK: Carrying out
 
     /// Closes if the state machine said so. Frames stay in the core's output until the end of the read
     /// cycle (`flushAll`), so each direction gets one write per cycle.
-    private func closeIfDecided() {
+    func closeIfDecided() {
         if let close = self.core.out.close {
             self.core.out.close = nil
             self.close(reason: close)
         }
     }
 
-    /// Writes what the read cycle gathered for each side, flushes, and hands the records to the log.
-    private func flushAll() {
+    /// Writes what the read cycle gathered for each side, flushes, and hands the records to the log, then
+    /// runs `finish`. With a log that acknowledges only written records, the records go first and the
+    /// frames (and `finish`) wait until they are in the file.
+    func flushAll(then finish: (() -> Void)? = nil) {
         self.core.endCycle()
         if let number = self.core.out.lookupStarted {
             self.core.out.lookupStarted = nil
             let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
             self.eventLoop.scheduleTask(in: StreamLookup.timeout) { bound.value.streamLookupTimedOut(number) }
         }
+        if self.sink.log.acknowledgesOnlyWritten {
+            _ = self.sink.handOver(self.core.records)
+            self.holdUntilWritten(self.sink.log.bytesSubmitted, then: finish)
+            return
+        }
+        self.writeOutput()
+        self.submitLog()
+        finish?()
+    }
+
+    /// Writes and flushes the frames gathered for each side.
+    private func writeOutput() {
         if !self.core.out.upstream.isEmpty {
             // The state machine emits upstream frames only once the upstream is ready, which needs the
             // channel; never drop a frame silently if that ever fails to hold.
@@ -331,7 +288,6 @@ final class ProxySession {
             self.core.out.client.write(to: self.clientChannel)
             self.clientChannel.flush()
         }
-        self.submitLog()
         if self.clientPause.contains(.upstreamPending),
             self.core.bytesWaitingForUpstream <= Self.maxQueuedBeforeUpstream
         {
@@ -360,15 +316,60 @@ final class ProxySession {
         }
     }
 
+    /// The frames gathered wait for their records (a window of 0): both sides stop reading meanwhile.
+    private func holdUntilWritten(_ target: Int, then finish: (() -> Void)?) {
+        if var held = self.heldForLog {
+            // Already waiting: the wait re-checks the target once it fires.
+            held.target = target
+            if let finish { held.then.append(finish) }
+            self.heldForLog = held
+            return
+        }
+        if self.sink.log.bytesWritten >= target {
+            self.writeOutput()
+            finish?()
+            return
+        }
+        self.heldForLog = (target, finish.map { [$0] } ?? [])
+        self.pauseClient(.decisionLog)
+        self.pauseUpstream(.decisionLog)
+        self.awaitLog(target)
+    }
+
+    private func awaitLog(_ target: Int) {
+        let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
+        self.sink.log.whenWritten(atLeast: target, on: self.eventLoop) { bound.value.logCaughtUp() }
+    }
+
+    private func logCaughtUp() {
+        guard let held = self.heldForLog else { return }
+        if self.sink.log.bytesWritten < held.target {
+            guard self.sink.log.isStopped else {
+                self.awaitLog(held.target)
+                return
+            }
+            // The log stopped without writing them (Warden is stopping, the disk refused them): nothing
+            // they decided may leave.
+            self.core.out.upstream.removeAll()
+            self.core.out.client.removeAll()
+        }
+        self.heldForLog = nil
+        self.writeOutput()
+        for finish in held.then { finish() }
+        self.resumeClient(.decisionLog)
+        self.resumeUpstream(.decisionLog)
+    }
+
     func close(reason: String) {
         guard !self.closing else { return }
         self.closing = true
         self.stall.stop()
         self.logger.debug("closing", metadata: ["reason": "\(reason)"])
         self.core.closed()
-        self.flushAll()
-        self.clientChannel.close(promise: nil)
-        self.upstreamChannel?.close(promise: nil)
+        self.flushAll {
+            self.clientChannel.close(promise: nil)
+            self.upstreamChannel?.close(promise: nil)
+        }
     }
 
     // MARK: Back-pressure
