@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "warden", targets: ["WardenCLI"]),
         .executable(name: "warden-bench", targets: ["WardenBenchmark"]),
+        .executable(name: "warden-fuzz", targets: ["WardenFuzz"]),
         .library(name: "WardenPolicy", targets: ["WardenPolicy"]),
     ],
     dependencies: [
@@ -53,7 +54,8 @@ let package = Package(
         // What nats-server does on a client's behalf, decided by its ACL: JetStream API calls, headers that
         // make nats-server publish, stored messages carried in answers. Standard library only.
         .target(name: "WardenContainment", dependencies: ["WardenPolicy"], swiftSettings: swiftSettings),
-        // The NATS client protocol, both directions, as a streaming parser. NIOCore only.
+        // The NATS client protocol, both directions, as a streaming parser (NIOCore only), and the JSON of
+        // the handshake: a client's CONNECT options, the INFO lines Warden sends (Foundation's JSON).
         .target(
             name: "NATSProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -168,6 +170,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fuzzing targets: any bytes into the parsers, the handshake JSON, ACL files and JetStream
+        // checks, with the invariants each must keep.
+        .target(
+            name: "WardenFuzzTargets",
+            dependencies: ["NATSProtocol", "WardenACL", "WardenPolicy", "WardenContainment"],
+            swiftSettings: swiftSettings
+        ),
+        // `warden-fuzz`: libFuzzer's driver when built by scripts/fuzz.sh, a replayer of inputs otherwise.
+        .executableTarget(name: "WardenFuzz", dependencies: ["WardenFuzzTargets"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WardenFuzzTargetsTests", dependencies: ["WardenFuzzTargets"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WardenPolicyTests",
             dependencies: ["WardenPolicy", .product(name: "PropertyBased", package: "swift-property-based")],

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: sets up a fresh machine, builds, runs every test, then a quick benchmark smoke run.
+# The test command: sets up a fresh machine, builds, runs every test, a smoke fuzz, then a quick benchmark
+# smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -8,6 +9,8 @@ scripts/setup.sh
 swift format lint --strict -r Sources Tests Package.swift
 swift build --build-tests
 swift test
+# A smoke fuzz: every fuzzing target for 15 seconds from its seeds (scripts/fuzz.sh, README "Fuzzing").
+scripts/fuzz.sh 15
 # The benchmark prints figures only; a quick run proves it still works without asserting on timing.
 swift build -c release
 .build/release/warden-bench --quick

@@ -5,15 +5,15 @@ import Foundation
 /// The client's own credentials (`user`, `pass`, `auth_token`, `nkey`, `sig`, `jwt`) are never
 /// forwarded: upstream, every connection is Warden's identity. The options that change what the
 /// server does for the client (echo, headers, no_responders, protocol, pedantic) are kept.
-struct ClientConnect: Hashable, Sendable {
-    enum Failure: Error, Hashable {
+public struct ClientConnect: Hashable, Sendable {
+    public enum Failure: Error, Hashable {
         /// The CONNECT arguments are not a JSON object.
         case malformed
         /// `no_responders` without `headers`, which nats-server refuses and closes the connection for.
         case noRespondersRequiresHeaders
 
         /// nats-server's `-ERR` text for the failure, or nil when it closes without one.
-        var wireText: String? {
+        public var wireText: String? {
             switch self {
             case .malformed: return nil
             case .noRespondersRequiresHeaders: return "no responders requires headers support"
@@ -22,19 +22,19 @@ struct ClientConnect: Hashable, Sendable {
     }
 
     // nats-server's defaults when a field is absent: verbose, pedantic and echo are on.
-    var verbose = true
-    var pedantic = true
-    var echo = true
-    var headers = false
-    var noResponders = false
-    var protocolVersion = 0
-    var name: String?
-    var lang: String?
-    var version: String?
+    public var verbose = true
+    public var pedantic = true
+    public var echo = true
+    public var headers = false
+    public var noResponders = false
+    public var protocolVersion = 0
+    public var name: String?
+    public var lang: String?
+    public var version: String?
 
     /// The options of a CONNECT's JSON. A repeated CONNECT changes only the options it names, as
     /// nats-server reads it into the options it has (`over`).
-    init(json: String, over previous: ClientConnect? = nil) throws(Failure) {
+    public init(json: String, over previous: ClientConnect? = nil) throws(Failure) {
         guard let data = json.data(using: .utf8),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { throw .malformed }
@@ -58,7 +58,7 @@ struct ClientConnect: Hashable, Sendable {
 
     /// The connection name upstream: the service, then the client's own name if it gave one, so that
     /// nats-server's monitoring shows who is behind each of Warden's connections.
-    static func upstreamName(service: String?, clientName: String?) -> String {
+    public static func upstreamName(service: String?, clientName: String?) -> String {
         let who = "warden:" + (service ?? "unidentified")
         guard let clientName, !clientName.isEmpty else { return who }
         return "\(who):\(clientName)"
@@ -66,7 +66,7 @@ struct ClientConnect: Hashable, Sendable {
 
     /// The `CONNECT {...}\r\n` line for the upstream connection. Warden answers `verbose` itself (see
     /// `ProxyStateMachine`), so upstream it is always off. `proxySignature` is Warden's `proxy_sig`.
-    func upstreamLine(service: String?, proxySignature: String? = nil) -> String {
+    public func upstreamLine(service: String?, proxySignature: String? = nil) -> String {
         var object: [String: Any] = [
             "verbose": false,
             "pedantic": self.pedantic,

@@ -6,44 +6,44 @@ import Foundation
 /// Later INFO updates from nats-server are passed on with only the fields a client needs for its
 /// protocol: an allow-list, so that addresses (`connect_urls`, `ws_connect_urls`, `host`, `ip`, ...),
 /// nonces and whatever a future nats-server adds never reach a client and show it a way around Warden.
-enum ServerInfo {
+public enum ServerInfo {
     /// Fields of an upstream INFO that are passed on to clients.
-    static let forwardedFields: Set<String> = [
+    public static let forwardedFields: Set<String> = [
         "server_id", "server_name", "version", "go", "proto", "headers", "max_payload", "jetstream", "ldm",
         "connect_info", "domain",
     ]
 
     /// The version Warden's INFO names until it has seen nats-server's: the oldest nats-server whose
     /// protocol Warden speaks (headers, no responders).
-    static let protocolVersion = "2.10.0"
+    public static let protocolVersion = "2.10.0"
 
     /// What Warden's INFO repeats of nats-server's: clients choose features by `version` (nats.go and
     /// nats.py put a consumer's filter into the API subject from 2.9 on, for example), so it must be
     /// the version of the nats-server behind Warden.
-    struct Upstream: Hashable, Sendable {
-        var version = ServerInfo.protocolVersion
-        var jetStream = false
+    public struct Upstream: Hashable, Sendable {
+        public var version = ServerInfo.protocolVersion
+        public var jetStream = false
 
         /// The facts of an upstream INFO's JSON; nil when it is not an INFO Warden can read.
-        init?(json: String) {
+        public init?(json: String) {
             guard let object = ServerInfo.object(json) else { return nil }
             self.init(object: object)
         }
 
         /// The facts of an upstream INFO's JSON object; nil when it names no version.
-        init?(object: [String: Any]) {
+        public init?(object: [String: Any]) {
             guard let version = object["version"] as? String, !version.isEmpty else { return nil }
             self.version = version
             self.jetStream = (object["jetstream"] as? Bool) ?? false
         }
 
-        init() {}
+        public init() {}
     }
 
     /// Warden's own INFO line for a new client connection. With `lameDuck`, the INFO that tells a client
     /// Warden is about to close it (`ldm`, as nats-server's lame duck mode), so that it reconnects
     /// elsewhere. `connectURLs` are the live Wardens' client URLs (`connect_urls`).
-    static func warden(
+    public static func warden(
         serverID: String, clientID: UInt64, clientIP: String?, maxPayload: Int, upstream: Upstream,
         lameDuck: Bool = false, connectURLs: [String]? = nil
     ) -> String {
@@ -68,20 +68,20 @@ enum ServerInfo {
 
     /// What an upstream INFO tells Warden about the cluster, for its pool of servers (`UpstreamPool`);
     /// never passed on to clients.
-    struct Announcement: Equatable {
+    public struct Announcement: Equatable, Sendable {
         /// The server is in lame duck mode (`ldm`).
-        var lameDuck = false
+        public var lameDuck = false
         /// The cluster's servers (`connect_urls`), `HOST:PORT` each.
-        var connectURLs: [String] = []
+        public var connectURLs: [String] = []
         /// What a trusted proxy signs (`nonce`), when nats-server sends one.
-        var nonce: String?
+        public var nonce: String?
 
-        init(lameDuck: Bool = false, connectURLs: [String] = []) {
+        public init(lameDuck: Bool = false, connectURLs: [String] = []) {
             self.lameDuck = lameDuck
             self.connectURLs = connectURLs
         }
 
-        init(object: [String: Any]) {
+        public init(object: [String: Any]) {
             self.lameDuck = (object["ldm"] as? Bool) ?? false
             self.connectURLs = (object["connect_urls"] as? [Any])?.compactMap { $0 as? String } ?? []
             self.nonce = object["nonce"] as? String
@@ -91,7 +91,9 @@ enum ServerInfo {
 
     /// An upstream INFO reduced to the forwarded fields, with Warden's TLS facts and the client's id,
     /// and what it announces for the pool; nil when it is not valid JSON (then it is not passed on).
-    static func sanitized(upstreamJSON json: String, clientID: UInt64) -> (line: String, announcement: Announcement)? {
+    public static func sanitized(upstreamJSON json: String, clientID: UInt64) -> (
+        line: String, announcement: Announcement
+    )? {
         guard let upstream = Self.object(json) else { return nil }
         var object = upstream.filter { Self.forwardedFields.contains($0.key) }
         object["tls_required"] = true
@@ -102,7 +104,7 @@ enum ServerInfo {
     }
 
     /// An INFO's JSON as an object; nil when it is not one.
-    static func object(_ json: String) -> [String: Any]? {
+    public static func object(_ json: String) -> [String: Any]? {
         guard let data = json.data(using: .utf8) else { return nil }
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import NATSProtocol
 import NIOCore
 
 /// What Warden says of itself in the INFO it sends clients, as it stands: its `server_id`, the facts

@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NATSProtocol
 import NIOPosix
 import NIOSSL
 import WardenPKI

@@ -1,3 +1,4 @@
+import NATSProtocol
 import NIOCore
 import WardenAudit
 
