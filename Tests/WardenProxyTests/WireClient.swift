@@ -19,6 +19,8 @@ final class WireClient: @unchecked Sendable {
 
     private let channel: any Channel
     private let received: NIOLockedValueBox<String>
+    /// The certificate the server presented, DER-encoded, taken when the handshake completed.
+    private let presented: NIOLockedValueBox<[UInt8]>
 
     static func connect(
         port: Int, start: Start, certificate: String?, key: String?, ca: String, group: any EventLoopGroup
@@ -31,12 +33,14 @@ final class WireClient: @unchecked Sendable {
         }
         let context = try NIOSSLContext(configuration: tls)
         let received = NIOLockedValueBox("")
+        let presented = NIOLockedValueBox<[UInt8]>([])
         let secured = group.next().makePromise(of: Void.self)
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let collector = Collector(
-                        received: received, context: context, startTLSAfterInfo: start == .infoFirst, secured: secured)
+                        received: received, presented: presented, context: context,
+                        startTLSAfterInfo: start == .infoFirst, secured: secured)
                     if start == .handshakeFirst {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: context, serverHostname: nil))
@@ -49,12 +53,13 @@ final class WireClient: @unchecked Sendable {
         // Nothing is sent before the TLS session is up, as a real client would.
         channel.closeFuture.whenComplete { _ in secured.fail(ChannelError.ioOnClosedChannel) }
         try await secured.futureResult.get()
-        return WireClient(channel: channel, received: received)
+        return WireClient(channel: channel, received: received, presented: presented)
     }
 
-    private init(channel: any Channel, received: NIOLockedValueBox<String>) {
+    private init(channel: any Channel, received: NIOLockedValueBox<String>, presented: NIOLockedValueBox<[UInt8]>) {
         self.channel = channel
         self.received = received
+        self.presented = presented
     }
 
     /// Everything received so far, decrypted.
@@ -83,12 +88,11 @@ final class WireClient: @unchecked Sendable {
         return self.text
     }
 
-    /// The certificate the server presented in the TLS handshake, DER-encoded.
+    /// The certificate the server presented in the TLS handshake, DER-encoded: kept from the handshake,
+    /// so it is there even once the server has closed the connection (a client that sends no CONNECT is
+    /// closed after a while, sooner than a loaded machine may get here).
     func serverCertificate() async throws -> [UInt8] {
-        try await self.channel.eventLoop.submit { [channel] in
-            let handler = try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
-            return try handler.peerCertificate?.toDERBytes() ?? []
-        }.get()
+        self.presented.withLockedValue { $0 }
     }
 
     /// Waits (bounded) until the server closed the connection.
@@ -103,22 +107,29 @@ final class WireClient: @unchecked Sendable {
     private final class Collector: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         private let received: NIOLockedValueBox<String>
+        private let presented: NIOLockedValueBox<[UInt8]>
         private let context: NIOSSLContext
         private var startTLSAfterInfo: Bool
         private let secured: EventLoopPromise<Void>
 
         init(
-            received: NIOLockedValueBox<String>, context: NIOSSLContext, startTLSAfterInfo: Bool,
-            secured: EventLoopPromise<Void>
+            received: NIOLockedValueBox<String>, presented: NIOLockedValueBox<[UInt8]>, context: NIOSSLContext,
+            startTLSAfterInfo: Bool, secured: EventLoopPromise<Void>
         ) {
             self.received = received
+            self.presented = presented
             self.context = context
             self.startTLSAfterInfo = startTLSAfterInfo
             self.secured = secured
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case TLSUserEvent.handshakeCompleted = event { self.secured.succeed() }
+            if case TLSUserEvent.handshakeCompleted = event {
+                let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
+                let certificate = (try? handler?.peerCertificate?.toDERBytes()) ?? nil
+                self.presented.withLockedValue { $0 = certificate ?? [] }
+                self.secured.succeed()
+            }
             context.fireUserInboundEventTriggered(event)
         }
 
