@@ -14,3 +14,4 @@ scripts/fuzz.sh 15
 # The benchmark prints figures only; a quick run proves it still works without asserting on timing.
 swift build -c release
 .build/release/warden-bench --quick
+.build/release/warden-bench clients --clients 200 --json logs/warden-bench-clients.json

@@ -16,16 +16,22 @@ struct BenchmarkMain {
 
     static func run() throws {
         var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "load-worker" {
+            return try LoadWorker.run(Array(arguments.dropFirst()))
+        }
         if arguments.contains("--help") || arguments.contains("-h") {
             print(
                 """
-                usage: warden-bench [policy|proxy|failover] [--quick] [--only WORKLOAD] [--decision-log-window SIZE] [--json FILE]
+                usage: warden-bench [policy|proxy|failover|clients] [--quick] [--clients N] [--only WORKLOAD] [--decision-log-window SIZE] [--json FILE]
                   policy   ns per publish decision, 10 and 10,000 rules, cached and uncached
                   proxy    Warden against nats-server direct over TLS: throughput, fan-out, request/reply
                            latency, memory per idle connection (needs `warden` built next to warden-bench)
                   failover how long clients are without service when a nats-server of a three-server cluster,
                            then a Warden of two, is killed; through Warden and straight to the cluster
                            (only when named: it kills processes it started, and takes about a minute)
+                  clients  --clients N (default 9,000) concurrent mTLS clients with a subscription each through
+                           one Warden: memory and descriptors per client, connections a second, a fan-out to
+                           all, and a reconnect storm after a nats-server restart (only when named)
                   --quick  small counts, one round: a smoke run
                   --only   one proxy workload, e.g. to profile it: \(ProxyBenchmark.workloads.joined(separator: ", "))
                   --decision-log-window
@@ -54,13 +60,23 @@ struct BenchmarkMain {
             window = arguments[index + 1]
             arguments.removeSubrange(index...(index + 1))
         }
-        if let unknown = arguments.first(where: { !["policy", "proxy", "failover", "--quick"].contains($0) }) {
+        var clients = 9000
+        if let index = arguments.firstIndex(of: "--clients"), index + 1 < arguments.count {
+            guard let count = Int(arguments[index + 1]), count > 0 else {
+                throw BenchmarkError("--clients must be a number of clients, e.g. 9000")
+            }
+            clients = count
+            arguments.removeSubrange(index...(index + 1))
+        }
+        if let unknown = arguments.first(where: { !["policy", "proxy", "failover", "clients", "--quick"].contains($0) })
+        {
             throw BenchmarkError("unknown argument '\(unknown)'; see --help")
         }
         let which = Set(arguments.filter { !$0.hasPrefix("--") })
         let runPolicy = (which.isEmpty && only == nil) || which.contains("policy")
         let runProxy = which.isEmpty || which.contains("proxy")
         let runFailover = which.contains("failover")
+        let runClients = which.contains("clients")
         #if DEBUG
         print("note: this is a debug build; measure with `swift build -c release && .build/release/warden-bench`")
         #endif
@@ -145,6 +161,9 @@ struct BenchmarkMain {
         if runFailover {
             report["failover"] = try Self.runFailover(quick: quick)
         }
+        if runClients {
+            report["clients"] = try Self.runClients(clients)
+        }
 
         let folder = (jsonPath as NSString).deletingLastPathComponent
         if !folder.isEmpty {
@@ -153,6 +172,26 @@ struct BenchmarkMain {
         try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: jsonPath))
         print("\nfigures written to \(jsonPath)")
+    }
+
+    static func runClients(_ clients: Int) throws -> [[String: Any]] {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("warden").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw BenchmarkError("\(executable) not found; build it with `swift build -c release`")
+        }
+        OpenFileLimit.raiseToMaximum()
+        // A process may hold 20,000 descriptors here: 3,000 clients a worker leaves room.
+        let workers = max(1, (clients + 2999) / 3000)
+        print(
+            "\nclients: \(clients) mTLS clients, a subscription each, in \(workers) load processes, through one Warden")
+        let benchmark = try ManyClientsBenchmark(clients: clients, workers: workers, wardenExecutable: executable)
+        defer { benchmark.stop() }
+        let figures = try benchmark.run()
+        for (name, value, unit) in figures {
+            print(name.padding(80) + format(value) + (unit.isEmpty ? "" : " " + unit))
+        }
+        return figures.map { ["figure": $0.0, "value": $0.1, "unit": $0.2] }
     }
 
     static func runFailover(quick: Bool) throws -> [[String: Any]] {

@@ -1,0 +1,209 @@
+import Foundation
+import Histogram
+import NATSClient
+import WardenDevelopment
+import WardenPKI
+
+/// Many concurrent mTLS clients through one Warden (a `warden serve` process in front of one
+/// nats-server), each with a subscription: Warden's memory and descriptors per client, connections a
+/// second while they connect, a fan-out that reaches every one, and a reconnect storm (nats-server
+/// restarted: every client cut off and reconnecting at once) with another service's request/reply
+/// meanwhile. The clients live in `LoadWorker` processes, a few thousand each.
+final class ManyClientsBenchmark {
+    let clients: Int
+    let workerCount: Int
+    let folder: BenchmarkFolder
+    let natsPort: Int
+    let wardenPort: Int
+    let natsConfiguration: String
+    private var nats: NATSServerProcess?
+    private var warden: Process?
+    private var workers: [WorkerProcess] = []
+
+    init(clients: Int, workers: Int, wardenExecutable: String) throws {
+        self.clients = clients
+        self.workerCount = workers
+        self.folder = try BenchmarkFolder(named: "warden-clients")
+        self.natsPort = try LoopbackPort.free()
+        self.wardenPort = try LoopbackPort.free()
+        self.natsConfiguration = NATSServerConfig.render(
+            authority: self.folder.authority, host: "127.0.0.1", port: self.natsPort)
+        self.nats = try NATSServerProcess(
+            configuration: self.natsConfiguration, port: self.natsPort, folder: self.folder.path)
+        self.warden = try ProxyBenchmark.launch(
+            wardenExecutable,
+            [
+                "serve", "--upstream", "tls://127.0.0.1:\(self.natsPort)", "--listen", "127.0.0.1:\(self.wardenPort)",
+                "--certs", self.folder.layout.root, "--acls", self.folder.acls,
+                "--decision-log", self.folder.path + "/decisions.jsonl", "--log-level", "warning",
+            ], port: self.wardenPort)
+    }
+
+    func stop() {
+        for worker in self.workers { worker.quit() }
+        if let warden = self.warden, warden.isRunning {
+            warden.terminate()
+            warden.waitUntilExit()
+        }
+        self.nats?.stop()
+        try? FileManager.default.removeItem(atPath: self.folder.path)
+    }
+
+    /// The figures, in the order printed: (name, value, unit).
+    func run() throws -> [(String, Double, String)] {
+        guard let pid = self.warden?.processIdentifier else { throw BenchmarkError("warden is not running") }
+        var figures: [(String, Double, String)] = []
+        let residentBefore = ProxyBenchmark.residentKiB(pid)
+        let descriptorsBefore = Self.descriptors(pid)
+
+        // Connecting.
+        let start = ContinuousClock.now
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let credential = self.folder.layout.serviceDirectory("bench")
+        for index in 0..<self.workerCount {
+            let share = self.clients / self.workerCount + (index < self.clients % self.workerCount ? 1 : 0)
+            self.workers.append(
+                try WorkerProcess(executable, ["load-worker", "\(self.wardenPort)", "\(share)", credential]))
+        }
+        try self.waitUntil("all \(self.clients) clients subscribed", timeout: .seconds(600)) {
+            $0.subscribed == self.clients
+        }
+        let connecting = ProxyBenchmark.seconds(ContinuousClock.now - start)
+        figures.append(("clients connected and subscribed", Double(self.clients), ""))
+        figures.append(("connections a second while connecting", Double(self.clients) / connecting, "/s"))
+        sleep(2)
+        let resident = ProxyBenchmark.residentKiB(pid)
+        let descriptors = Self.descriptors(pid)
+        figures.append(("Warden resident memory", Double(resident) / 1024, "MiB"))
+        figures.append(("Warden memory per client", Double(resident - residentBefore) / Double(self.clients), "KiB"))
+        figures.append(("Warden descriptors", Double(descriptors), ""))
+        figures.append(("Warden descriptors beyond two per client", Double(descriptors - 2 * self.clients), ""))
+        _ = descriptorsBefore
+
+        // A fan-out to every client.
+        let publisher = try NATSClient(self.options(throughWarden: true, persistent: false))
+        let messages = 20
+        let deliveredBefore = try self.total().delivered
+        let fanOut = ContinuousClock.now
+        for index in 0..<messages { try publisher.publish(LoadClient.subject, "fan-out \(index)") }
+        try publisher.flush(timeoutMilliseconds: 10_000)
+        try self.waitUntil("every client got the fan-out", timeout: .seconds(120)) {
+            $0.delivered - deliveredBefore >= messages * self.clients
+        }
+        let fanOutSeconds = ProxyBenchmark.seconds(ContinuousClock.now - fanOut)
+        figures.append(
+            (
+                "fan-out deliveries a second (\(messages) messages × every client)",
+                Double(messages * self.clients) / fanOutSeconds, "/s"
+            ))
+        publisher.close()
+
+        figures += try self.reconnectStorm()
+        return figures
+    }
+
+    /// nats-server restarted under every client: how long until all are subscribed again, and what
+    /// another service's request/reply through Warden sees meanwhile.
+    private func reconnectStorm() throws -> [(String, Double, String)] {
+        let responder = try NATSClient(self.options(throughWarden: false, persistent: true))
+        let requests = try responder.subscribe("bench.rpc")
+        try responder.flush()
+        let stop = Counter()
+        let answering = Thread {
+            while stop.value == 0 {
+                guard let request = requests.next(timeoutMilliseconds: 100), let reply = request.reply else { continue }
+                try? responder.publish(reply, request.payload)
+            }
+        }
+        answering.start()
+        defer {
+            stop.add(1)
+            responder.close()
+        }
+        let requester = try NATSClient(self.options(throughWarden: true, persistent: true))
+        defer { requester.close() }
+        let quiet = self.requestLatencies(requester, count: 500)
+
+        let before = try self.total()
+        let storm = StormRequests(requester)
+        storm.start()
+        self.nats?.stop()
+        self.nats = try NATSServerProcess(
+            configuration: self.natsConfiguration, port: self.natsPort, folder: self.folder.path)
+        let back = ContinuousClock.now
+        try self.waitUntil("every client cut off and back", timeout: .seconds(600)) {
+            $0.reconnected - before.reconnected >= self.clients && $0.subscribed == self.clients
+        }
+        let storming = ProxyBenchmark.seconds(ContinuousClock.now - back)
+        let (latencies, failed) = storm.stop()
+        return [
+            ("storm: seconds from nats-server back until every client is subscribed again", storming, "s"),
+            ("request/reply p99 before the storm", Double(quiet.valueAtPercentile(99)) / 1e6, "ms"),
+            ("request/reply p99 during the storm (answered ones)", Double(latencies.valueAtPercentile(99)) / 1e6, "ms"),
+            ("request/reply answered during the storm", Double(latencies.totalCount), ""),
+            ("request/reply failed during the storm", Double(failed), ""),
+        ]
+    }
+
+    private func requestLatencies(_ requester: NATSClient, count: Int) -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            guard (try? requester.request("bench.rpc", "ping", timeoutMilliseconds: 2000)) != nil else { continue }
+            _ = histogram.record(UInt64(ProxyBenchmark.seconds(ContinuousClock.now - start) * 1e9))
+        }
+        return histogram
+    }
+
+    func options(throughWarden: Bool, persistent: Bool) -> NATSClient.Options {
+        let layout = self.folder.layout
+        let service = layout.serviceDirectory("bench")
+        var options =
+            throughWarden
+            ? NATSClient.Options(
+                url: "tls://127.0.0.1:\(self.wardenPort)", caFile: service + "/ca.pem",
+                certificateFile: service + "/cert.pem", keyFile: service + "/key.pem")
+            : NATSClient.Options(
+                url: "tls://127.0.0.1:\(self.natsPort)", caFile: layout.caCertificate,
+                certificateFile: layout.upstreamCertificate, keyFile: layout.upstreamKey)
+        options.inboxPrefix = "_INBOX.bench"
+        options.timeoutMilliseconds = 10_000
+        options.sendAsap = true
+        options.persistent = persistent
+        return options
+    }
+
+    /// Every worker's counts, added up.
+    func total() throws -> LoadClient.Counts {
+        var total = LoadClient.Counts()
+        for worker in self.workers {
+            let counts = try worker.status()
+            total.subscribed += counts.subscribed
+            total.reconnected += counts.reconnected
+            total.delivered += counts.delivered
+            total.errors += counts.errors
+        }
+        return total
+    }
+
+    private func waitUntil(_ what: String, timeout: Duration, _ done: (LoadClient.Counts) -> Bool) throws {
+        let deadline = ContinuousClock.now + timeout
+        var reported = ContinuousClock.now
+        while true {
+            let counts = try self.total()
+            if done(counts) { return }
+            guard ContinuousClock.now < deadline else {
+                throw BenchmarkError("not \(what) within \(timeout): \(counts)")
+            }
+            if ContinuousClock.now - reported > .seconds(5) {
+                reported = ContinuousClock.now
+                print("  … \(counts.subscribed) subscribed, \(counts.reconnected) reconnected, \(counts.errors) errors")
+            }
+            usleep(100_000)
+        }
+    }
+
+    static func descriptors(_ pid: Int32) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
+    }
+}
