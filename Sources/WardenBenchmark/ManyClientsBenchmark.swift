@@ -19,6 +19,8 @@ final class ManyClientsBenchmark {
     private var nats: NATSServerProcess?
     private var warden: Process?
     private var workers: [WorkerProcess] = []
+    /// Warden's own log, for why it refused connections.
+    var wardenLog: String { self.folder.path + "/warden.log" }
 
     init(clients: Int, workers: Int, wardenExecutable: String) throws {
         self.clients = clients
@@ -35,8 +37,8 @@ final class ManyClientsBenchmark {
             [
                 "serve", "--upstream", "tls://127.0.0.1:\(self.natsPort)", "--listen", "127.0.0.1:\(self.wardenPort)",
                 "--certs", self.folder.layout.root, "--acls", self.folder.acls,
-                "--decision-log", self.folder.path + "/decisions.jsonl", "--log-level", "warning",
-            ], port: self.wardenPort)
+                "--decision-log", self.folder.path + "/decisions.jsonl", "--log-level", "info",
+            ], port: self.wardenPort, log: self.wardenLog)
     }
 
     func stop() {
@@ -136,6 +138,9 @@ final class ManyClientsBenchmark {
         }
         let storming = ProxyBenchmark.seconds(ContinuousClock.now - back)
         let (latencies, failed) = storm.stop()
+        for (reason, count) in self.refusals().prefix(3) {
+            print("  Warden refused \(count) connections: \(reason)")
+        }
         return [
             ("storm: seconds from nats-server back until every client is subscribed again", storming, "s"),
             ("request/reply p99 before the storm", Double(quiet.valueAtPercentile(99)) / 1e6, "ms"),
@@ -201,6 +206,18 @@ final class ManyClientsBenchmark {
             }
             usleep(100_000)
         }
+    }
+
+    /// Why Warden refused client connections, most frequent first (its log's `connection refused`).
+    func refusals() -> [(String, Int)] {
+        let text = (try? String(contentsOfFile: self.wardenLog, encoding: .utf8)) ?? ""
+        var counts: [String: Int] = [:]
+        for line in text.split(separator: "\n") where line.contains("connection refused") {
+            guard let start = line.range(of: "reason=") else { continue }
+            let reason = line[start.upperBound...].prefix { $0 != "[" }.trimmingCharacters(in: .whitespaces)
+            counts[String(reason.prefix(100)), default: 0] += 1
+        }
+        return counts.sorted { $0.value > $1.value }
     }
 
     static func descriptors(_ pid: Int32) -> Int {

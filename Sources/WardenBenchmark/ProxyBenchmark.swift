@@ -345,12 +345,18 @@ final class ProxyBenchmark {
         }
     }
 
-    static func launch(_ executable: String, _ arguments: [String], port: Int) throws -> Process {
+    /// Starts `executable` and waits until it listens on `port`; its output goes to `log`, if given.
+    static func launch(_ executable: String, _ arguments: [String], port: Int, log: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        if let log, FileManager.default.createFile(atPath: log, contents: nil),
+            let file = FileHandle(forWritingAtPath: log)
+        {
+            process.standardError = file
+        }
         // Otherwise the wait below would take whatever listens there for the process just started.
         guard !LoopbackPort.isListening(port) else {
             throw BenchmarkError("127.0.0.1:\(port) is already taken; \(executable) was not started")

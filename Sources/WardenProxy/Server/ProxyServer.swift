@@ -79,7 +79,7 @@ public final class ProxyServer: Service, Sendable {
         }
         let admission = self.admission
         let channel = try await ServerBootstrap(group: self.group)
-            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.backlog, value: ListenBacklog.system)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.recvAllocator, value: ReceiveBuffers.handshake)
