@@ -56,7 +56,6 @@ final class ManyClientsBenchmark {
         guard let pid = self.warden?.processIdentifier else { throw BenchmarkError("warden is not running") }
         var figures: [(String, Double, String)] = []
         let residentBefore = ProxyBenchmark.residentKiB(pid)
-        let descriptorsBefore = Self.descriptors(pid)
 
         // Connecting.
         let start = ContinuousClock.now
@@ -80,7 +79,6 @@ final class ManyClientsBenchmark {
         figures.append(("Warden memory per client", Double(resident - residentBefore) / Double(self.clients), "KiB"))
         figures.append(("Warden descriptors", Double(descriptors), ""))
         figures.append(("Warden descriptors beyond two per client", Double(descriptors - 2 * self.clients), ""))
-        _ = descriptorsBefore
 
         // A fan-out to every client.
         let publisher = try NATSClient(self.options(throughWarden: true, persistent: false))
