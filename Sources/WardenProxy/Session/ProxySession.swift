@@ -261,6 +261,8 @@ final class ProxySession {
             self.eventLoop.scheduleTask(in: StreamLookup.timeout) { bound.value.streamLookupTimedOut(number) }
         }
         if self.sink.log.acknowledgesOnlyWritten {
+            // With a window of 0 the log always asks to slow down; holding everything until the records
+            // are written (both sides paused) is the stronger answer, so `handOver`'s is not needed.
             _ = self.sink.handOver(self.core.records)
             self.holdUntilWritten(self.sink.log.bytesSubmitted, then: finish)
             return
