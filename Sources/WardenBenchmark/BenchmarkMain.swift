@@ -184,14 +184,18 @@ struct BenchmarkMain {
         // A process may hold 20,000 descriptors here: 3,000 clients a worker leaves room.
         let workers = max(1, (clients + 2999) / 3000)
         print(
-            "\nclients: \(clients) mTLS clients, a subscription each, in \(workers) load processes, through one Warden")
+            "\nclients: \(clients) mTLS clients, a subscription each, in \(workers) load processes:"
+                + " straight at nats-server, then through one Warden")
         let benchmark = try ManyClientsBenchmark(clients: clients, workers: workers, wardenExecutable: executable)
         defer { benchmark.stop() }
-        let figures = try benchmark.run()
-        for (name, value, unit) in figures {
-            print(name.padding(80) + format(value) + (unit.isEmpty ? "" : " " + unit))
+        let rows = try benchmark.run()
+        print("figure".padding(80) + "direct".padding(12) + "warden")
+        for row in rows {
+            print(
+                (row.figure + (row.unit.isEmpty ? "" : " (\(row.unit))")).padding(80) + format(row.direct).padding(12)
+                    + format(row.warden))
         }
-        return figures.map { ["figure": $0.0, "value": $0.1, "unit": $0.2] }
+        return rows.map { ["figure": $0.figure, "direct": $0.direct, "warden": $0.warden, "unit": $0.unit] }
     }
 
     static func runFailover(quick: Bool) throws -> [[String: Any]] {

@@ -6,7 +6,7 @@ import NIOSSL
 import NIOTLS
 
 /// One of many load clients: an mTLS connection to Warden (TLS first, as nats-server's
-/// `handshake_first`) that sends CONNECT, one SUB and a PING, counts the messages it receives, and
+/// `handshake_first`) or to nats-server (INFO first, its default) that sends CONNECT, one SUB and a PING, counts the messages it receives, and
 /// when the connection closes reconnects as nats.c and nats.go do by default over TLS: after 2 s and a
 /// random jitter of up to 1 s. Speaking the protocol itself on an event loop, a worker process holds
 /// thousands of them; nats.c would need two threads for each.
@@ -25,6 +25,8 @@ final class LoadClient: @unchecked Sendable {
     let counts: NIOLockedValueBox<Counts>
     private let context: NIOSSLContext
     private let port: Int
+    /// Read the server's INFO in plain text before starting TLS (nats-server), or start TLS at once (Warden).
+    private let infoFirst: Bool
     private let eventLoop: any EventLoop
     /// Called once, when this client is subscribed the first time (the worker opens the next).
     private let firstReady: @Sendable () -> Void
@@ -34,10 +36,11 @@ final class LoadClient: @unchecked Sendable {
     private var channel: (any Channel)?
 
     init(
-        port: Int, context: NIOSSLContext, eventLoop: any EventLoop, counts: NIOLockedValueBox<Counts>,
-        firstReady: @escaping @Sendable () -> Void
+        port: Int, infoFirst: Bool, context: NIOSSLContext, eventLoop: any EventLoop,
+        counts: NIOLockedValueBox<Counts>, firstReady: @escaping @Sendable () -> Void
     ) {
         self.port = port
+        self.infoFirst = infoFirst
         self.context = context
         self.eventLoop = eventLoop
         self.counts = counts
@@ -49,12 +52,16 @@ final class LoadClient: @unchecked Sendable {
         self.eventLoop.assertInEventLoop()
         guard !self.stopping else { return }
         let context = self.context
+        let infoFirst = self.infoFirst
         ClientBootstrap(group: self.eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if !infoFirst {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: context, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
-                        NIOSSLClientHandler(context: context, serverHostname: nil))
-                    try channel.pipeline.syncOperations.addHandler(Handler(client: self))
+                        Handler(client: self, awaitingInfo: infoFirst ? context : nil))
                 }
             }
             .connect(host: "127.0.0.1", port: self.port)
@@ -104,8 +111,13 @@ final class LoadClient: @unchecked Sendable {
         let client: LoadClient
         var line: [UInt8] = []
         var subscribed = false
+        /// Until the plain-text INFO has come: the TLS context to start the handshake with then.
+        var awaitingInfo: NIOSSLContext?
 
-        init(client: LoadClient) { self.client = client }
+        init(client: LoadClient, awaitingInfo: NIOSSLContext?) {
+            self.client = client
+            self.awaitingInfo = awaitingInfo
+        }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if case TLSUserEvent.handshakeCompleted = event {
@@ -118,6 +130,18 @@ final class LoadClient: @unchecked Sendable {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if let tls = self.awaitingInfo {
+                // nats-server's INFO, then the TLS handshake; it sends nothing else before it.
+                guard self.unwrapInboundIn(data).readableBytesView.contains(UInt8(ascii: "\n")) else { return }
+                self.awaitingInfo = nil
+                do {
+                    try context.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: tls, serverHostname: nil), position: .first)
+                } catch {
+                    context.close(promise: nil)
+                }
+                return
+            }
             var delivered = 0
             for byte in self.unwrapInboundIn(data).readableBytesView {
                 guard byte == UInt8(ascii: "\n") else {

@@ -5,8 +5,9 @@ import NIOPosix
 import NIOSSL
 import WardenDevelopment
 
-/// A load-generating process (`warden-bench load-worker PORT COUNT FOLDER`, started by
-/// `ManyClientsBenchmark`): opens COUNT `LoadClient`s to Warden on PORT with the credential in FOLDER,
+/// A load-generating process (`warden-bench load-worker PORT COUNT CERT KEY CA info-first|tls-first`,
+/// started by `ManyClientsBenchmark`): opens COUNT `LoadClient`s to PORT (nats-server: INFO first;
+/// Warden: TLS first) with the credential CERT and KEY,
 /// a few at a time, and answers `status` on its standard input with a line of counts; `quit` ends it.
 /// A process can hold at most 20,000 descriptors here, so the load is spread over several.
 enum LoadWorker {
@@ -15,15 +16,17 @@ enum LoadWorker {
     static let inFlight = 32
 
     static func run(_ arguments: [String]) throws {
-        guard arguments.count == 3, let port = Int(arguments[0]), let count = Int(arguments[1]) else {
-            throw BenchmarkError("usage: warden-bench load-worker PORT COUNT FOLDER")
+        guard arguments.count == 6, let port = Int(arguments[0]), let count = Int(arguments[1]),
+            ["info-first", "tls-first"].contains(arguments[5])
+        else {
+            throw BenchmarkError("usage: warden-bench load-worker PORT COUNT CERT KEY CA info-first|tls-first")
         }
         OpenFileLimit.raiseToMaximum()
-        let folder = arguments[2]
+        let infoFirst = arguments[5] == "info-first"
         var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(folder + "/ca.pem"))
-        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(folder + "/cert.pem").map { .certificate($0) }
-        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: folder + "/key.pem", format: .pem))
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(arguments[4]))
+        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(arguments[2]).map { .certificate($0) }
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: arguments[3], format: .pem))
         // Warden's certificate names 127.0.0.1; the chain is checked, the name is not the point here.
         tls.certificateVerification = .noHostnameVerification
         let context = try NIOSSLContext(configuration: tls)
@@ -40,7 +43,8 @@ enum LoadWorker {
                 return $0
             }
             guard index != nil else { return }
-            let client = LoadClient(port: port, context: context, eventLoop: loop, counts: counts) {
+            let client = LoadClient(port: port, infoFirst: infoFirst, context: context, eventLoop: loop, counts: counts)
+            {
                 loop.execute { startNext() }
             }
             clients.withLockedValue { $0.append(client) }

@@ -4,8 +4,8 @@ import NATSClient
 import WardenDevelopment
 import WardenPKI
 
-/// Many concurrent mTLS clients through one Warden (a `warden serve` process in front of one
-/// nats-server), each with a subscription: Warden's memory and descriptors per client, connections a
+/// Many concurrent mTLS clients, each with a subscription, straight at one nats-server and then
+/// through one Warden (a `warden serve` process in front of it), side by side: the server's memory and descriptors per client, connections a
 /// second while they connect, a fan-out that reaches every one, and a reconnect storm (nats-server
 /// restarted: every client cut off and reconnecting at once) with another service's request/reply
 /// meanwhile. The clients live in `LoadWorker` processes, a few thousand each.
@@ -51,37 +51,64 @@ final class ManyClientsBenchmark {
         try? FileManager.default.removeItem(atPath: self.folder.path)
     }
 
-    /// The figures, in the order printed: (name, value, unit).
-    func run() throws -> [(String, Double, String)] {
-        guard let pid = self.warden?.processIdentifier else { throw BenchmarkError("warden is not running") }
+    /// One figure measured both ways: straight at nats-server, and through Warden.
+    struct Row {
+        var figure: String
+        var direct: Double
+        var warden: Double
+        var unit: String
+    }
+
+    /// Every figure, nats-server direct first (its clients start TLS after its INFO, as they do by
+    /// default), then through Warden, each with its own clients.
+    func run() throws -> [Row] {
+        let direct = try self.run(throughWarden: false)
+        for worker in self.workers { worker.quit() }
+        self.workers = []
+        let warden = try self.run(throughWarden: true)
+        return zip(direct, warden).map { Row(figure: $0.0, direct: $0.1, warden: $1.1, unit: $0.2) }
+    }
+
+    /// The figures of one path, in the order printed: (name, value, unit). Memory and descriptors are
+    /// the serving process's: nats-server's direct, Warden's through it.
+    private func run(throughWarden: Bool) throws -> [(String, Double, String)] {
+        let server = throughWarden ? self.warden?.processIdentifier : self.nats?.processIdentifier
+        guard let pid = server else { throw BenchmarkError("the server is not running") }
         var figures: [(String, Double, String)] = []
         let residentBefore = ProxyBenchmark.residentKiB(pid)
+        let descriptorsBefore = Self.descriptors(pid)
 
         // Connecting.
         let start = ContinuousClock.now
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let credential = self.folder.layout.serviceDirectory("bench")
+        let options = self.options(throughWarden: throughWarden, persistent: false)
         for index in 0..<self.workerCount {
             let share = self.clients / self.workerCount + (index < self.clients % self.workerCount ? 1 : 0)
+            let port = throughWarden ? self.wardenPort : self.natsPort
             self.workers.append(
-                try WorkerProcess(executable, ["load-worker", "\(self.wardenPort)", "\(share)", credential]))
+                try WorkerProcess(
+                    executable,
+                    [
+                        "load-worker", "\(port)", "\(share)", options.certificateFile!, options.keyFile!,
+                        options.caFile!, throughWarden ? "tls-first" : "info-first",
+                    ]))
         }
         try self.waitUntil("all \(self.clients) clients subscribed", timeout: .seconds(600)) {
             $0.subscribed == self.clients
         }
         let connecting = ProxyBenchmark.seconds(ContinuousClock.now - start)
-        figures.append(("clients connected and subscribed", Double(self.clients), ""))
         figures.append(("connections a second while connecting", Double(self.clients) / connecting, "/s"))
         sleep(2)
         let resident = ProxyBenchmark.residentKiB(pid)
         let descriptors = Self.descriptors(pid)
-        figures.append(("Warden resident memory", Double(resident) / 1024, "MiB"))
-        figures.append(("Warden memory per client", Double(resident - residentBefore) / Double(self.clients), "KiB"))
-        figures.append(("Warden descriptors", Double(descriptors), ""))
-        figures.append(("Warden descriptors beyond two per client", Double(descriptors - 2 * self.clients), ""))
+        figures.append(("server resident memory", Double(resident) / 1024, "MiB"))
+        figures.append(("server memory per client", Double(resident - residentBefore) / Double(self.clients), "KiB"))
+        figures.append(("server descriptors", Double(descriptors), ""))
+        figures.append(
+            ("server descriptors added per client", Double(descriptors - descriptorsBefore) / Double(self.clients), ""))
 
         // A fan-out to every client.
-        let publisher = try NATSClient(self.options(throughWarden: true, persistent: false))
+        let publisher = try NATSClient(self.options(throughWarden: throughWarden, persistent: false))
         let messages = 20
         let deliveredBefore = try self.total().delivered
         let fanOut = ContinuousClock.now
@@ -98,13 +125,13 @@ final class ManyClientsBenchmark {
             ))
         publisher.close()
 
-        figures += try self.reconnectStorm()
+        figures += try self.reconnectStorm(throughWarden: throughWarden)
         return figures
     }
 
     /// nats-server restarted under every client: how long until all are subscribed again, and what
-    /// another service's request/reply through Warden sees meanwhile.
-    private func reconnectStorm() throws -> [(String, Double, String)] {
+    /// another service's request/reply (by the same path) sees meanwhile.
+    private func reconnectStorm(throughWarden: Bool) throws -> [(String, Double, String)] {
         let responder = try NATSClient(self.options(throughWarden: false, persistent: true))
         let requests = try responder.subscribe("bench.rpc")
         try responder.flush()
@@ -120,7 +147,7 @@ final class ManyClientsBenchmark {
             stop.add(1)
             responder.close()
         }
-        let requester = try NATSClient(self.options(throughWarden: true, persistent: true))
+        let requester = try NATSClient(self.options(throughWarden: throughWarden, persistent: true))
         defer { requester.close() }
         let quiet = self.requestLatencies(requester, count: 500)
 
@@ -136,8 +163,10 @@ final class ManyClientsBenchmark {
         }
         let storming = ProxyBenchmark.seconds(ContinuousClock.now - back)
         let (latencies, failed) = storm.stop()
-        for (reason, count) in self.refusals().prefix(3) {
-            print("  Warden refused \(count) connections: \(reason)")
+        if throughWarden {
+            for (reason, count) in self.refusals().prefix(3) {
+                print("  Warden refused \(count) connections: \(reason)")
+            }
         }
         return [
             ("storm: seconds from nats-server back until every client is subscribed again", storming, "s"),
