@@ -15,6 +15,8 @@ enum ByteSize {
         guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
             let value = Int(digits)
         else { return nil }
-        return value * unit
+        // Twelve digits of gigabytes do not fit in 64 bits: too large is not a size, not a crash.
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : bytes
     }
 }

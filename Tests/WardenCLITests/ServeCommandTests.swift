@@ -133,7 +133,7 @@ struct ServeCommandTests {
             #expect(badRate.stderr.contains("--audit-rate"))
         }
 
-        for window in ["-1", "8XB", "lots", "9999999999999"] {
+        for window in ["-1", "8XB", "lots", "9999999999999", "999999999999GB"] {
             let badWindow = try warden(["serve", "--decision-log-window=\(window)"], in: directory.path)
             #expect(badWindow.status != 0)
             #expect(badWindow.stderr.contains("--decision-log-window must be a size"), "\(badWindow.stderr)")
