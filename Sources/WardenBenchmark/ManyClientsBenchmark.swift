@@ -132,20 +132,11 @@ final class ManyClientsBenchmark {
     /// nats-server restarted under every client: how long until all are subscribed again, and what
     /// another service's request/reply (by the same path) sees meanwhile.
     private func reconnectStorm(throughWarden: Bool) throws -> [(String, Double, String)] {
-        let responder = try NATSClient(self.options(throughWarden: false, persistent: true))
-        let requests = try responder.subscribe("bench.rpc")
-        try responder.flush()
-        let stop = Counter()
-        let answering = Thread {
-            while stop.value == 0 {
-                guard let request = requests.next(timeoutMilliseconds: 100), let reply = request.reply else { continue }
-                try? responder.publish(reply, request.payload)
-            }
-        }
-        answering.start()
+        let responding = try NATSClient(self.options(throughWarden: false, persistent: true))
+        let responder = try EchoResponder(responding, subject: "bench.rpc")
         defer {
-            stop.add(1)
-            responder.close()
+            responder.stop()
+            responding.close()
         }
         let requester = try NATSClient(self.options(throughWarden: throughWarden, persistent: true))
         defer { requester.close() }

@@ -270,18 +270,8 @@ final class ProxyBenchmark {
     /// client's flusher thread, which gathers writes for about a millisecond; every round trip then
     /// takes about 1 ms on either path, and what the server adds disappears inside that wait.
     private func requestReply(path: Path) throws -> Histogram<UInt64> {
-        let responder = try self.client(path, sendAsap: true)
-        let requests = try responder.subscribe("bench.rpc")
-        try responder.flush()
-        let stop = Counter()
-        let answering = Thread {
-            while stop.value == 0 {
-                guard let request = requests.next(timeoutMilliseconds: 100), let reply = request.reply else { continue }
-                try? responder.publish(reply, request.payload)
-            }
-        }
-        answering.start()
-        defer { stop.add(1) }
+        let responder = try EchoResponder(self.client(path, sendAsap: true), subject: "bench.rpc")
+        defer { responder.stop() }
         let requester = try self.client(path, sendAsap: true)
         var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
         for _ in 0..<100 { _ = try requester.request("bench.rpc", "warm-up", timeoutMilliseconds: 5000) }
