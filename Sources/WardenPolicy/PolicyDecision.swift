@@ -41,6 +41,9 @@ public struct PolicyDecision: Hashable, Sendable {
         /// The publish was to Warden's heartbeat subjects (`peerSubjectPrefix`), by which Wardens tell
         /// each other, and so their clients, where they are: only Warden publishes to them.
         case peerSubject
+        /// The publish was to the fleet's state (`fleetBucketName`: its KeyValue subjects, or a JetStream
+        /// API call on its stream), which only Warden's own tools write and read.
+        case fleetState
         /// A publish to the reply subject of a request delivered to this service (`allow_responses`).
         indirect case response(ResponsePermission)
     }
@@ -79,6 +82,7 @@ public struct PolicyDecision: Hashable, Sendable {
         case .notUnderstood: return "not understood by Warden (refused)"
         case .auditSubject: return "reserved for Warden's audit events \"\(auditSubjectPrefix).>\""
         case .peerSubject: return "reserved for Warden's heartbeats \"\(peerSubjectPrefix).>\""
+        case .fleetState: return "reserved for Warden's fleet state (KeyValue bucket \(fleetBucketName))"
         case .response(let permission): return permission.ruleDescription
         }
     }

@@ -156,3 +156,9 @@ public let auditSubjectPrefix = "warden.audit"
 /// so that each tells its clients where the others are. Reserved as the audit subjects are: a forged
 /// heartbeat would send clients to an address of the forger's choosing.
 public let peerSubjectPrefix = "warden.peers"
+
+/// The JetStream KeyValue bucket of the fleet's signed state (`warden fleet push`). A service's publish to
+/// its subjects (`$KV.WARDEN.>`) or JetStream API call on its stream (`KV_WARDEN`) is refused whatever its
+/// ACL says: a service could not forge a bundle (each is signed by the CA), but it could delete or flood
+/// the bucket, or read the fleet's ACLs and inventory.
+public let fleetBucketName = "WARDEN"

@@ -90,6 +90,11 @@ extension ServicePolicy {
             if Self.overlaps(pattern, reserved: peerSubjectPrefix) {
                 return PolicyDecision(.deny, .peerSubject, mode: .enforce)
             }
+            // A destination pattern cannot name the stream in a JetStream API subject's token the way a
+            // literal can, but it can cover the bucket's subjects.
+            if Self.overlaps(pattern, reserved: "$KV.\(fleetBucketName)") {
+                return PolicyDecision(.deny, .fleetState, mode: .enforce)
+            }
             if let rule = self.publishDeny.overlapping(pattern).min(by: { $0.order < $1.order }) {
                 return PolicyDecision(.deny, .rule(rule), mode: self.mode)
             }

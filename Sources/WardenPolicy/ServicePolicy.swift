@@ -52,12 +52,14 @@ public final class ServicePolicy: Sendable {
         guard shape.isValid else {
             return PolicyDecision(.deny, .invalidSubject, mode: self.mode)
         }
+        if let reserved = Self.reservedSubject(subject) {
+            // Enforced even in audit mode, and first: an audit-mode service must not be able to forge
+            // events, nor reach the fleet's bucket with a JetStream API subject that carries a wildcard
+            // (a consumer's filter).
+            return PolicyDecision(.deny, reserved, mode: .enforce)
+        }
         if shape.hasWildcards {
             return PolicyDecision(.deny, .literalSubjectRequired, mode: self.mode)
-        }
-        if let reserved = Self.reservedSubject(subject) {
-            // Enforced even in audit mode: an audit-mode service must not be able to forge events.
-            return PolicyDecision(.deny, reserved, mode: .enforce)
         }
         if let rule = self.publishDeny.firstContaining(subject) {
             return PolicyDecision(.deny, .rule(rule), mode: self.mode)
@@ -185,10 +187,27 @@ public final class ServicePolicy: Sendable {
 
     private static let peerPrefixBytes = Array((peerSubjectPrefix + ".").utf8)
 
-    /// Why a literal subject is Warden's own (audit events or heartbeats), or nil when it is not.
+    /// Whether a literal subject reaches the fleet's state: the bucket's KeyValue subjects
+    /// (`$KV.WARDEN.` and more), or a JetStream API call (`$JS.API.`) with a token naming its stream.
+    public static func isFleetSubject(_ subject: UnsafeBufferPointer<UInt8>) -> Bool {
+        let bucket = Self.fleetBucketPrefixBytes
+        if subject.count > bucket.count && subject.prefix(bucket.count).elementsEqual(bucket) { return true }
+        let api = Self.jetStreamAPIPrefixBytes
+        guard subject.count > api.count && subject.prefix(api.count).elementsEqual(api) else { return false }
+        return subject.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).contains {
+            $0.elementsEqual(Self.fleetStreamBytes)
+        }
+    }
+
+    private static let fleetBucketPrefixBytes = Array("$KV.\(fleetBucketName).".utf8)
+    private static let fleetStreamBytes = Array("KV_\(fleetBucketName)".utf8)
+    private static let jetStreamAPIPrefixBytes = Array("$JS.API.".utf8)
+
+    /// Why a literal subject is Warden's own (audit events, heartbeats, the fleet's state), or nil when it is not.
     static func reservedSubject(_ subject: UnsafeBufferPointer<UInt8>) -> PolicyDecision.Reason? {
         if Self.isAuditSubject(subject) { return .auditSubject }
         if Self.isPeerSubject(subject) { return .peerSubject }
+        if Self.isFleetSubject(subject) { return .fleetState }
         return nil
     }
 }

@@ -182,6 +182,36 @@ import Testing
         }
     }
 
+    /// Bundles are signed by the CA, so a service could not forge one; but it could delete the bucket,
+    /// flood its history or read the fleet's ACLs and inventory.
+    @Test func theFleetsBucketIsRefusedWhateverTheACLTheModeOrThePattern() throws {
+        for mode in [PolicyMode.enforce, .audit] {
+            let policy = try makePolicy(publishAllow: [">"], mode: mode)
+            for subject in [
+                "$KV.WARDEN.bundle", "$JS.API.STREAM.DELETE.KV_WARDEN", "$JS.API.STREAM.PURGE.KV_WARDEN",
+                "$JS.API.DIRECT.GET.KV_WARDEN.$KV.WARDEN.bundle", "$JS.API.CONSUMER.CREATE.KV_WARDEN.c.$KV.WARDEN.>",
+                "$JS.API.STREAM.MSG.GET.KV_WARDEN",
+            ] {
+                let decision = policy.decidePublish(subject: subject)
+                #expect(decision.reason == .fleetState, "\(subject)")
+                #expect(decision.mode == .enforce && !decision.isPermitted, "\(subject)")
+            }
+            #expect(policy.decideReply("$KV.WARDEN.bundle").reason == .fleetState)
+            for pattern in ["$KV.WARDEN.>", "$KV.*.bundle", "$KV.>"] {
+                #expect(policy.decidePublish(pattern: pattern).reason == .fleetState, "\(pattern)")
+            }
+            // Neighbours are decided by the rules.
+            for subject in [
+                "$KV.WARDENS.x", "$JS.API.STREAM.INFO.KV_WARDEN2", "$JS.API.STREAM.INFO.orders", "$KV.WARDEN",
+            ] {
+                #expect(policy.decidePublish(subject: subject).isPermitted, "\(subject)")
+            }
+            #expect(
+                policy.decidePublish(subject: "$JS.API.STREAM.DELETE.KV_WARDEN").ruleDescription
+                    == "reserved for Warden's fleet state (KeyValue bucket WARDEN)")
+        }
+    }
+
     /// Grants of up to 64 bytes are kept inline and longer ones spill to the heap: on both sides of
     /// that line a grant answers its own subject exactly, not a prefix, an extension or a subject that
     /// differs only in its last byte.
