@@ -82,7 +82,7 @@ let package = Package(
             name: "WardenProxy",
             dependencies: [
                 "WardenPolicy", "WardenACL", "WardenPKI", "WardenContainment", "NATSProtocol", "WardenAudit",
-                "WardenMetrics", "WardenPeers",
+                "WardenMetrics", "WardenPeers", "WardenFleet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -120,6 +120,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // One state for a fleet of Wardens: signed bundles of ACLs and inventory in the JetStream KeyValue
+        // bucket WARDEN, pushed by the CLI, verified against the CA and followed by every Warden.
+        .target(
+            name: "WardenFleet",
+            dependencies: [
+                "WardenACL", "WardenPKI", "WardenPolicy", "WardenAudit", "NATSClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // For development, tests and the benchmark: the one way to start a nats-server, loopback ports,
         // the open-file limit.
         .target(
@@ -144,7 +158,7 @@ let package = Package(
         .executableTarget(
             name: "WardenCLI",
             dependencies: [
-                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit",
+                "WardenPolicy", "WardenACL", "WardenPKI", "WardenProxy", "WardenAudit", "WardenFleet", "NATSClient",
                 // Metrics and peers for their errors' codes only (`ErrorHints`): the broker runs them.
                 "WardenDevelopment", "WardenMetrics", "WardenPeers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -199,6 +213,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WardenFleetTests", dependencies: ["WardenFleet", "WardenPKI", "WardenTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WardenPeersTests", dependencies: ["WardenPeers"], swiftSettings: swiftSettings),

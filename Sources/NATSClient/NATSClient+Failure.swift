@@ -17,6 +17,11 @@ extension NATSClient {
             public static let connectionClosed = Code("connectionClosed")
             /// nats-server refused it (`-ERR 'Permissions Violation ...'`, an authorization failure).
             public static let notPermitted = Code("notPermitted")
+            /// What was asked for is not there (a KeyValue bucket or key, a stream).
+            public static let notFound = Code("notFound")
+            /// A KeyValue update that names the revision it replaces found another one there: someone
+            /// else wrote first.
+            public static let conflict = Code("conflict")
             /// Anything else nats.c reports: its status text says what.
             public static let other = Code("other")
 
@@ -26,6 +31,7 @@ extension NATSClient {
                 case NATS_TIMEOUT: self = .timeout
                 case NATS_CONNECTION_CLOSED: self = .connectionClosed
                 case NATS_NOT_PERMITTED: self = .notPermitted
+                case NATS_NOT_FOUND: self = .notFound
                 default: self = .other
                 }
             }

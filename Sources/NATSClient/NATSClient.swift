@@ -66,7 +66,7 @@ public final class NATSClient: @unchecked Sendable {
         public var text: String { String(decoding: self.payload, as: UTF8.self) }
     }
 
-    private let connection: OpaquePointer
+    let connection: OpaquePointer
     private let callbacks: Callbacks
 
     /// Errors the server reported asynchronously (`-ERR` that keeps the connection open, such as a
@@ -349,19 +349,19 @@ public final class NATSClient: @unchecked Sendable {
         return String(cString: text)
     }
 
-    private func check(_ status: natsStatus) throws(Failure) {
+    func check(_ status: natsStatus) throws(Failure) {
         guard status == NATS_OK else {
             throw Failure(status, detail: self.lastError ?? Self.threadError())
         }
     }
 
-    private static func check(_ status: natsStatus) throws(Failure) {
+    static func check(_ status: natsStatus) throws(Failure) {
         guard status == NATS_OK else {
             throw Failure(status, detail: Self.threadError())
         }
     }
 
-    private static func threadError() -> String? {
+    static func threadError() -> String? {
         guard let text = nats_GetLastError(nil) else { return nil }
         let message = String(cString: text)
         return message.isEmpty ? nil : message

@@ -1,4 +1,5 @@
 import ArgumentParser
+import WardenFleet
 import WardenPKI
 import WardenPolicy
 
@@ -6,11 +7,16 @@ struct EnrollCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll",
         abstract: "Issue a service credential into DIR/services/SERVICE/ (cert.pem, key.pem, ca.pem).",
-        discussion: "Enrolling a service again rotates its credential: a new key and certificate."
+        discussion: """
+            Enrolling a service again rotates its credential: a new key and certificate. With --nats, the new \
+            certificate is also written to the fleet's bucket WARDEN, so that every Warden started with --fleet \
+            admits it.
+            """
     )
 
     @Argument(help: "Service name: letters, digits, '-' and '_'.") var service: String
     @OptionGroup var certs: CertsOptions
+    @OptionGroup var nats: NATSOptions
     @Option(help: "Lifetime of the credential, e.g. 90d, 24h, 30m.")
     var ttl: String = DurationParser.format(CertificateAuthority.defaultServiceLifetime)
 
@@ -32,5 +38,8 @@ struct EnrollCommand: ParsableCommand {
               \(directory)/key.pem (mode 0600)
               \(directory)/ca.pem
             """)
+        try FleetPublisher.amend(what: "enrolled \(self.service)", certs: self.certs, nats: self.nats) { inventory in
+            inventory.record(entry)
+        }
     }
 }

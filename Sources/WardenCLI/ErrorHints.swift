@@ -1,6 +1,7 @@
 import WardenACL
 import WardenAudit
 import WardenDevelopment
+import WardenFleet
 import WardenMetrics
 import WardenPKI
 import WardenPeers
@@ -34,6 +35,13 @@ enum ErrorHints {
             }
         case let error as MetricsServerError:
             return error.code == .cannotListen ? "give another address with --metrics HOST:PORT" : nil
+        case let error as FleetError:
+            switch error.code {
+            case .noState: return "push the fleet's state first: `warden fleet push --nats URL`"
+            case .unreachable: return "check the NATS URLs (--nats, --upstream) and that JetStream is enabled there"
+            case .conflict: return "another push ran at the same time; run this one again"
+            default: return nil
+            }
         case let error as PeerBeaconError:
             return error.code == .connectionFailed ? "check --upstream, or run with --no-peers" : nil
         default:

@@ -32,7 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
             them over --lame-duck-duration, writes its last records and exits 0. SIGTERM or SIGINT stops it \
             gracefully at once. Wardens on one NATS cluster find each other by heartbeats on \
             warden.peers.heartbeat (--no-peers turns this off) and tell their clients each other's --advertise \
-            address in INFO connect_urls, so that clients know where to reconnect; never a nats-server's.
+            address in INFO connect_urls, so that clients know where to reconnect; never a nats-server's. With \
+            --fleet, the ACLs and the inventory come from the JetStream KeyValue bucket WARDEN (`warden fleet \
+            push`) instead of the files: each bundle there must be signed by the CA and newer than the one in \
+            force, and is in force on every Warden that follows the bucket within about a second; the last \
+            verified one is kept in --state-dir, from which Warden starts when NATS is unreachable.
             """
     )
 
@@ -102,6 +106,12 @@ struct ServeCommand: AsyncParsableCommand {
         inversion: .prefixedNo,
         help: "Find the other Wardens on the same NATS cluster (heartbeats on warden.peers.heartbeat).")
     var peers = true
+    @Flag(help: "Take the ACLs and the inventory from the fleet's KeyValue bucket WARDEN, not from the files.")
+    var fleet = false
+    @Option(
+        name: .customLong("state-dir"),
+        help: "With --fleet: where the last verified fleet state is kept, to start from while NATS is unreachable.")
+    var stateDirectory = "state"
     @Option(
         name: .customLong("log-level"),
         help: "Level of Warden's own log on standard error: debug, info, warning, error.")
@@ -146,6 +156,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--listen \(self.listen) is no address a client can reach: give --advertise HOST:PORT, or --no-peers")
         }
+        if self.fleet, self.upstream == nil {
+            throw ValidationError(
+                "--fleet needs --upstream: the fleet's bucket is on the NATS cluster the Wardens share")
+        }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -162,21 +176,6 @@ struct ServeCommand: AsyncParsableCommand {
         OpenFileLimit.raiseToMaximum()
         // Trapped first: until then, a SIGHUP, SIGUSR1 or SIGUSR2 would end the process.
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1, .sigusr2)
-
-        let policy: PolicySnapshot
-        do {
-            policy = try ACLLoader.load(directory: self.acls.directory)
-        } catch {
-            ErrorHints.report(error)
-            throw ExitCode(1)
-        }
-        let credentials: CredentialStore
-        do {
-            credentials = try CredentialStore(layout: self.certs.layout)
-        } catch {
-            ErrorHints.report(error)
-            throw ExitCode(1)
-        }
 
         var services: [any Service] = []
         let upstreams: [ProxyConfiguration.Upstream]
@@ -197,11 +196,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let (host, port) = parseHostPort(Substring(self.listen))!
+        let proxy = ProxyConfiguration(
+            listenHost: host, listenPort: port, upstreams: upstreams, upstreamCAFile: self.upstreamCA,
+            certs: self.certs.layout)
+        let (policy, credentials, fleet) = try self.loadState(connection: proxy.wardenConnection, logger: logger)
         var configuration = Broker.Configuration(
-            proxy: ProxyConfiguration(
-                listenHost: host, listenPort: port, upstreams: upstreams, upstreamCAFile: self.upstreamCA,
-                certs: self.certs.layout),
-            aclDirectory: self.acls.directory, decisionLogPath: self.decisionLog)
+            proxy: proxy, aclDirectory: self.acls.directory, decisionLogPath: self.decisionLog)
+        configuration.fleet = fleet
         configuration.decisionLogWindow = ByteSize.parse(self.decisionLogWindow)!
         configuration.auditEvents =
             self.auditEvents ? AuditBudget.Limit(perSecond: self.auditRate, burst: self.auditRate * 10) : nil

@@ -8,7 +8,7 @@ struct Warden: AsyncParsableCommand {
         abstract: "Message-bus security broker: mutual TLS, subject ACLs and a decision log in front of NATS.",
         subcommands: [
             InitCommand.self, EnrollCommand.self, RevokeCommand.self, RenewCommand.self, NATSConfigCommand.self,
-            CheckCommand.self, ExplainCommand.self, ServeCommand.self, DenialsCommand.self,
+            CheckCommand.self, ExplainCommand.self, ServeCommand.self, DenialsCommand.self, FleetCommand.self,
         ]
     )
 }

@@ -10,7 +10,7 @@ package import WardenPolicy
 /// `op`, `decision` and `mode` are closed sets. Subjects, peers and reasons never become labels;
 /// they are in the decision log.
 package final class BrokerMetrics: Sendable {
-    private let registry = PrometheusCollectorRegistry()
+    let registry = PrometheusCollectorRegistry()
     /// Each service's decision counters in one mode, made on its first connection.
     private let decisionCounters = NIOLockedValueBox<[DecisionCounters.Key: DecisionCounters]>([:])
     private let upstreamFailures: Counter
@@ -55,6 +55,8 @@ package final class BrokerMetrics: Sendable {
     }
     /// What the last exposition read, so the next one adds only what happened since.
     private let sampled = NIOLockedValueBox(Sampled())
+    /// When the fleet state in force was pushed, for its age at each exposition; nil without `--fleet`.
+    let fleetCreated = NIOLockedValueBox<Date?>(nil)
 
     private struct Sampled {
         var logWritten = 0
@@ -187,6 +189,9 @@ package final class BrokerMetrics: Sendable {
                 self.auditConnected.set(Int64(audit.connected ? 1 : 0))
             }
             self.logBacklog.set(Int64(logBacklog))
+            if let created = self.fleetCreated.withLockedValue({ $0 }) {
+                self.fleetStateAge.set(max(0, Date().timeIntervalSince(created)))
+            }
             // A service whose last connection closed keeps its series, at zero.
             for service in Set(sampled.connections.keys).union(openConnections.keys) {
                 let gauge =

@@ -219,12 +219,7 @@ public struct CertificateAuthority: Sendable {
                 "no credential was ever issued to \"\(service)\"; check the name (`ls \(self.layout.servicesDirectory)`)"
             )
         }
-        var revoked: [Inventory.Entry] = []
-        for index in issued where !inventory.certificates[index].revoked {
-            inventory.certificates[index].revoked = true
-            inventory.certificates[index].revokedAt = now
-            revoked.append(inventory.certificates[index])
-        }
+        let revoked = inventory.revoke(service: service, now: now)
         try inventory.save(to: self.layout.inventory)
         return revoked
     }

@@ -22,9 +22,22 @@ public final class CredentialStore: Sendable {
 
     public let verifier: CredentialVerifier
     public let inventoryPath: String
+    /// Whether the inventory is the file's (`reloadIfChanged`), or given (`replace`) by the fleet's bucket.
+    public let followsFile: Bool
     private let current: Locked<(inventory: Inventory, stamp: FileStamp?)>
 
-    public init(layout: CertsLayout) throws(PKIError) {
+    /// Checks credentials against the CA in `layout` and the inventory file there, watched for changes.
+    public convenience init(layout: CertsLayout) throws(PKIError) {
+        try self.init(layout: layout, inventory: nil)
+    }
+
+    /// Checks credentials against the CA in `layout` and `inventory`, given and replaced by the caller
+    /// (`warden serve --fleet`: the fleet's bucket) instead of read from the file.
+    public convenience init(layout: CertsLayout, inventory: Inventory) throws(PKIError) {
+        try self.init(layout: layout, inventory: Optional(inventory))
+    }
+
+    private init(layout: CertsLayout, inventory given: Inventory?) throws(PKIError) {
         let pem: String
         do {
             pem = try String(contentsOfFile: layout.caCertificate, encoding: .utf8)
@@ -37,10 +50,12 @@ public final class CredentialStore: Sendable {
         } catch {
             throw PKIError(.corrupt, "\(layout.caCertificate) is not a PEM certificate: \(error)")
         }
-        let inventory = try Inventory.load(from: layout.inventory)
+        let inventory: Inventory
+        if let given { inventory = given } else { inventory = try Inventory.load(from: layout.inventory) }
         self.verifier = CredentialVerifier(ca: ca, trustDomain: inventory.trustDomain)
         self.inventoryPath = layout.inventory
-        self.current = Locked((inventory, FileStamp(path: layout.inventory)))
+        self.followsFile = given == nil
+        self.current = Locked((inventory, given == nil ? FileStamp(path: layout.inventory) : nil))
     }
 
     public var trustDomain: String { self.verifier.trustDomain }
@@ -72,6 +87,7 @@ public final class CredentialStore: Sendable {
     /// does not let anyone in.
     @discardableResult
     public func reloadIfChanged() throws(PKIError) -> Bool {
+        guard self.followsFile else { return false }
         let stamp = FileStamp(path: self.inventoryPath)
         guard stamp != self.current.withLockedValue({ $0.stamp }) else { return false }
         let inventory = try Inventory.load(from: self.inventoryPath)
@@ -83,6 +99,16 @@ public final class CredentialStore: Sendable {
         }
         self.current.withLockedValue { $0 = (inventory, stamp) }
         return true
+    }
+
+    /// Puts `inventory` in force (from the fleet's bucket); one for another trust domain is refused.
+    public func replace(_ inventory: Inventory) throws(PKIError) {
+        guard inventory.trustDomain == self.verifier.trustDomain else {
+            throw PKIError(
+                .trustDomainChanged,
+                "the inventory is for trust domain \(inventory.trustDomain), not \(self.verifier.trustDomain)")
+        }
+        self.current.withLockedValue { $0.inventory = inventory }
     }
 }
 

@@ -85,3 +85,25 @@ public struct Inventory: Codable, Hashable, Sendable {
         return decoder
     }()
 }
+
+extension Inventory {
+    /// Marks every certificate of `service` revoked at `now` (those already revoked keep their date).
+    /// Returns the entries it revoked now.
+    @discardableResult
+    public mutating func revoke(service: String, now: Date = Date()) -> [Entry] {
+        var revoked: [Entry] = []
+        for index in self.certificates.indices
+        where self.certificates[index].service == service && !self.certificates[index].revoked {
+            self.certificates[index].revoked = true
+            self.certificates[index].revokedAt = now
+            revoked.append(self.certificates[index])
+        }
+        return revoked
+    }
+
+    /// Adds `entry`, or replaces the entry with its serial.
+    public mutating func record(_ entry: Entry) {
+        self.certificates.removeAll { $0.serial == entry.serial }
+        self.certificates.append(entry)
+    }
+}

@@ -20,6 +20,10 @@ public struct Heartbeat: Codable, Hashable, Sendable {
     public var expiresInMilliseconds: Int
     /// It is going away (lame duck mode, or stopping): the others forget it at once.
     public var leaving: Bool
+    /// Its client connections open now, for `warden fleet status`.
+    public var connections: Int?
+    /// The version of the fleet state in force (`warden serve --fleet`); nil when its ACLs come from files.
+    public var stateVersion: UInt64?
 
     public init(
         instance: String, advertise: String, serverID: String, trustDomain: String, expiresInMilliseconds: Int,
@@ -34,7 +38,8 @@ public struct Heartbeat: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case instance, advertise, leaving
+        case instance, advertise, leaving, connections
+        case stateVersion = "state_version"
         case serverID = "server_id"
         case trustDomain = "trust_domain"
         case expiresInMilliseconds = "expires_in_ms"

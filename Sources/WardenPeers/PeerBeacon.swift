@@ -26,6 +26,7 @@ public final class PeerBeacon: Service, Sendable {
 
     private let connection: WardenConnection
     private let advertise: @Sendable () -> String?
+    private let status: @Sendable () -> (connections: Int, stateVersion: UInt64?)
     private let state: NIOLockedValueBox<State>
     private let onChange: @Sendable ([String]) -> Void
     private let logger: Logger
@@ -33,13 +34,16 @@ public final class PeerBeacon: Service, Sendable {
     /// - Parameters:
     ///   - own: this Warden's heartbeat (its `advertise` and `leaving` are replaced as they become known).
     ///   - advertise: where clients reach this Warden, nil until it listens (no heartbeat goes out before).
+    ///   - status: its open client connections and fleet state version now, for `warden fleet status`.
     ///   - onChange: the other live Wardens' client URLs (`HOST:PORT`), called on the beacon's thread.
     public init(
-        connection: WardenConnection, own: Heartbeat, advertise: @escaping @Sendable () -> String?, logger: Logger,
+        connection: WardenConnection, own: Heartbeat, advertise: @escaping @Sendable () -> String?,
+        status: @escaping @Sendable () -> (connections: Int, stateVersion: UInt64?) = { (0, nil) }, logger: Logger,
         onChange: @escaping @Sendable ([String]) -> Void
     ) {
         self.connection = connection
         self.advertise = advertise
+        self.status = status
         self.state = NIOLockedValueBox(State(directory: PeerDirectory(own: own)))
         self.onChange = onChange
         self.logger = logger
@@ -107,6 +111,8 @@ public final class PeerBeacon: Service, Sendable {
                     metadata: ["subject": "\(Heartbeat.subject)", "advertise": "\(own.advertise)"])
             }
             if announced, now >= nextBeat {
+                var own = own
+                (own.connections, own.stateVersion) = self.status()
                 try? client.publish(Heartbeat.subject, own.json)
                 nextBeat = now + interval
             }

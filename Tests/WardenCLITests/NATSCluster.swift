@@ -10,8 +10,9 @@ final class NATSCluster {
     let servers: [NATSServerProcess]
 
     /// Writes the three configurations with `warden nats-config` in `directory` (where `warden init`
-    /// ran), starts the servers and returns once every one has its two routes.
-    init(in directory: TemporaryDirectory) throws {
+    /// ran), starts the servers and returns once every one has its two routes (and, with `jetStream`,
+    /// once JetStream's meta group has a leader).
+    init(in directory: TemporaryDirectory, jetStream: Bool = false) throws {
         let clientPorts = try (0..<3).map { _ in try Loopback.freePort() }
         let routePorts = try (0..<3).map { _ in try Loopback.freePort() }
         var servers: [NATSServerProcess] = []
@@ -21,8 +22,9 @@ final class NATSCluster {
                 [
                     "nats-config", "--listen", "127.0.0.1:\(clientPorts[index])", "--cluster-listen",
                     "127.0.0.1:\(routePorts[index])", "--routes", routes.joined(separator: ","), "--server-name",
-                    "n\(index)", "--no-jetstream",
-                ], in: directory.path)
+                    "n\(index)",
+                ] + (jetStream ? ["--store-dir", directory.appending("nats-\(index)/jetstream")] : ["--no-jetstream"]),
+                in: directory.path)
             guard generated.status == 0 else {
                 throw NATSServerError(.configuration, "nats-config failed: \(generated.stderr)")
             }
@@ -39,6 +41,12 @@ final class NATSCluster {
         while !servers.allSatisfy({ $0.log.components(separatedBy: "Route connection created").count > 2 }) {
             guard Date() < deadline else {
                 throw NATSServerError(.notStarted, "the cluster's routes did not form within 15 s")
+            }
+            usleep(50_000)
+        }
+        while jetStream, !servers.contains(where: { $0.log.contains("JetStream cluster new metadata leader") }) {
+            guard Date() < deadline.addingTimeInterval(15) else {
+                throw NATSServerError(.notStarted, "JetStream's meta group elected no leader within 30 s")
             }
             usleep(50_000)
         }

@@ -3,6 +3,7 @@ public import NIOCore
 public import ServiceLifecycle
 public import UnixSignals
 public import WardenAudit
+public import WardenFleet
 import WardenMetrics
 public import WardenPeers
 public import WardenPKI
@@ -19,7 +20,7 @@ public import WardenPolicy
 public final class Broker: Sendable {
     public struct Configuration: Sendable {
         public var proxy: ProxyConfiguration
-        /// The folder of ACL files, read again at SIGHUP.
+        /// The folder of ACL files, read again at SIGHUP; not read with `fleet`.
         public var aclDirectory: String
         public var decisionLogPath: String
         /// The decision log's window: past this many bytes of records held in memory (not yet in the file),
@@ -37,6 +38,9 @@ public final class Broker: Sendable {
         /// This Warden's instance name in its heartbeats to the other Wardens on the cluster (`PeerBeacon`);
         /// nil sends none and reads none.
         public var peerInstance: String?
+        /// With `warden serve --fleet`: the ACLs and inventory come from the bucket, and the gate holds
+        /// the state put in force at start (`FleetStartup`); nil: from the files.
+        public var fleet: (gate: FleetGate, stateDirectory: StateDirectory)?
 
         public init(proxy: ProxyConfiguration, aclDirectory: String, decisionLogPath: String) {
             self.proxy = proxy
@@ -50,6 +54,8 @@ public final class Broker: Sendable {
     public let audit: AuditTrail?
     /// The heartbeats to and from the other Wardens, when `peerInstance` is set.
     public let peers: PeerBeacon?
+    /// What keeps the fleet state the bucket's, with `fleet`.
+    public let fleet: FleetFollower?
     private let group: ServiceGroup
 
     /// Sets everything up; nothing listens until `run`.
@@ -77,19 +83,29 @@ public final class Broker: Sendable {
             configuration: configuration.proxy, credentials: credentials, policy: policy, log: self.log,
             audit: self.audit, group: eventLoopGroup, logger: logger)
         let server = self.server
+        self.fleet = configuration.fleet.map { fleet in
+            if let state = fleet.gate.inForce { server.fleetStateInForce(state) }
+            return FleetFollower(
+                connection: configuration.proxy.wardenConnection, gate: fleet.gate,
+                stateDirectory: fleet.stateDirectory, logger: logger, apply: { await server.putInForce(fleet: $0) },
+                refused: { server.countFleetRefusal($0) })
+        }
+        let fleet = self.fleet
         self.peers = configuration.peerInstance.map { instance in
             PeerBeacon(
                 connection: configuration.proxy.wardenConnection,
                 own: Heartbeat(
                     instance: instance, advertise: server.advertisedAddress, serverID: server.serverID,
                     trustDomain: credentials.trustDomain, expiresInMilliseconds: PeerBeacon.expiryMilliseconds),
-                advertise: { server.advertisedOnceListening }, logger: logger,
+                advertise: { server.advertisedOnceListening },
+                status: { (server.connectionCount, fleet?.inForce?.version) }, logger: logger,
                 onChange: { server.peersChanged($0) })
         }
         var services = before.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         services.append(.init(service: self.log))
         if let audit = self.audit { services.append(.init(service: audit)) }
         services.append(.init(service: self.server))
+        if let fleet = self.fleet { services.append(.init(service: fleet)) }
         // After the server, so it stops first: its last heartbeat says it is leaving before the clients
         // are closed, and the other Wardens stop naming it to theirs.
         if let peers = self.peers { services.append(.init(service: peers)) }
@@ -99,7 +115,8 @@ public final class Broker: Sendable {
                 .init(
                     service: OperatorSignals(
                         signals: signals, server: self.server, peers: self.peers, log: self.log,
-                        aclDirectory: configuration.aclDirectory, lameDuckDuration: configuration.lameDuckDuration,
+                        aclDirectory: configuration.fleet == nil ? configuration.aclDirectory : nil,
+                        lameDuckDuration: configuration.lameDuckDuration,
                         logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup))
         }

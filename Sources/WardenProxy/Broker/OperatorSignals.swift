@@ -14,7 +14,8 @@ struct OperatorSignals: Service {
     let server: ProxyServer
     let peers: PeerBeacon?
     let log: DecisionLog
-    let aclDirectory: String
+    /// The ACL files' folder; nil when the ACLs come from the fleet's bucket, which SIGHUP does not read.
+    let aclDirectory: String?
     let lameDuckDuration: Duration
     let logger: Logger
 
@@ -22,10 +23,15 @@ struct OperatorSignals: Service {
         for await signal in self.signals.cancelOnGracefulShutdown() {
             switch signal {
             case .sighup:
-                self.logger.info(
-                    "SIGHUP: reloading the ACLs and Warden's certificates",
-                    metadata: ["directory": "\(self.aclDirectory)"])
-                await self.server.reloadACLs(directory: self.aclDirectory)
+                if let directory = self.aclDirectory {
+                    self.logger.info(
+                        "SIGHUP: reloading the ACLs and Warden's certificates", metadata: ["directory": "\(directory)"])
+                    await self.server.reloadACLs(directory: directory)
+                } else {
+                    self.logger.info(
+                        "SIGHUP: reloading Warden's certificates; the ACLs come from the fleet's bucket (`warden fleet push`)"
+                    )
+                }
                 self.server.reloadCertificates()
             case .sigusr1:
                 self.logger.info("SIGUSR1: reopening the decision log", metadata: ["path": "\(self.log.path)"])

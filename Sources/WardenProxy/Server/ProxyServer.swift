@@ -158,6 +158,12 @@ public final class ProxyServer: Service, Sendable {
             self.logger.error(
                 "cannot reload the inventory; keeping the previous one", metadata: ["error": "\(error)"])
         }
+        self.withdrawCredentials(inventoryChanged: changed)
+    }
+
+    /// Closes the live connections whose credential the inventory in force no longer allows (when
+    /// `inventoryChanged`), or that expired.
+    func withdrawCredentials(inventoryChanged changed: Bool) {
         let now = Date()
         // Each connection is looked up in the inventory only when it changed; expiry needs only a date.
         let withdrawn = self.registry.remove { entry -> CredentialVerifier.Failure? in
@@ -224,6 +230,12 @@ public final class ProxyServer: Service, Sendable {
             self.sink.metrics.countReload(succeeded: false)
             return false
         }
+        await self.putInForce(policy, from: directory)
+        return true
+    }
+
+    /// Decides every connection by `policy` from now on, the live ones included; returns once they are.
+    func putInForce(_ policy: PolicySnapshot, from source: String) async {
         self.sink.metrics.addDecisionSeries(of: policy)
         let connections = self.registry.replacePolicy(policy)
         let told = connections.map { connection in
@@ -239,10 +251,9 @@ public final class ProxyServer: Service, Sendable {
         self.logger.info(
             "ACLs reloaded",
             metadata: [
-                "directory": "\(directory)", "services": "\(policy.services.count)", "rules": "\(policy.ruleCount)",
+                "source": "\(source)", "services": "\(policy.services.count)", "rules": "\(policy.ruleCount)",
                 "connections": "\(connections.count)", "subscriptions_removed": "\(removed)",
             ])
-        return true
     }
 
     /// Stops accepting, closes every client connection and waits for them to close.

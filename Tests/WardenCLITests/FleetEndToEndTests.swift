@@ -1,0 +1,126 @@
+import Foundation
+import NATSClient
+import Testing
+import WardenTestSupport
+
+/// `warden fleet push`, `warden revoke --nats` and `warden serve --fleet` as users run them: two Wardens
+/// following the bucket WARDEN on a three-server JetStream cluster, real nats.c services through each.
+@Suite(.serialized)
+struct FleetEndToEndTests {
+    /// The shipped ACLs copied to `name` in `directory`, with `orders.created` denied to orders when `deny`.
+    static func acls(_ name: String, in directory: TemporaryDirectory, denyOrdersCreated deny: Bool) throws -> String {
+        let folder = directory.appending(name)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: repositoryACLs) where file.hasSuffix(".yaml") {
+            var text = try String(contentsOfFile: "\(repositoryACLs)/\(file)", encoding: .utf8)
+            if deny, file == "orders.yaml" {
+                text = text.replacingOccurrences(
+                    of: #"deny: ["orders.internal.>"]"#, with: #"deny: ["orders.internal.>", "orders.created"]"#)
+            }
+            try text.write(toFile: "\(folder)/\(file)", atomically: true, encoding: .utf8)
+        }
+        return folder
+    }
+
+    /// `warden ARGUMENTS` in `directory`, expected to succeed; its standard output.
+    @discardableResult
+    static func run(_ arguments: [String], in directory: TemporaryDirectory) throws -> String {
+        let result = try warden(arguments, in: directory.path)
+        #expect(result.status == 0, "warden \(arguments.joined(separator: " ")): \(result.stderr)")
+        return result.stdout
+    }
+
+    /// `warden serve --fleet` on `port` in front of `upstream`, keeping its last state in `state`.
+    static func serveFleet(
+        _ directory: TemporaryDirectory, upstream: String, port: Int, state: String
+    ) throws -> (process: Process, stderr: String) {
+        let (process, _, stderr) = try ServeCommandTests.start(
+            [
+                "serve", "--fleet", "--state-dir", state, "--listen", "127.0.0.1:\(port)", "--upstream", upstream,
+                "--no-audit-events", "--decision-log", "logs/decisions-\(port).jsonl",
+            ], in: directory)
+        return (process, stderr)
+    }
+
+    /// Whether a publish of `orders.created` by `client` is refused by its Warden now.
+    static func publishIsDenied(_ client: NATSClient) -> Bool {
+        let before = client.asyncErrors.count
+        try? client.publish("orders.created", "probe")
+        try? client.flush(timeoutMilliseconds: 1000)
+        return client.asyncErrors.dropFirst(before).contains { $0.contains("Permissions Violation") }
+    }
+
+    /// The bucket's current bundle, as Warden's identity reads it straight from NATS.
+    static func bucket(_ directory: TemporaryDirectory, upstream: String) throws -> (NATSClient, KeyValueBucket) {
+        let certs = directory.appending("certs")
+        var options = NATSClient.Options(
+            url: upstream, caFile: certs + "/ca/ca.pem", certificateFile: certs + "/warden/client.pem",
+            keyFile: certs + "/warden/client-key.pem")
+        options.expectedHostname = "127.0.0.1"
+        options.timeoutMilliseconds = 5000
+        let client = try NATSClient(options)
+        return (client, try KeyValueBucket(client, name: "WARDEN"))
+    }
+
+    @Test func aPushAndARevocationReachBothWardensAndForgedOrReplayedBundlesAreRefused() async throws {
+        let directory = try ClusterEndToEndTests.enrolled()
+        let cluster = try NATSCluster(in: directory, jetStream: true)
+        defer { cluster.stop() }
+        let allowing = try Self.acls("acls-v1", in: directory, denyOrdersCreated: false)
+        let pushed = try Self.run(["fleet", "push", "--acls", allowing, "--nats", cluster.upstream], in: directory)
+        #expect(pushed.contains("pushed fleet state version 1"), "\(pushed)")
+
+        let ports = try (0..<2).map { _ in try Loopback.freePort() }
+        let wardens = try ports.enumerated().map { index, port in
+            try Self.serveFleet(directory, upstream: cluster.upstream, port: port, state: "state-\(index)")
+        }
+        defer { for (process, _) in wardens where process.isRunning { process.terminate() } }
+        for (index, port) in ports.enumerated() {
+            #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(ServeCommandTests.read(wardens[index].1))")
+        }
+        let clients = try ports.map { try ServeCommandTests.connect("orders", port: $0, in: directory) }
+        #expect(clients.allSatisfy { !Self.publishIsDenied($0) })
+
+        // The ACL change: denied through both Wardens within 2 s of the push.
+        let denying = try Self.acls("acls-v2", in: directory, denyOrdersCreated: true)
+        try Self.run(["fleet", "push", "--acls", denying, "--nats", cluster.upstream], in: directory)
+        #expect(await eventually(timeout: .seconds(2)) { clients.allSatisfy { Self.publishIsDenied($0) } })
+        let (reader, bucket) = try Self.bucket(directory, upstream: cluster.upstream)
+        defer { reader.close() }
+        let version2 = try #require(try bucket.get("bundle"))
+
+        // Forged: a bundle written by a NATS client (any valid JSON envelope) not signed by the CA.
+        let forged = #"{"payload":"eyJ2ZXJzaW9uIjo5OX0=","signature":"MEUCIQ=="}"#
+        _ = try bucket.put("bundle", Array(forged.utf8))
+        // Replayed: version 1, signed by the CA, but older than version 2 in force.
+        let history = try #require(try bucket.get("bundle"))
+        #expect(history.revision > version2.revision)
+        try Self.run(["fleet", "push", "--acls", allowing, "--nats", cluster.upstream], in: directory)
+        // Version 3 is allowing again; now replay version 2 (denying) over it.
+        #expect(await eventually(timeout: .seconds(2)) { clients.allSatisfy { !Self.publishIsDenied($0) } })
+        _ = try bucket.put("bundle", version2.value)
+        try await Task.sleep(for: .seconds(1))
+        #expect(clients.allSatisfy { !Self.publishIsDenied($0) }, "the replayed version 2 must not be in force")
+        for (_, stderr) in wardens {
+            let log = ServeCommandTests.read(stderr)
+            #expect(log.contains("its signature is not the CA's"), "\(log)")
+            #expect(log.contains("its version 2 is older than version 3 in force"), "\(log)")
+        }
+
+        // A revocation with --nats: orders' connections through both Wardens close within 5 s, and a new
+        // one is refused by both.
+        let revoked = try Self.run(["revoke", "orders", "--nats", cluster.upstream], in: directory)
+        #expect(revoked.contains("in the fleet's bucket too: state version 4"), "\(revoked)")
+        #expect(await eventually(timeout: .seconds(5)) { clients.allSatisfy { $0.isClosed } })
+        for port in ports {
+            #expect(throws: NATSClient.Failure.self) {
+                try ServeCommandTests.connect("orders", port: port, in: directory)
+            }
+        }
+        // Payments, not revoked, still connects; and `warden fleet status` sees both Wardens on version 4.
+        #expect(throws: Never.self) { try ServeCommandTests.connect("payments", port: ports[1], in: directory).close() }
+        let status = try warden(["fleet", "status", "--nats", cluster.upstream], in: directory.path)
+        #expect(status.status == 0, "\(status.stdout) \(status.stderr)")
+        #expect(status.stdout.components(separatedBy: "current").count == 3, "\(status.stdout)")
+    }
+}
