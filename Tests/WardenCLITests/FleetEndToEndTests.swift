@@ -1,6 +1,7 @@
 import Foundation
 import NATSClient
 import Testing
+import WardenDevelopment
 import WardenTestSupport
 
 /// `warden fleet push`, `warden revoke --nats` and `warden serve --fleet` as users run them: two Wardens
@@ -122,5 +123,65 @@ struct FleetEndToEndTests {
         let status = try warden(["fleet", "status", "--nats", cluster.upstream], in: directory.path)
         #expect(status.status == 0, "\(status.stdout) \(status.stderr)")
         #expect(status.stdout.components(separatedBy: "current").count == 3, "\(status.stdout)")
+    }
+}
+
+extension FleetEndToEndTests {
+    /// One JetStream nats-server as `warden nats-config` configures it, on a free port.
+    static func natsServer(in directory: TemporaryDirectory) throws -> NATSServerProcess {
+        let port = try Loopback.freePort()
+        let config = try Self.run(
+            ["nats-config", "--listen", "127.0.0.1:\(port)", "--store-dir", directory.appending("jetstream")],
+            in: directory)
+        return try NATSServerProcess(configuration: config, port: port, folder: directory.appending("nats"))
+    }
+
+    @Test func aWardenStartedWhileNATSIsDownServesItsLastVerifiedCopyAndCatchesUpLater() async throws {
+        let directory = try ClusterEndToEndTests.enrolled()
+        let nats = try Self.natsServer(in: directory)
+        defer { nats.stop() }
+        let upstream = "tls://127.0.0.1:\(nats.port)"
+
+        // With NATS down and no copy kept, there is nothing to serve: Warden does not start.
+        nats.stop()
+        let refused = try warden(
+            [
+                "serve", "--fleet", "--state-dir", "state", "--upstream", upstream, "--listen", "127.0.0.1:0",
+                "--no-peers",
+            ],
+            in: directory.path)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("no fleet state to serve"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("hint: push the fleet's state first"), "\(refused.stderr)")
+
+        // A first run with NATS up keeps version 1 (allowing orders.created) in the state folder.
+        try nats.start()
+        let allowing = try Self.acls("acls-v1", in: directory, denyOrdersCreated: false)
+        try Self.run(["fleet", "push", "--acls", allowing, "--nats", upstream], in: directory)
+        let port = try Loopback.freePort()
+        var (warden, stderr) = try Self.serveFleet(directory, upstream: upstream, port: port, state: "state")
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(ServeCommandTests.read(stderr))")
+        warden.terminate()
+        warden.waitUntilExit()
+
+        // NATS down: the restarted Warden serves version 1 from the state folder, and says so.
+        nats.stop()
+        (warden, stderr) = try Self.serveFleet(directory, upstream: upstream, port: port, state: "state")
+        defer { if warden.isRunning { warden.terminate() } }
+        #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(ServeCommandTests.read(stderr))")
+        #expect(ServeCommandTests.read(stderr).contains("serving the last verified state, version 1"))
+
+        // NATS back: orders is served by version 1; version 2 (denying orders.created) is pushed, and the
+        // Warden catches up by itself.
+        try nats.start()
+        let client = try ServeCommandTests.connect("orders", port: port, in: directory)
+        defer { client.close() }
+        #expect(!Self.publishIsDenied(client))
+        let denying = try Self.acls("acls-v2", in: directory, denyOrdersCreated: true)
+        try Self.run(["fleet", "push", "--acls", denying, "--nats", upstream], in: directory)
+        #expect(
+            await eventually(timeout: .seconds(20), every: .milliseconds(200)) { Self.publishIsDenied(client) },
+            "\(ServeCommandTests.read(stderr))")
+        #expect(ServeCommandTests.read(stderr).contains("fleet: state version 2 in force"))
     }
 }
