@@ -277,8 +277,14 @@ public final class NATSClient: @unchecked Sendable {
     public func publish(_ subject: String, _ text: String, headers: [(String, String)], reply: String? = nil)
         throws(Failure)
     {
+        try self.publish(subject, Array(text.utf8), headers: headers, reply: reply)
+    }
+
+    /// Publishes bytes with headers (HPUB).
+    public func publish(_ subject: String, _ bytes: [UInt8], headers: [(String, String)], reply: String? = nil)
+        throws(Failure)
+    {
         var message: OpaquePointer?
-        let bytes = Array(text.utf8)
         try self.check(
             bytes.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) {

@@ -1,19 +1,36 @@
 import ArgumentParser
 import Foundation
+import NATSClient
 import WardenAudit
 
 struct DenialsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "denials",
         abstract: "Summarise denied operations from the decision log, most frequent first.",
-        discussion: "With --follow, then prints each new denial as it is logged, until interrupted."
+        discussion: """
+            With --follow, then prints each new denial as it is logged, until interrupted. With --nats, \
+            summarises the stream WARDEN_AUDIT instead (every Warden run with --audit-stream): one summary \
+            across the fleet, read with Warden's identity from the certs folder.
+            """
     )
 
     @Option(name: .customLong("decision-log"), help: "The decision log written by `warden serve`.")
     var decisionLog: String = "logs/decisions.jsonl"
     @Flag(help: "Keep watching the log and print each new denial.") var follow = false
+    @OptionGroup var certs: CertsOptions
+    @OptionGroup var nats: NATSOptions
+
+    func validate() throws {
+        if self.nats.nats != nil, self.follow {
+            throw ValidationError("--follow reads the decision log; it does not go with --nats")
+        }
+    }
 
     func run() throws {
+        if let connection = self.nats.connection(certs: self.certs) {
+            try Self.summariseStream(connection)
+            return
+        }
         var summary = DenialSummary()
         var lines = LogLines(path: self.decisionLog)
         if let lines {
@@ -55,99 +72,41 @@ struct DenialsCommand: ParsableCommand {
         }
     }
 
+    /// The summary of the stream `WARDEN_AUDIT`, across every Warden that ships to it.
+    private static func summariseStream(_ connection: WardenConnection) throws {
+        var options = connection.clientOptions(name: "warden-denials")
+        options.persistent = false
+        options.timeoutMilliseconds = 5000
+        var summary = DenialSummary()
+        var instances: Set<String> = []
+        do {
+            let client = try NATSClient(options)
+            defer { client.close() }
+            try AuditStreamReader.read(client) { record in
+                record.withUnsafeBytes { summary.add(line: $0) }
+                if let object = try? JSONSerialization.jsonObject(with: Data(record)) as? [String: Any],
+                    let instance = object["instance"] as? String
+                {
+                    instances.insert(instance)
+                }
+            }
+        } catch {
+            printError("error: cannot read the stream \(AuditStreamFormat.stream): \(error)")
+            printError("hint: check --nats, and that a Warden runs with --audit-stream")
+            throw ExitCode(1)
+        }
+        print(summary.render(path: "the stream \(AuditStreamFormat.stream)"))
+        if !instances.isEmpty {
+            print("from \(instances.count) Warden(s): \(instances.sorted().joined(separator: ", "))")
+        }
+    }
+
     private static func printDenial(_ line: UnsafeRawBufferPointer) {
         guard !DecisionLogEntry.isAllow(line), let record = try? DecisionLogEntry(line: line), record.decision == .deny
         else {
             return
         }
         print(record.followLine)
-    }
-}
-
-/// A decision log's whole lines, read in chunks: from the start, then whatever was appended since.
-///
-/// A class: it owns an open file, closed when the last reference goes, and a 1 MiB read buffer that
-/// a copy of a struct would duplicate at its next read.
-final class LogLines {
-    enum Change {
-        case none
-        /// The file is shorter than what was read of it (a copy-and-truncate rotation).
-        case truncated
-        /// The path names another file now (the log was moved away, and Warden writes a new one).
-        case replaced
-    }
-
-    /// Longer lines are no decision records (those are a few KiB at most): skipped, and counted.
-    static let maxLine = 1 << 20
-
-    private let descriptor: Int32
-    private var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    /// Bytes read after the last whole line.
-    private var partial: [UInt8] = []
-    /// Whether the bytes up to the next newline are skipped, as part of a line over `maxLine`.
-    private var skipping = false
-    /// Lines skipped for being over `maxLine`.
-    private(set) var overlong = 0
-    /// Bytes read from the file so far.
-    private var offset = 0
-
-    /// nil when the file cannot be opened.
-    init?(path: String) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        self.descriptor = descriptor
-    }
-
-    /// Reads to the end of the file as it is now, calling `body` with each whole line (without its
-    /// newline) as it goes.
-    func read(_ body: (UnsafeRawBufferPointer) -> Void) {
-        while true {
-            let count = self.chunk.withUnsafeMutableBytes { Glibc.read(self.descriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
-            self.offset += count
-            self.partial.append(contentsOf: self.chunk[0..<count])
-            let consumed = self.partial.withUnsafeBytes { bytes -> Int in
-                var start = 0
-                while start < bytes.count, let newline = memchr(bytes.baseAddress! + start, 0x0A, bytes.count - start) {
-                    let end = bytes.baseAddress!.distance(to: UnsafeRawPointer(newline))
-                    if self.skipping {
-                        self.skipping = false
-                    } else {
-                        body(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
-                    }
-                    start = end + 1
-                }
-                return start
-            }
-            self.partial.removeFirst(consumed)
-            if self.partial.count > Self.maxLine || (self.skipping && !self.partial.isEmpty) {
-                if !self.skipping { self.overlong += 1 }
-                self.skipping = true
-                self.partial.removeAll(keepingCapacity: true)
-            }
-        }
-    }
-
-    /// What happened to the file at `path` since it was opened.
-    func change(path: String) -> Change {
-        var open = stat()
-        var named = stat()
-        guard fstat(self.descriptor, &open) == 0 else { return .none }
-        if stat(path, &named) == 0 && (named.st_ino != open.st_ino || named.st_dev != open.st_dev) { return .replaced }
-        return Int(open.st_size) < self.offset ? .truncated : .none
-    }
-
-    /// Starts again from the beginning of the file.
-    func rewind() {
-        lseek(self.descriptor, 0, SEEK_SET)
-        self.offset = 0
-        self.partial.removeAll()
-        self.skipping = false
-    }
-
-    deinit {
-        close(self.descriptor)
     }
 }
 

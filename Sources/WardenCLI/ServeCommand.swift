@@ -100,12 +100,23 @@ struct ServeCommand: AsyncParsableCommand {
             Wardens on the same NATS cluster, which tell their clients in INFO connect_urls.
             """)
     var advertise: String?
-    @Option(help: "This Warden's name in its heartbeats (default: the host name and the listen port).")
+    @Option(
+        help:
+            "This Warden's name in its heartbeats and audit-stream records (default: the host name and the listen port)."
+    )
     var instance: String?
     @Flag(
         inversion: .prefixedNo,
         help: "Find the other Wardens on the same NATS cluster (heartbeats on warden.peers.heartbeat).")
     var peers = true
+    @Flag(
+        name: .customLong("audit-stream"),
+        help: """
+            Also publish every deny record, with JetStream acknowledgements, into the stream WARDEN_AUDIT \
+            (created when missing): the decision log is the spool, and what NATS has not acknowledged is sent \
+            again, after an outage or a restart. `warden denials --nats URL` summarises the stream.
+            """)
+    var auditStream = false
     @Flag(help: "Take the ACLs and the inventory from the fleet's KeyValue bucket WARDEN, not from the files.")
     var fleet = false
     @Option(
@@ -213,9 +224,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.proxy.maxSubscriptions = self.maxSubscriptions
         configuration.proxy.writeDeadline = .nanoseconds(
             Int64(try DurationParser.parse(self.writeDeadline) / .nanoseconds(1)))
-        if self.peers {
-            configuration.peerInstance = self.instance ?? "\(ProcessInfo.processInfo.hostName):\(port)"
-        }
+        let instance = self.instance ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+        if self.peers { configuration.peerInstance = instance }
+        if self.auditStream { configuration.auditStreamInstance = instance }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
             let broker = try Broker(

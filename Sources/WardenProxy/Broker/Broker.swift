@@ -41,6 +41,9 @@ public final class Broker: Sendable {
         /// With `warden serve --fleet`: the ACLs and inventory come from the bucket, and the gate holds
         /// the state put in force at start (`FleetStartup`); nil: from the files.
         public var fleet: (gate: FleetGate, stateDirectory: StateDirectory)?
+        /// With `warden serve --audit-stream`: this Warden's instance name in the records it ships to the
+        /// stream `WARDEN_AUDIT` (`AuditStream`); nil ships none.
+        public var auditStreamInstance: String?
 
         public init(proxy: ProxyConfiguration, aclDirectory: String, decisionLogPath: String) {
             self.proxy = proxy
@@ -52,6 +55,8 @@ public final class Broker: Sendable {
     public let server: ProxyServer
     public let log: DecisionLog
     public let audit: AuditTrail?
+    /// What ships the deny records to the stream `WARDEN_AUDIT`, with `auditStreamInstance`.
+    public let auditStream: AuditStream?
     /// The heartbeats to and from the other Wardens, when `peerInstance` is set.
     public let peers: PeerBeacon?
     /// What keeps the fleet state the bucket's, with `fleet`.
@@ -79,6 +84,11 @@ public final class Broker: Sendable {
         self.audit = try configuration.auditEvents.map {
             try AuditTrail.overNATS(configuration.proxy.wardenConnection, budget: $0, logger: logger)
         }
+        self.auditStream = configuration.auditStreamInstance.map {
+            AuditStream(
+                connection: configuration.proxy.wardenConnection, logPath: configuration.decisionLogPath, instance: $0,
+                logger: logger)
+        }
         self.server = try ProxyServer(
             configuration: configuration.proxy, credentials: credentials, policy: policy, log: self.log,
             audit: self.audit, group: eventLoopGroup, logger: logger)
@@ -104,6 +114,7 @@ public final class Broker: Sendable {
         var services = before.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         services.append(.init(service: self.log))
         if let audit = self.audit { services.append(.init(service: audit)) }
+        if let stream = self.auditStream { services.append(.init(service: stream)) }
         services.append(.init(service: self.server))
         if let fleet = self.fleet { services.append(.init(service: fleet)) }
         // After the server, so it stops first: its last heartbeat says it is leaving before the clients

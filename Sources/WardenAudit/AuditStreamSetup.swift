@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import NATSClient
+
+/// Makes sure the stream `WARDEN_AUDIT` exists, through JetStream's API as Warden's identity: created when
+/// missing, with three replicas where the cluster has three servers, else one.
+enum AuditStreamSetup {
+    /// Whether the stream exists now; logs why not.
+    static func ensureStream(_ client: NATSClient, logger: Logger) -> Bool {
+        let stream = AuditStreamFormat.stream
+        guard let info = Self.request(client, "$JS.API.STREAM.INFO.\(stream)", "") else {
+            logger.warning("audit stream: JetStream does not answer yet; retrying", metadata: ["stream": "\(stream)"])
+            return false
+        }
+        if info["error"] == nil { return true }
+        guard Self.errorCode(info) == 10059 else {
+            logger.error("audit stream: JetStream refused the stream's info: \(info["error"] ?? "")")
+            return false
+        }
+        var refusal = ""
+        for replicas in [3, 1] {
+            let configuration = String(decoding: AuditStreamFormat.configuration(replicas: replicas), as: UTF8.self)
+            guard let created = Self.request(client, "$JS.API.STREAM.CREATE.\(stream)", configuration) else {
+                return false
+            }
+            if created["error"] == nil || Self.errorCode(created) == 10058 {
+                logger.info(
+                    "audit stream: created the stream", metadata: ["stream": "\(stream)", "replicas": "\(replicas)"])
+                return true
+            }
+            refusal = "\(created["error"] ?? "")"
+        }
+        logger.error("audit stream: JetStream refused to create the stream: \(refusal)")
+        return false
+    }
+
+    private static func request(_ client: NATSClient, _ subject: String, _ body: String) -> [String: Any]? {
+        guard let reply = try? client.request(subject, body, timeoutMilliseconds: 5000) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: Data(reply.payload))) as? [String: Any]
+    }
+
+    private static func errorCode(_ answer: [String: Any]) -> Int? {
+        ((answer["error"] as? [String: Any])?["err_code"] as? NSNumber)?.intValue
+    }
+}

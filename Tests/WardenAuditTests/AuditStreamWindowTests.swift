@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import WardenAudit
+import WardenTestSupport
+
+/// The cursor of the audit stream into the decision log: it moves only past records the stream
+/// acknowledged, in log order, and anything refused or overdue is sent again from it.
+@Suite struct AuditStreamWindowTests {
+    @Test func theCursorMovesOnlyPastAContiguousAcknowledgedPrefix() {
+        var window = AuditStreamWindow(committed: 0)
+        let first = window.sent(end: 100, now: 0)
+        #expect(window.skipped(end: 150) == .none)  // an allow record behind one in flight waits for it
+        let second = window.sent(end: 200, now: 0)
+        let third = window.sent(end: 300, now: 0)
+        #expect(window.acknowledged(second) == .none)
+        #expect(window.committed == 0)
+        #expect(window.acknowledged(first) == .commit(offset: 200))
+        #expect(window.acknowledged(third) == .commit(offset: 300))
+        #expect(window.inFlight == 0)
+        #expect(window.skipped(end: 350) == .commit(offset: 350))
+        #expect(window.acknowledged(third) == .none)  // a late duplicate acknowledgement changes nothing
+    }
+
+    @Test func aRefusalOrAnOverdueAcknowledgementSendsEverythingAgainFromTheCursor() {
+        var window = AuditStreamWindow(committed: 10, timeout: 1000)
+        let first = window.sent(end: 100, now: 0)
+        let second = window.sent(end: 200, now: 0)
+        #expect(window.acknowledged(first) == .commit(offset: 100))
+        #expect(window.refused(second) == .resend(from: 100))
+        #expect(window.inFlight == 0)
+        // Acknowledgements of what was in flight before the resend are ignored.
+        #expect(window.acknowledged(second) == .none)
+        _ = window.sent(end: 200, now: 5000)
+        #expect(window.tick(now: 5500) == .none)
+        #expect(window.tick(now: 6001) == .resend(from: 100))
+    }
+
+    @Test func theWindowFillsUpToItsCapacity() {
+        var window = AuditStreamWindow(committed: 0, capacity: 2)
+        _ = window.sent(end: 1, now: 0)
+        #expect(!window.isFull)
+        _ = window.sent(end: 2, now: 0)
+        #expect(window.isFull)
+    }
+
+    @Test func logLinesSayWhereEachLineEndsAndGoOnFromThere() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("log.jsonl")
+        try "one\ntwo\nthree\npart".write(toFile: path, atomically: true, encoding: .utf8)
+        let lines = try #require(LogLines(path: path))
+        var seen: [(String, Int)] = []
+        let given = lines.read(upTo: 2) { line, end in
+            seen.append((String(decoding: line, as: UTF8.self), end))
+            return true
+        }
+        #expect(given == 2)
+        lines.read { line, end in seen.append((String(decoding: line, as: UTF8.self), end)) }
+        #expect(seen.map(\.0) == ["one", "two", "three"])
+        #expect(seen.map(\.1) == [4, 8, 14])
+        // From an offset, as after a restart at the cursor; the partial last line is not given.
+        let resumed = try #require(LogLines(path: path, from: 8))
+        var rest: [String] = []
+        resumed.read { line in rest.append(String(decoding: line, as: UTF8.self)) }
+        #expect(rest == ["three"])
+    }
+}
