@@ -49,12 +49,22 @@ public enum AuditStreamFormat {
     }
 
     /// Whether a publish acknowledgement says the record is stored (or was, a duplicate); false for an
-    /// error, or an empty answer (nats-server's "no responders": no stream takes the subject).
+    /// error, or an empty answer (nats-server's "no responders": no stream takes the subject). Read as
+    /// bytes, not parsed: one comes back for every record of a flood.
     public static func isStored(acknowledgement payload: [UInt8]) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
-            return false
+        payload.first == UInt8(ascii: "{") && Self.contains(payload, Self.streamField)
+            && Self.contains(payload, Self.sequenceField) && !Self.contains(payload, Self.errorField)
+    }
+
+    private static let streamField = Array("\"stream\":\"\(stream)\"".utf8)
+    private static let sequenceField = Array("\"seq\":".utf8)
+    private static let errorField = Array("\"error\"".utf8)
+
+    private static func contains(_ bytes: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard bytes.count >= needle.count else { return false }
+        return (0...(bytes.count - needle.count)).contains { start in
+            bytes[start] == needle[0] && bytes[start..<(start + needle.count)].elementsEqual(needle)
         }
-        return object["error"] == nil && object["seq"] is NSNumber && object["stream"] as? String == Self.stream
     }
 
     private static func quoted(_ text: String) -> [UInt8] {

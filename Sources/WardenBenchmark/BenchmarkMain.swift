@@ -22,7 +22,7 @@ struct BenchmarkMain {
         if arguments.contains("--help") || arguments.contains("-h") {
             print(
                 """
-                usage: warden-bench [policy|proxy|failover|clients] [--quick] [--clients N] [--only WORKLOAD] [--decision-log-window SIZE] [--json FILE]
+                usage: warden-bench [policy|proxy|failover|clients|audit-stream] [--quick] [--clients N] [--only WORKLOAD] [--decision-log-window SIZE] [--json FILE]
                   policy   ns per publish decision, 10 and 10,000 rules, cached and uncached
                   proxy    Warden against nats-server direct over TLS: throughput, fan-out, request/reply
                            latency, memory per idle connection (needs `warden` built next to warden-bench)
@@ -32,6 +32,10 @@ struct BenchmarkMain {
                   clients  --clients N (default 9,000) concurrent mTLS clients with a subscription each through
                            one Warden: memory and descriptors per client, connections a second, a fan-out to
                            all, and a reconnect storm after a nats-server restart (only when named)
+                  audit-stream
+                           a flood of denials through one Warden in front of a JetStream nats-server, without
+                           and with --audit-stream: the flood's pace, how long until the stream holds every
+                           record, what nats-server spends on it (only when named)
                   --quick  small counts, one round: a smoke run
                   --only   one proxy workload, e.g. to profile it: \(ProxyBenchmark.workloads.joined(separator: ", "))
                   --decision-log-window
@@ -68,8 +72,9 @@ struct BenchmarkMain {
             clients = count
             arguments.removeSubrange(index...(index + 1))
         }
-        if let unknown = arguments.first(where: { !["policy", "proxy", "failover", "clients", "--quick"].contains($0) })
-        {
+        if let unknown = arguments.first(where: {
+            !["policy", "proxy", "failover", "clients", "audit-stream", "--quick"].contains($0)
+        }) {
             throw BenchmarkError("unknown argument '\(unknown)'; see --help")
         }
         let which = Set(arguments.filter { !$0.hasPrefix("--") })
@@ -77,6 +82,7 @@ struct BenchmarkMain {
         let runProxy = which.isEmpty || which.contains("proxy")
         let runFailover = which.contains("failover")
         let runClients = which.contains("clients")
+        let runAuditStream = which.contains("audit-stream")
         #if DEBUG
         print("note: this is a debug build; measure with `swift build -c release && .build/release/warden-bench`")
         #endif
@@ -163,6 +169,9 @@ struct BenchmarkMain {
         }
         if runClients {
             report["clients"] = try Self.runClients(clients)
+        }
+        if runAuditStream {
+            report["audit_stream"] = try AuditStreamBenchmark.report(quick: quick)
         }
 
         let folder = (jsonPath as NSString).deletingLastPathComponent

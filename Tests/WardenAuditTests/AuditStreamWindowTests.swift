@@ -43,6 +43,28 @@ import WardenTestSupport
         #expect(window.isFull)
     }
 
+    @Test func onlyAnAcknowledgementOfTheStreamCountsAsStored() {
+        for (answer, stored) in [
+            (#"{"stream":"WARDEN_AUDIT","seq":7}"#, true),
+            (#"{"stream":"WARDEN_AUDIT", "seq":7,"duplicate": true}"#, true),
+            (#"{"stream":"OTHER","seq":7}"#, false),
+            (#"{"error":{"code":503,"description":"no suitable peers"},"stream":"WARDEN_AUDIT","seq":0}"#, false),
+            ("", false),  // no responders: no stream takes the subject
+        ] {
+            #expect(AuditStreamFormat.isStored(acknowledgement: Array(answer.utf8)) == stored, "\(answer)")
+        }
+    }
+
+    @Test func aStreamRecordIsTheLogLineWithItsInstanceFirst() {
+        let line = #"{"ts":"2026-12-03T10:00:00.000000Z","decision":"deny"}"#
+        let message = Array(line.utf8).withUnsafeBytes { AuditStreamFormat.message(line: $0, instance: "a\"b") }
+        #expect(
+            String(decoding: message, as: UTF8.self)
+                == #"{"instance":"a\"b","ts":"2026-12-03T10:00:00.000000Z","decision":"deny"}"#)
+        #expect(
+            AuditStreamFormat.subject(instance: "host.example.com:4443") == "warden.audit.record.host_example_com:4443")
+    }
+
     @Test func logLinesSayWhereEachLineEndsAndGoOnFromThere() throws {
         let directory = try TemporaryDirectory()
         let path = directory.appending("log.jsonl")
