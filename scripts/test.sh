@@ -15,3 +15,4 @@ scripts/fuzz.sh 15
 swift build -c release
 .build/release/warden-bench --quick
 .build/release/warden-bench clients --clients 200 --json logs/warden-bench-clients.json
+.build/release/warden-bench audit-stream --quick --json logs/warden-bench-audit-stream.json

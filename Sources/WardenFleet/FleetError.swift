@@ -9,8 +9,6 @@ public struct FleetError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unreachable = Code("unreachable")
         /// The bucket holds no bundle yet, and there is no verified copy to start from.
         public static let noState = Code("noState")
-        /// The bundle in the bucket was refused (`FleetRefusal`), and there is no verified copy to start from.
-        public static let refused = Code("refused")
         /// Another push changed the bucket meanwhile, again and again.
         public static let conflict = Code("conflict")
         /// The bundle is larger than one NATS message may be.

@@ -36,6 +36,21 @@ let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("acls").path
 
 @Suite struct CheckAndExplainCommandTests {
+    /// The fleet's commands refuse what they cannot do before they touch anything.
+    @Test func fleetOptionsThatCannotWorkAreRefusedWithAReason() throws {
+        for (arguments, reason) in [
+            (["serve", "--fleet"], "--fleet needs --upstream"),
+            (["fleet", "push"], "--nats URL[,URL] is required"),
+            (["fleet", "status"], "--nats URL[,URL] is required"),
+            (["fleet", "push", "--nats", "http://x"], "--nats must be tls://HOST:PORT"),
+            (["denials", "--nats", "tls://127.0.0.1:1", "--follow"], "does not go with --nats"),
+        ] {
+            let result = try warden(arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.stderr.contains(reason), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test func checkAcceptsTheShippedACLs() throws {
         let result = try warden(["check", "--acls", repositoryACLs])
         #expect(result.status == 0)

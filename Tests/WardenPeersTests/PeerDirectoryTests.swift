@@ -17,6 +17,21 @@ struct PeerDirectoryTests {
 
     var directory = PeerDirectory(own: beat("a", "10.0.0.1:4443"))
 
+    /// `warden fleet status` reads connections and the fleet state version from heartbeats; a heartbeat of
+    /// an older Warden, without them, is still a heartbeat.
+    @Test func heartbeatsCarryConnectionsAndTheStateVersionWhenThereAreAny() throws {
+        var beat = Self.beat("b", "10.0.0.2:4443")
+        beat.connections = 12
+        beat.stateVersion = 7
+        let json = String(decoding: beat.json, as: UTF8.self)
+        #expect(json.contains(#""connections":12"#) && json.contains(#""state_version":7"#), "\(json)")
+        #expect(Heartbeat(json: beat.json) == beat)
+        let older =
+            #"{"instance":"c","advertise":"h:1","server_id":"S","trust_domain":"td","expires_in_ms":3500,"leaving":false}"#
+        let read = try #require(Heartbeat(json: Array(older.utf8)))
+        #expect(read.stateVersion == nil && read.connections == nil)
+    }
+
     @Test mutating func aPeerIsNamedFromItsFirstHeartbeatUntilItExpires() {
         let changed1 = self.directory.heard(Self.beat("b", "10.0.0.2:4443"), now: 0)
         #expect(changed1)
