@@ -45,21 +45,10 @@ public final class AuditStream: Service, Sendable {
         } catch {
             throw AuditError(.eventsUnavailable, "cannot set up the audit stream's NATS connection: \(error)")
         }
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    let thread = Thread { [self] in
-                        Thread.current.name = "warden-stream"
-                        self.ship(client)
-                        client.close()
-                        done.resume()
-                    }
-                    thread.start()
-                }
-            } onGracefulShutdown: {
-                self.stop(client)
-            }
-        } onCancel: {
+        await runOnThread(named: "warden-stream") { [self] in
+            self.ship(client)
+            client.close()
+        } stop: {
             self.stop(client)
         }
     }
@@ -128,6 +117,8 @@ public final class AuditStream: Service, Sendable {
                     "audit stream: records not acknowledged; sending them again from the cursor",
                     metadata: ["offset": "\(offset)", "log": "\(self.logPath)"])
                 usleep(500_000)
+                // Nobody answering may mean the stream is gone (deleted by an operator): made again.
+                _ = AuditStreamSetup.ensureStream(client, logger: self.logger)
                 break
             }
             let now = DispatchTime.now().uptimeNanoseconds

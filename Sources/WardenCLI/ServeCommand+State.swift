@@ -10,7 +10,7 @@ extension ServeCommand {
     /// The ACLs and the credentials' inventory `warden serve` starts with: the files', or with `--fleet`
     /// the bucket's (or, when NATS is unreachable, the last verified copy in `--state-dir`). Reports what
     /// is wrong and exits 1 when there is nothing to serve.
-    func loadState(connection: WardenConnection, logger: Logger) throws -> (
+    func loadState(connection: WardenConnection?, logger: Logger) throws -> (
         PolicySnapshot, CredentialStore, (gate: FleetGate, stateDirectory: StateDirectory)?
     ) {
         guard self.fleet else {
@@ -23,6 +23,10 @@ extension ServeCommand {
                 ErrorHints.report(error)
                 throw ExitCode(1)
             }
+        }
+        guard let connection else {
+            printError("error: --fleet needs --upstream: the fleet's bucket is on the NATS cluster the Wardens share")
+            throw ExitCode(1)
         }
         let ca = try runPKI { () throws(PKIError) in try FleetSignature.caCertificate(layout: self.certs.layout) }
         guard let trustDomain = FleetSignature.trustDomain(of: ca) else {

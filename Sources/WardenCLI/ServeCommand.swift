@@ -188,6 +188,16 @@ struct ServeCommand: AsyncParsableCommand {
         // Trapped first: until then, a SIGHUP, SIGUSR1 or SIGUSR2 would end the process.
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1, .sigusr2)
 
+        // The ACLs and credentials first: their errors are reported before anything starts. With --fleet
+        // (which needs --upstream) they come from the bucket, over Warden's own connection to it.
+        let fleetConnection = self.upstream.flatMap(ProxyConfiguration.Upstream.list).map {
+            ProxyConfiguration(
+                listenHost: "127.0.0.1", listenPort: 0, upstreams: $0, upstreamCAFile: self.upstreamCA,
+                certs: self.certs.layout
+            ).wardenConnection
+        }
+        let (policy, credentials, fleet) = try self.loadState(connection: fleetConnection, logger: logger)
+
         var services: [any Service] = []
         let upstreams: [ProxyConfiguration.Upstream]
         if let urls = self.upstream {
@@ -210,7 +220,6 @@ struct ServeCommand: AsyncParsableCommand {
         let proxy = ProxyConfiguration(
             listenHost: host, listenPort: port, upstreams: upstreams, upstreamCAFile: self.upstreamCA,
             certs: self.certs.layout)
-        let (policy, credentials, fleet) = try self.loadState(connection: proxy.wardenConnection, logger: logger)
         var configuration = Broker.Configuration(
             proxy: proxy, aclDirectory: self.acls.directory, decisionLogPath: self.decisionLog)
         configuration.fleet = fleet

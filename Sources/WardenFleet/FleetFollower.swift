@@ -51,21 +51,10 @@ public final class FleetFollower: Service, Sendable {
         } catch {
             throw FleetError(.unreachable, "cannot set up the fleet state's NATS connection: \(error)")
         }
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    let thread = Thread { [self] in
-                        Thread.current.name = "warden-fleet"
-                        self.follow(client)
-                        client.close()
-                        done.resume()
-                    }
-                    thread.start()
-                }
-            } onGracefulShutdown: {
-                self.stop(client)
-            }
-        } onCancel: {
+        await runOnThread(named: "warden-fleet") { [self] in
+            self.follow(client)
+            client.close()
+        } stop: {
             self.stop(client)
         }
     }

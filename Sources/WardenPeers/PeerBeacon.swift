@@ -67,20 +67,9 @@ public final class PeerBeacon: Service, Sendable {
             throw PeerBeaconError(.connectionFailed, "cannot set up the heartbeats' NATS connection: \(error)")
         }
         // Stopped by a graceful shutdown, or by cancellation when another service failed.
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    let thread = Thread { [self] in
-                        Thread.current.name = "warden-peers"
-                        self.beat(client: client, subscription: subscription)
-                        done.resume()
-                    }
-                    thread.start()
-                }
-            } onGracefulShutdown: {
-                self.stop()
-            }
-        } onCancel: {
+        await runOnThread(named: "warden-peers") { [self] in
+            self.beat(client: client, subscription: subscription)
+        } stop: {
             self.stop()
         }
     }
