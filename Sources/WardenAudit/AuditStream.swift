@@ -20,6 +20,8 @@ public final class AuditStream: Service, Sendable {
         var stopping = false
         var stored = 0
         var resends = 0
+        /// Set when the connection came back, cleared by the thread once it has rewound.
+        var reconnected = false
     }
 
     private let connection: WardenConnection
@@ -41,7 +43,11 @@ public final class AuditStream: Service, Sendable {
     public func run() async throws {
         let client: NATSClient
         do {
-            client = try NATSClient(self.connection.clientOptions(name: "warden-audit-stream"))
+            var options = self.connection.clientOptions(name: "warden-audit-stream")
+            options.onConnectionEvent = { [state = self.state] event in
+                if event == .reconnected { state.withLockedValue { $0.reconnected = true } }
+            }
+            client = try NATSClient(options)
         } catch {
             throw AuditError(.eventsUnavailable, "cannot set up the audit stream's NATS connection: \(error)")
         }
@@ -102,6 +108,12 @@ public final class AuditStream: Service, Sendable {
             }
             var actions: [AuditStreamWindow.Action] = []
             if failed { actions.append(current.window.restart()) }
+            if self.state.withLockedValue({ state in
+                defer { state.reconnected = false }; return state.reconnected
+            }) {
+                let now = DispatchTime.now().uptimeNanoseconds
+                actions.append(current.window.rewind(to: current.rewindPoint(now: now)))
+            }
             while let message = acknowledgements.next(timeoutMilliseconds: sent > 0 ? 1 : 50) {
                 guard let token = message.subject.split(separator: ".").last.flatMap({ UInt64($0) }) else { continue }
                 let stored = AuditStreamFormat.isStored(acknowledgement: message.payload)
@@ -114,7 +126,7 @@ public final class AuditStream: Service, Sendable {
                 current.lines.seek(to: offset)
                 self.state.withLockedValue { $0.resends += 1 }
                 self.logger.warning(
-                    "audit stream: records not acknowledged; sending them again from the cursor",
+                    "audit stream: sending records again from the log (not acknowledged, or NATS is back)",
                     metadata: ["offset": "\(offset)", "log": "\(self.logPath)"])
                 usleep(500_000)
                 // Nobody answering may mean the stream is gone (deleted by an operator): made again.
@@ -122,6 +134,7 @@ public final class AuditStream: Service, Sendable {
                 break
             }
             let now = DispatchTime.now().uptimeNanoseconds
+            current.checkpoint(now: now)
             if current.window.committed != lastSaved, now - lastSave > 200_000_000 || current.window.inFlight == 0 {
                 current.saveCursor(logPath: self.logPath, logger: self.logger)
                 lastSaved = current.window.committed

@@ -100,6 +100,14 @@ public struct AuditStreamWindow: Sendable {
         return .resend(from: self.committed)
     }
 
+    /// Goes back to `offset`, before the cursor, and sends everything from there again: after NATS comes
+    /// back, for records a crashed nats-server acknowledged but had not written yet (the stream stores
+    /// again only those it lost: the rest are duplicates within its window).
+    public mutating func rewind(to offset: Int) -> Action {
+        self.committed = min(self.committed, offset)
+        return self.restart()
+    }
+
     private func index(of token: UInt64) -> Int? {
         // Tokens grow with position: a binary search over the entries in flight.
         var low = self.first

@@ -35,6 +35,18 @@ import WardenTestSupport
         #expect(window.tick(now: 6001) == .resend(from: 100))
     }
 
+    /// After NATS comes back, what it acknowledged just before is sent again: a crashed nats-server may
+    /// have lost it; the stream stores the rest once more only as duplicates, which it drops.
+    @Test func aRewindGoesBackBeforeTheCursorButNeverForward() {
+        var window = AuditStreamWindow(committed: 0)
+        let token = window.sent(end: 500, now: 0)
+        #expect(window.acknowledged(token) == .commit(offset: 500))
+        _ = window.sent(end: 600, now: 0)
+        #expect(window.rewind(to: 200) == .resend(from: 200))
+        #expect(window.committed == 200 && window.inFlight == 0)
+        #expect(window.rewind(to: 900) == .resend(from: 200))
+    }
+
     @Test func theWindowFillsUpToItsCapacity() {
         var window = AuditStreamWindow(committed: 0, capacity: 2)
         _ = window.sent(end: 1, now: 0)
