@@ -100,7 +100,7 @@ struct AuditStreamEndToEndTests {
         var (process, stderr) = try Self.serve(directory, upstream: upstream, port: port)
         defer { if process.isRunning { process.terminate() } }
 
-        try Self.flood(20000, port: port, in: directory)
+        try Self.flood(10000, port: port, in: directory)
         // Killed while the stream is still behind the log (checked: not every record was in yet).
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -132,7 +132,7 @@ struct AuditStreamEndToEndTests {
         let (warden, stderr) = try Self.serve(directory, upstream: upstream, port: port)
         defer { if warden.isRunning { warden.terminate() } }
 
-        try Self.flood(20000, port: port, in: directory)
+        try Self.flood(10000, port: port, in: directory)
         nats.kill()
         try await Task.sleep(for: .seconds(3))
         try nats.start()

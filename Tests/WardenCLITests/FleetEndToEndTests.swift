@@ -123,6 +123,16 @@ struct FleetEndToEndTests {
         let status = try warden(["fleet", "status", "--nats", cluster.upstream], in: directory.path)
         #expect(status.status == 0, "\(status.stdout) \(status.stderr)")
         #expect(status.stdout.components(separatedBy: "current").count == 3, "\(status.stdout)")
+
+        // Enrolled again with --nats: the new credential is admitted by both.
+        let enrolled = try Self.run(["enroll", "orders", "--nats", cluster.upstream], in: directory)
+        #expect(enrolled.contains("in the fleet's bucket too: state version 5"), "\(enrolled)")
+        for port in ports {
+            #expect(
+                await eventually(timeout: .seconds(5), every: .milliseconds(100)) {
+                    (try? ServeCommandTests.connect("orders", port: port, in: directory))?.close() != nil
+                })
+        }
     }
 }
 
@@ -159,15 +169,15 @@ extension FleetEndToEndTests {
         let allowing = try Self.acls("acls-v1", in: directory, denyOrdersCreated: false)
         try Self.run(["fleet", "push", "--acls", allowing, "--nats", upstream], in: directory)
         let port = try Loopback.freePort()
-        var (warden, stderr) = try Self.serveFleet(directory, upstream: upstream, port: port, state: "state")
+        var (process, stderr) = try Self.serveFleet(directory, upstream: upstream, port: port, state: "state")
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(ServeCommandTests.read(stderr))")
-        warden.terminate()
-        warden.waitUntilExit()
+        process.terminate()
+        process.waitUntilExit()
 
         // NATS down: the restarted Warden serves version 1 from the state folder, and says so.
         nats.stop()
-        (warden, stderr) = try Self.serveFleet(directory, upstream: upstream, port: port, state: "state")
-        defer { if warden.isRunning { warden.terminate() } }
+        (process, stderr) = try Self.serveFleet(directory, upstream: upstream, port: port, state: "state")
+        defer { if process.isRunning { process.terminate() } }
         #expect(Loopback.waitUntilListening(port: port, timeout: 20), "\(ServeCommandTests.read(stderr))")
         #expect(ServeCommandTests.read(stderr).contains("serving the last verified state, version 1"))
 
@@ -183,5 +193,21 @@ extension FleetEndToEndTests {
             await eventually(timeout: .seconds(20), every: .milliseconds(200)) { Self.publishIsDenied(client) },
             "\(ServeCommandTests.read(stderr))")
         #expect(ServeCommandTests.read(stderr).contains("fleet: state version 2 in force"))
+
+        // `warden fleet status`: this Warden is current; one that serves its files is not, and says so.
+        let current = try warden(["fleet", "status", "--nats", upstream, "--wait", "2s"], in: directory.path)
+        #expect(current.status == 0 && current.stdout.contains("current"), "\(current.stdout) \(current.stderr)")
+        let filesPort = try Loopback.freePort()
+        let (files, _, filesError) = try ServeCommandTests.start(
+            [
+                "serve", "--acls", repositoryACLs, "--listen", "127.0.0.1:\(filesPort)", "--upstream", upstream,
+                "--no-audit-events", "--decision-log", "logs/files.jsonl",
+            ], in: directory)
+        defer { if files.isRunning { files.terminate() } }
+        #expect(Loopback.waitUntilListening(port: filesPort, timeout: 20), "\(ServeCommandTests.read(filesError))")
+        let behind = try warden(["fleet", "status", "--nats", upstream, "--wait", "3s"], in: directory.path)
+        #expect(behind.status == 1, "\(behind.stdout)")
+        #expect(behind.stdout.contains("files (not following the bucket)"), "\(behind.stdout)")
+        #expect(behind.stdout.contains("1 of 2 Warden(s) not on the bucket's state"), "\(behind.stdout)")
     }
 }

@@ -23,8 +23,8 @@ final class WireClient: @unchecked Sendable {
     private let presented: NIOLockedValueBox<[UInt8]>
 
     /// Connects and waits for the TLS session. A connection the server closes before its TLS session is
-    /// up is tried again, twice: on a loaded machine the handshake can outlast the server's wait for it,
-    /// which is not what the tests using this client are about. A TLS failure is not retried.
+    /// up is tried again, up to four times: on a loaded machine the handshake can outlast the server's
+    /// wait for it, which is not what the tests using this client are about. A TLS failure is not retried.
     static func connect(
         port: Int, start: Start, certificate: String?, key: String?, ca: String, group: any EventLoopGroup
     ) async throws -> WireClient {
@@ -33,7 +33,7 @@ final class WireClient: @unchecked Sendable {
             do {
                 return try await Self.connectOnce(
                     port: port, start: start, certificate: certificate, key: key, ca: ca, group: group)
-            } catch ChannelError.ioOnClosedChannel where attempt < 3 {
+            } catch ChannelError.ioOnClosedChannel where attempt < 5 {
                 attempt += 1
             }
         }
