@@ -8,7 +8,11 @@ scripts/setup.sh
 # Fix with `swift format format -i -r Sources Tests Package.swift`.
 swift format lint --strict -r Sources Tests Package.swift
 swift build --build-tests
-swift test
+# The JetStream end-to-end suites (a three-server cluster with two Wardens, floods of denials) run after
+# the rest, not beside it: on two cores their load made unrelated timing-bounded tests miss their bounds.
+heavy='FleetEndToEndTests|AuditStreamEndToEndTests'
+swift test --skip "$heavy"
+swift test --filter "$heavy"
 # A smoke fuzz: every fuzzing target for 15 seconds from its seeds (scripts/fuzz.sh, README "Fuzzing").
 scripts/fuzz.sh 15
 # The benchmark prints figures only; a quick run proves it still works without asserting on timing.
