@@ -125,7 +125,7 @@ let package = Package(
         .target(
             name: "WardenFleet",
             dependencies: [
-                "WardenACL", "WardenPKI", "WardenPolicy", "WardenAudit", "NATSClient",
+                "WardenACL", "WardenPKI", "WardenPolicy", "WardenAudit", "WardenPeers", "NATSClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

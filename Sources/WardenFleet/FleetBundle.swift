@@ -47,7 +47,8 @@ public struct FleetBundle: Codable, Hashable, Sendable {
     public func next(host: String, now: Date = Date(), changing change: (inout Inventory) -> Void) -> FleetBundle {
         var inventory = self.inventory
         change(&inventory)
-        return FleetBundle(version: self.version + 1, created: now, host: host, acls: self.acls, inventory: inventory)
+        let version = self.version == .max ? self.version : self.version + 1
+        return FleetBundle(version: version, created: now, host: host, acls: self.acls, inventory: inventory)
     }
 
     /// The ACLs compiled, as `warden check` compiles the files; errors cite the files' names.

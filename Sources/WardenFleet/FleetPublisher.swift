@@ -32,7 +32,8 @@ public struct FleetPublisher {
     public func push(acls: [FleetBundle.ACLFile], inventory: Inventory) throws(FleetError) -> Pushed {
         try self.write { current in
             FleetBundle(
-                version: (current?.version ?? 0) + 1, host: self.host, acls: acls, inventory: inventory)
+                version: current.map { $0.version == .max ? .max : $0.version + 1 } ?? 1, host: self.host, acls: acls,
+                inventory: inventory)
         }
     }
 
@@ -91,7 +92,11 @@ public struct FleetPublisher {
                 case nil: refusal = .notABundle
                 }
             }
-            let next = try make(latest)
+            var next = try make(latest)
+            if verified.isEmpty, let live = LiveVersions.highest(on: client), live >= next.version {
+                // A new or remade bucket: the Wardens still have their state in force, and take only newer.
+                next.version = live == .max ? .max : live + 1
+            }
             let signed = try SignedBundle.sign(next, by: self.authority)
             let written = Result { () throws(NATSClient.Failure) in
                 try bucket.update(FleetBundle.key, signed.encoded, replacing: entry?.revision ?? 0)

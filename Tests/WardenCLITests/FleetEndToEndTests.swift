@@ -194,6 +194,19 @@ extension FleetEndToEndTests {
             "\(ServeCommandTests.read(stderr))")
         #expect(ServeCommandTests.read(stderr).contains("fleet: state version 2 in force"))
 
+        // The bucket deleted at nats-server (an operator can; no service may) and pushed to again: the push
+        // numbers after the version the live Warden has in force, and the Warden takes it.
+        let (admin, _) = try Self.bucket(directory, upstream: upstream)
+        let deleted = try admin.request("$JS.API.STREAM.DELETE.KV_WARDEN", "")
+        admin.close()
+        #expect(deleted.text.contains(#""success":true"#), "\(deleted.text)")
+        let again = try Self.run(["fleet", "push", "--acls", denying, "--nats", upstream], in: directory)
+        #expect(again.contains("pushed fleet state version 3"), "\(again)")
+        #expect(
+            await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
+                ServeCommandTests.read(stderr).contains("fleet: state version 3 in force")
+            }, "\(ServeCommandTests.read(stderr))")
+
         // `warden fleet status`: this Warden is current; one that serves its files is not, and says so.
         let current = try warden(["fleet", "status", "--nats", upstream, "--wait", "2s"], in: directory.path)
         #expect(current.status == 0 && current.stdout.contains("current"), "\(current.stdout) \(current.stderr)")
