@@ -69,6 +69,36 @@ struct AdmissionStateMachineTests {
         #expect(admitted.handshakeFailed("late") == .none)
     }
 
+    /// A handshake-first client whose ClientHello missed the first-byte window read Warden's INFO as TLS
+    /// (python's ssl: a close; others: an alert): the record says what may have happened.
+    @Test func aHandshakeThatFailsAfterINFOSaysWhatAHandshakeFirstClientMayHaveMissed() {
+        var closed = AdmissionStateMachine()
+        _ = closed.windowElapsed()
+        _ = closed.firstBytes(startsHandshake: true)
+        #expect(
+            closed.closed()
+                == .refuse(reason: "closed during the TLS handshake" + AdmissionStateMachine.afterInfo, wireText: nil))
+        var failed = AdmissionStateMachine()
+        _ = failed.windowElapsed()
+        _ = failed.firstBytes(startsHandshake: true)
+        guard case .refuse(let reason, _) = failed.handshakeFailed("TLS handshake failed: ALERT_PROTOCOL_VERSION")
+        else {
+            Issue.record("a failed handshake must refuse")
+            return
+        }
+        #expect(reason.hasSuffix("the first-byte window reads INFO as TLS; it retries)"))
+        var noCertificate = AdmissionStateMachine()
+        _ = noCertificate.windowElapsed()
+        _ = noCertificate.firstBytes(startsHandshake: true)
+        #expect(
+            noCertificate.handshakeFailed("no client certificate")
+                == .refuse(reason: "no client certificate", wireText: nil))
+        // A client that started with TLS in time gets no such words.
+        var first = AdmissionStateMachine()
+        _ = first.firstBytes(startsHandshake: true)
+        #expect(first.closed() == .refuse(reason: "closed during the TLS handshake", wireText: nil))
+    }
+
     @Test mutating func aCloseSaysWhenItCame() {
         #expect(self.machine.closed() == .refuse(reason: "closed before starting TLS", wireText: nil))
         var handshaking = AdmissionStateMachine()

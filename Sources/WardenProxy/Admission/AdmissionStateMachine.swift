@@ -91,9 +91,17 @@ struct AdmissionStateMachine {
 
     /// The handshake failed; `description` is the error in words (`ClientTLSHandler.describe`).
     mutating func handshakeFailed(_ description: String) -> Action {
-        guard case .handshaking(_, _, let failure) = self.state else { return .none }
-        return self.refuse(failure ?? description)
+        guard case .handshaking(let infoSent, _, let failure) = self.state else { return .none }
+        // Only a version error: a missing certificate, say, is that whatever the order.
+        let versionError = ["VERSION", "below 1.2"].contains { description.contains($0) }
+        return self.refuse(failure ?? (infoSent && versionError ? description + Self.afterInfo : description))
     }
+
+    /// What a handshake that fails after Warden's plaintext INFO may mean: a client that starts with TLS
+    /// (`handshake_first`) whose ClientHello came after the first-byte window reads the INFO as TLS
+    /// (OpenSSL: "wrong version number") and gives up or sends an alert; it connects when it retries.
+    static let afterInfo =
+        " (after Warden's INFO: a client that starts with TLS, handshake_first, and sent its ClientHello after the first-byte window reads INFO as TLS; it retries)"
 
     /// No verified TLS session within the handshake timeout.
     mutating func deadlineReached(_ timeout: String) -> Action {
@@ -107,7 +115,8 @@ struct AdmissionStateMachine {
     mutating func closed() -> Action {
         switch self.state {
         case .awaitingFirstBytes, .infoSent: return self.refuse("closed before starting TLS")
-        case .handshaking(_, _, let failure): return self.refuse(failure ?? "closed during the TLS handshake")
+        case .handshaking(let infoSent, _, let failure):
+            return self.refuse(failure ?? "closed during the TLS handshake" + (infoSent ? Self.afterInfo : ""))
         case .admitted, .refused: return .none
         }
     }
