@@ -33,13 +33,13 @@ struct FleetEndToEndTests {
 
     /// `warden serve --fleet` on `port` in front of `upstream`, keeping its last state in `state`.
     static func serveFleet(
-        _ directory: TemporaryDirectory, upstream: String, port: Int, state: String
+        _ directory: TemporaryDirectory, upstream: String, port: Int, state: String, _ extra: [String] = []
     ) throws -> (process: Process, stderr: String) {
         let (process, _, stderr) = try ServeCommandTests.start(
             [
                 "serve", "--fleet", "--state-dir", state, "--listen", "127.0.0.1:\(port)", "--upstream", upstream,
                 "--no-audit-events", "--decision-log", "logs/decisions-\(port).jsonl",
-            ], in: directory)
+            ] + extra, in: directory)
         return (process, stderr)
     }
 
@@ -72,8 +72,11 @@ struct FleetEndToEndTests {
         #expect(pushed.contains("pushed fleet state version 1"), "\(pushed)")
 
         let ports = try (0..<2).map { _ in try Loopback.freePort() }
+        let metricsPort = try Loopback.freePort()
         let wardens = try ports.enumerated().map { index, port in
-            try Self.serveFleet(directory, upstream: cluster.upstream, port: port, state: "state-\(index)")
+            try Self.serveFleet(
+                directory, upstream: cluster.upstream, port: port, state: "state-\(index)",
+                index == 0 ? ["--metrics", "127.0.0.1:\(metricsPort)"] : [])
         }
         defer { for (process, _) in wardens where process.isRunning { process.terminate() } }
         for (index, port) in ports.enumerated() {
@@ -106,6 +109,13 @@ struct FleetEndToEndTests {
             let log = ServeCommandTests.read(stderr)
             #expect(log.contains("its signature is not the CA's"), "\(log)")
             #expect(log.contains("its version 2 is older than version 3 in force"), "\(log)")
+        }
+        let metrics = try HTTPProbe.request(port: metricsPort, path: "/metrics").body
+        for line in [
+            "warden_fleet_state_version 3.0", #"warden_fleet_bundles_refused_total{reason="bad_signature"} 1"#,
+            #"warden_fleet_bundles_refused_total{reason="stale"} 1"#, "warden_fleet_state_age_seconds ",
+        ] {
+            #expect(metrics.contains(line), "\(line) in \(metrics)")
         }
 
         // A revocation with --nats: orders' connections through both Wardens close within 5 s, and a new
