@@ -137,7 +137,7 @@ struct AdmissionTests {
     }
 
     @Test func aClientThatNeverStartsTLSIsRefusedAfterTheHandshakeTimeout() async throws {
-        try await withWarden { warden in
+        try await withWarden(handshakeTimeout: .seconds(5)) { warden in
             let raw = try RawConnection(port: warden.port)
             // Reads INFO, then sends nothing: the handshake deadline closes the connection.
             let received = raw.receive(for: 7)

@@ -26,6 +26,12 @@ final class ProxyHarness: @unchecked Sendable {
     let port: Int
     let logPath: String
 
+    /// How long Warden waits for a client's TLS session in the tests: longer than `warden serve`'s 5 s,
+    /// because the whole suite on two cores has made handshakes outlast 5 s, and a client whose session
+    /// the server gave up on just after the client finished sees "I/O on closed channel" at its first
+    /// write. The test of the deadline itself sets a short one.
+    static let handshakeTimeout: TimeAmount = .seconds(20)
+
     static let defaultACL = """
         defaults:
           subscribe:
@@ -59,7 +65,7 @@ final class ProxyHarness: @unchecked Sendable {
         acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
         upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"], logHighWater: Int = 8 << 20,
         logPath: String? = nil, auditEvents: Bool = false, auditBudget: AuditBudget.Limit = .standard,
-        jetStream: Bool = false
+        jetStream: Bool = false, handshakeTimeout: TimeAmount = ProxyHarness.handshakeTimeout
     ) async throws {
         self.directory = try TemporaryDirectory()
         self.layout = CertsLayout(root: self.directory.appending("certs"))
@@ -86,6 +92,7 @@ final class ProxyHarness: @unchecked Sendable {
             listenHost: "127.0.0.1", listenPort: 0, upstreams: [.init(host: upstreamHost, port: natsPort)],
             certs: self.layout)
         proxy.revocationCheckInterval = .milliseconds(250)
+        proxy.handshakeTimeout = handshakeTimeout
         // What `warden serve` runs, as it runs it.
         var configuration = Broker.Configuration(
             proxy: proxy, aclDirectory: aclDirectory, decisionLogPath: self.logPath)
@@ -204,12 +211,13 @@ func withWarden(
     acl: String = ProxyHarness.defaultACL, services: [String] = ["orders", "payments", "observer"],
     upstreamHost: String = "127.0.0.1", natsCertificateHosts: [String] = ["127.0.0.1"],
     logHighWater: Int = 8 << 20, logPath: String? = nil, auditEvents: Bool = false,
-    auditBudget: AuditBudget.Limit = .standard, jetStream: Bool = false, _ body: (ProxyHarness) async throws -> Void
+    auditBudget: AuditBudget.Limit = .standard, jetStream: Bool = false,
+    handshakeTimeout: TimeAmount = ProxyHarness.handshakeTimeout, _ body: (ProxyHarness) async throws -> Void
 ) async throws {
     let warden = try await ProxyHarness(
         acl: acl, services: services, upstreamHost: upstreamHost, natsCertificateHosts: natsCertificateHosts,
         logHighWater: logHighWater, logPath: logPath,
-        auditEvents: auditEvents, auditBudget: auditBudget, jetStream: jetStream)
+        auditEvents: auditEvents, auditBudget: auditBudget, jetStream: jetStream, handshakeTimeout: handshakeTimeout)
     do {
         try await body(warden)
     } catch {
