@@ -1,4 +1,5 @@
 import CNATS
+import Foundation
 
 /// A JetStream KeyValue bucket on a `NATSClient`'s connection, through nats.c's KeyValue API: what
 /// Warden's fleet state is kept in (`warden fleet push`, `warden serve --fleet`).
@@ -22,7 +23,8 @@ public final class KeyValueBucket: @unchecked Sendable {
     private let store: OpaquePointer
 
     /// Binds to bucket `name`; when it does not exist and `createWith` is given, creates it with
-    /// `createWith` replicas, or, where the cluster has fewer servers (or none), with one.
+    /// `createWith` replicas (`NATSClient.clusterReplicas`). A cluster that cannot place them yet (its
+    /// JetStream still forming) is asked again for up to 10 s; a server that is not clustered gets one.
     public init(
         _ client: NATSClient, name: String, history: UInt8 = 64, createWith replicas: Int? = nil,
         timeoutMilliseconds: Int64 = 5000
@@ -37,8 +39,9 @@ public final class KeyValueBucket: @unchecked Sendable {
         }
         var store: OpaquePointer?
         var status = js_KeyValue(&store, context, name)
-        if status == NATS_NOT_FOUND, let replicas {
-            for count in Set([replicas, 1]).sorted(by: >) {
+        if status == NATS_NOT_FOUND, var count = replicas {
+            let deadline = Date().addingTimeInterval(10)
+            while true {
                 var configuration = kvConfig()
                 _ = kvConfig_Init(&configuration)
                 configuration.History = history
@@ -49,6 +52,14 @@ public final class KeyValueBucket: @unchecked Sendable {
                     return js_CreateKeyValue(&store, context, &configuration)
                 }
                 if status == NATS_OK { break }
+                let detail = NATSClient.threadError() ?? ""
+                if detail.contains("non-clustered"), count > 1 {
+                    count = 1
+                } else if Date() < deadline, detail.contains("peers") || detail.contains("resources") {
+                    usleep(250_000)
+                } else {
+                    break
+                }
             }
         }
         guard status == NATS_OK, let store else {

@@ -232,7 +232,6 @@ public final class NATSClient: @unchecked Sendable {
 
     public var isClosed: Bool { natsConnection_IsClosed(self.connection) }
 
-    /// Whether the connection is up now (not connecting, reconnecting or closed).
     /// The servers nats.c learnt from INFO `connect_urls`, as URLs (`nats://HOST:PORT`).
     public var discoveredServers: [String] {
         var servers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
@@ -256,6 +255,7 @@ public final class NATSClient: @unchecked Sendable {
         return String(cString: buffer)
     }
 
+    /// Whether the connection is up now (not connecting, reconnecting or closed).
     public var isConnected: Bool { natsConnection_Status(self.connection) == NATS_CONN_STATUS_CONNECTED }
 
     public func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil) throws(Failure) {

@@ -3,7 +3,7 @@ import Logging
 import NATSClient
 
 /// Makes sure the stream `WARDEN_AUDIT` exists, through JetStream's API as Warden's identity: created when
-/// missing, with three replicas where the cluster has three servers, else one.
+/// missing, with three replicas on a cluster of three or more servers (`NATSClient.clusterReplicas`), else one.
 enum AuditStreamSetup {
     /// Whether the stream exists now; logs why not.
     static func ensureStream(_ client: NATSClient, logger: Logger) -> Bool {
@@ -17,8 +17,8 @@ enum AuditStreamSetup {
             logger.error("audit stream: JetStream refused the stream's info: \(info["error"] ?? "")")
             return false
         }
-        var refusal = ""
-        for replicas in [3, 1] {
+        var replicas = client.clusterReplicas
+        while true {
             let configuration = String(decoding: AuditStreamFormat.configuration(replicas: replicas), as: UTF8.self)
             guard let created = Self.request(client, "$JS.API.STREAM.CREATE.\(stream)", configuration) else {
                 return false
@@ -28,10 +28,14 @@ enum AuditStreamSetup {
                     "audit stream: created the stream", metadata: ["stream": "\(stream)", "replicas": "\(replicas)"])
                 return true
             }
-            refusal = "\(created["error"] ?? "")"
+            // Replicas > 1 on a server that is not clustered: one. Anything else (a cluster still
+            // placing its peers) is asked again by the caller.
+            guard Self.errorCode(created) == 10074, replicas > 1 else {
+                logger.error("audit stream: JetStream refused to create the stream: \(created["error"] ?? "")")
+                return false
+            }
+            replicas = 1
         }
-        logger.error("audit stream: JetStream refused to create the stream: \(refusal)")
-        return false
     }
 
     private static func request(_ client: NATSClient, _ subject: String, _ body: String) -> [String: Any]? {

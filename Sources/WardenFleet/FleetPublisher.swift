@@ -27,8 +27,8 @@ public struct FleetPublisher {
         self.host = host
     }
 
-    /// Writes `acls` and `inventory` as the next version, creating the bucket when missing, with as many
-    /// replicas as the cluster has servers, up to three.
+    /// Writes `acls` and `inventory` as the next version, creating the bucket when missing: three replicas
+    /// on a cluster of three or more servers, else one.
     public func push(acls: [FleetBundle.ACLFile], inventory: Inventory) throws(FleetError) -> Pushed {
         try self.write { current in
             FleetBundle(
@@ -69,7 +69,7 @@ public struct FleetPublisher {
         options.timeoutMilliseconds = 5000
         let client = try NATSClient(options)
         defer { client.close() }
-        let bucket = try KeyValueBucket(client, name: FleetBundle.bucket, createWith: 3)
+        let bucket = try KeyValueBucket(client, name: FleetBundle.bucket, createWith: client.clusterReplicas)
         for _ in 0..<5 {
             let entry = try bucket.get(FleetBundle.key)
             // The newest bundle the CA signed, in the whole history: the bucket's current value may be a

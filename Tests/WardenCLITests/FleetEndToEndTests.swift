@@ -76,7 +76,7 @@ struct FleetEndToEndTests {
         let wardens = try ports.enumerated().map { index, port in
             try Self.serveFleet(
                 directory, upstream: cluster.upstream, port: port, state: "state-\(index)",
-                index == 0 ? ["--metrics", "127.0.0.1:\(metricsPort)"] : [])
+                index == 0 ? ["--metrics", "127.0.0.1:\(metricsPort)", "--audit-stream", "--instance", "w0"] : [])
         }
         defer { for (process, _) in wardens where process.isRunning { process.terminate() } }
         for (index, port) in ports.enumerated() {
@@ -110,6 +110,22 @@ struct FleetEndToEndTests {
             #expect(log.contains("its signature is not the CA's"), "\(log)")
             #expect(log.contains("its version 2 is older than version 3 in force"), "\(log)")
         }
+        // Replicated as the cluster allows: three servers, three replicas, for the bucket and the audit stream.
+        for stream in ["KV_WARDEN", "WARDEN_AUDIT"] {
+            let info = try reader.request("$JS.API.STREAM.INFO.\(stream)", "").text
+            #expect(info.contains(#""num_replicas":3"#), "\(stream): \(info)")
+        }
+        // The first Warden's denials of orders.created are in the stream, and `warden denials --nats` says so.
+        var summary = ""
+        #expect(
+            await eventually(timeout: .seconds(10), every: .milliseconds(250)) {
+                let result = try? warden(["denials", "--nats", cluster.upstream], in: directory.path)
+                summary = (result?.stdout ?? "") + (result?.stderr ?? "")
+                return summary.split(separator: "\n").contains {
+                    $0.contains("orders") && $0.contains("orders.created")
+                }
+                    && summary.contains("from 1 Warden(s): w0")
+            }, "\(summary)")
         let metrics = try HTTPProbe.request(port: metricsPort, path: "/metrics").body
         for line in [
             "warden_fleet_state_version 3.0", #"warden_fleet_bundles_refused_total{reason="bad_signature"} 1"#,
