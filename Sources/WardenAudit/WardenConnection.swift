@@ -29,4 +29,13 @@ public struct WardenConnection: Sendable {
         options.expectedHostname = self.expectedHostname
         return options
     }
+
+    /// nats.c options for a connection named `name` that a command makes for one task and closes: it
+    /// connects now or fails (within 5 s a server), and is not made again when lost.
+    public func oneShotOptions(name: String) -> NATSClient.Options {
+        var options = self.clientOptions(name: name)
+        options.persistent = false
+        options.timeoutMilliseconds = 5000
+        return options
+    }
 }

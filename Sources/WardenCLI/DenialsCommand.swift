@@ -74,9 +74,7 @@ struct DenialsCommand: ParsableCommand {
 
     /// The summary of the stream `WARDEN_AUDIT`, across every Warden that ships to it.
     private static func summariseStream(_ connection: WardenConnection) throws {
-        var options = connection.clientOptions(name: "warden-denials")
-        options.persistent = false
-        options.timeoutMilliseconds = 5000
+        let options = connection.oneShotOptions(name: "warden-denials")
         var summary = DenialSummary()
         var instances: Set<String> = []
         do {

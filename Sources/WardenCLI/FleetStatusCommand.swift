@@ -31,9 +31,7 @@ struct FleetStatusCommand: ParsableCommand {
 
     func run() throws {
         let ca = try runPKI { () throws(PKIError) in try FleetSignature.caCertificate(layout: self.certs.layout) }
-        var options = self.nats.connection(certs: self.certs)!.clientOptions(name: "warden-fleet-status")
-        options.persistent = false
-        options.timeoutMilliseconds = 5000
+        let options = self.nats.connection(certs: self.certs)!.oneShotOptions(name: "warden-fleet-status")
         let client: NATSClient
         let subscription: NATSClient.Subscription
         do {

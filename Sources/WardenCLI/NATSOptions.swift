@@ -21,10 +21,6 @@ struct NATSOptions: ParsableArguments {
     /// How to reach `--nats` as Warden, with the certificates in `certs`; nil without `--nats`.
     func connection(certs: CertsOptions) -> WardenConnection? {
         guard let nats, let servers = ProxyConfiguration.Upstream.list(nats) else { return nil }
-        // Only the upstream side of a proxy configuration is used: it is where Warden's own connections go.
-        return ProxyConfiguration(
-            listenHost: "127.0.0.1", listenPort: 0, upstreams: servers, upstreamCAFile: self.natsCA,
-            certs: certs.layout
-        ).wardenConnection
+        return WardenConnection(upstreams: servers, upstreamCAFile: self.natsCA, certs: certs.layout)
     }
 }

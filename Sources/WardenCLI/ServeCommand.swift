@@ -191,10 +191,7 @@ struct ServeCommand: AsyncParsableCommand {
         // The ACLs and credentials first: their errors are reported before anything starts. With --fleet
         // (which needs --upstream) they come from the bucket, over Warden's own connection to it.
         let fleetConnection = self.upstream.flatMap(ProxyConfiguration.Upstream.list).map {
-            ProxyConfiguration(
-                listenHost: "127.0.0.1", listenPort: 0, upstreams: $0, upstreamCAFile: self.upstreamCA,
-                certs: self.certs.layout
-            ).wardenConnection
+            WardenConnection(upstreams: $0, upstreamCAFile: self.upstreamCA, certs: self.certs.layout)
         }
         let (policy, credentials, fleet) = try self.loadState(connection: fleetConnection, logger: logger)
 

@@ -64,10 +64,7 @@ public struct FleetPublisher {
     }
 
     private func attempt(_ make: (FleetBundle?) throws -> FleetBundle) throws -> Pushed {
-        var options = self.connection.clientOptions(name: "warden-fleet-push")
-        options.persistent = false
-        options.timeoutMilliseconds = 5000
-        let client = try NATSClient(options)
+        let client = try NATSClient(self.connection.oneShotOptions(name: "warden-fleet-push"))
         defer { client.close() }
         let bucket = try KeyValueBucket(client, name: FleetBundle.bucket, createWith: client.clusterReplicas)
         for _ in 0..<5 {

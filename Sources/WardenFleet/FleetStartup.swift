@@ -26,10 +26,7 @@ public enum FleetStartup {
         }
         let why: String
         do {
-            var options = connection.clientOptions(name: "warden-fleet-start")
-            options.persistent = false
-            options.timeoutMilliseconds = 5000
-            let client = try NATSClient(options)
+            let client = try NATSClient(connection.oneShotOptions(name: "warden-fleet-start"))
             defer { client.close() }
             let bucket = try KeyValueBucket(client, name: FleetBundle.bucket)
             if let entry = try bucket.get(FleetBundle.key) {

@@ -94,10 +94,18 @@ extension ProxyConfiguration {
     /// cluster with certificates of their own must each name it too (`warden nats-config` issues one
     /// certificate naming every server of the cluster).
     public var wardenConnection: WardenConnection {
-        WardenConnection(
-            url: self.upstreams.map(\.description).joined(separator: ","), expectedHostname: self.upstreams[0].host,
-            caFile: self.upstreamCAFile ?? self.certs.caCertificate, certificateFile: self.certs.upstreamCertificate,
-            keyFile: self.certs.upstreamKey)
+        WardenConnection(upstreams: self.upstreams, upstreamCAFile: self.upstreamCAFile, certs: self.certs)
+    }
+}
+
+extension WardenConnection {
+    /// Warden's own connection to `upstreams` (see `ProxyConfiguration.wardenConnection`): also what the
+    /// fleet's commands use for `--nats`, and `warden serve --fleet` before it has a configuration.
+    public init(upstreams: [ProxyConfiguration.Upstream], upstreamCAFile: String?, certs: CertsLayout) {
+        self.init(
+            url: upstreams.map(\.description).joined(separator: ","), expectedHostname: upstreams[0].host,
+            caFile: upstreamCAFile ?? certs.caCertificate, certificateFile: certs.upstreamCertificate,
+            keyFile: certs.upstreamKey)
     }
 }
 
