@@ -51,14 +51,8 @@ struct FleetStatusCommand: ParsableCommand {
         {
             bucketBundle = bundle
         }
-        var wardens: [String: Heartbeat] = [:]
-        let wait = try DurationParser.parse(self.wait)
-        let deadline = Date().addingTimeInterval(
-            Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
-        while Date() < deadline {
-            guard let message = subscription.next(timeoutMilliseconds: 100), let beat = Heartbeat(json: message.payload)
-            else { continue }
-            wardens[beat.serverID] = beat.leaving ? nil : beat
+        let wardens = Heartbeat.listen(on: subscription, for: try DurationParser.parse(self.wait)).filter {
+            !$0.value.leaving
         }
         let version = bucketBundle?.version
         if let bundle = bucketBundle {

@@ -1,4 +1,3 @@
-import Foundation
 import NATSClient
 import WardenPeers
 
@@ -6,19 +5,10 @@ import WardenPeers
 /// bucket with no signed bundle (new, or deleted and made again) must number after, since the Wardens
 /// refuse any version not newer than theirs.
 enum LiveVersions {
-    /// The highest version heard within `milliseconds` (heartbeats come every second); nil when no Warden
-    /// following the bucket was heard.
-    static func highest(on client: NATSClient, milliseconds: Int = 2500) -> UInt64? {
+    /// The highest version heard within `duration`; nil when no Warden following the bucket was heard.
+    static func highest(on client: NATSClient, for duration: Duration = .milliseconds(2500)) -> UInt64? {
         guard let subscription = try? client.subscribe(Heartbeat.subject) else { return nil }
         defer { subscription.unsubscribe() }
-        let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
-        var highest: UInt64?
-        while Date() < deadline {
-            guard let message = subscription.next(timeoutMilliseconds: 100),
-                let beat = Heartbeat(json: message.payload), let version = beat.stateVersion
-            else { continue }
-            highest = max(highest ?? 0, version)
-        }
-        return highest
+        return Heartbeat.listen(on: subscription, for: duration).values.compactMap(\.stateVersion).max()
     }
 }
