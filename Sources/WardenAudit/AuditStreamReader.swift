@@ -44,17 +44,12 @@ public enum AuditStreamReader {
         return messages
     }
 
+    /// JetStream's answer, or why there is none: no answer, not JSON, or its `error`.
     private static func request(_ client: NATSClient, _ subject: String, _ body: String) throws(Failure) -> [String:
         Any]
     {
-        let reply: NATSClient.Message
-        do {
-            reply = try client.request(subject, body, timeoutMilliseconds: 5000)
-        } catch {
-            throw Failure(description: "JetStream does not answer: \(error)")
-        }
-        guard let answer = (try? JSONSerialization.jsonObject(with: Data(reply.payload))) as? [String: Any] else {
-            throw Failure(description: "JetStream's answer is not JSON")
+        guard let answer = JetStreamAPI.request(client, subject, body) else {
+            throw Failure(description: "JetStream does not answer (or not with JSON) to \(subject)")
         }
         if let error = answer["error"] as? [String: Any] {
             throw Failure(description: "JetStream refused: \(error["description"] ?? error)")

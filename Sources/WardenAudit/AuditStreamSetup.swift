@@ -8,42 +8,33 @@ enum AuditStreamSetup {
     /// Whether the stream exists now; logs why not.
     static func ensureStream(_ client: NATSClient, logger: Logger) -> Bool {
         let stream = AuditStreamFormat.stream
-        guard let info = Self.request(client, "$JS.API.STREAM.INFO.\(stream)", "") else {
+        guard let info = JetStreamAPI.request(client, "$JS.API.STREAM.INFO.\(stream)", "") else {
             logger.warning("audit stream: JetStream does not answer yet; retrying", metadata: ["stream": "\(stream)"])
             return false
         }
         if info["error"] == nil { return true }
-        guard Self.errorCode(info) == 10059 else {
+        guard JetStreamAPI.errorCode(info) == 10059 else {
             logger.error("audit stream: JetStream refused the stream's info: \(info["error"] ?? "")")
             return false
         }
         var replicas = client.clusterReplicas
         while true {
             let configuration = String(decoding: AuditStreamFormat.configuration(replicas: replicas), as: UTF8.self)
-            guard let created = Self.request(client, "$JS.API.STREAM.CREATE.\(stream)", configuration) else {
+            guard let created = JetStreamAPI.request(client, "$JS.API.STREAM.CREATE.\(stream)", configuration) else {
                 return false
             }
-            if created["error"] == nil || Self.errorCode(created) == 10058 {
+            if created["error"] == nil || JetStreamAPI.errorCode(created) == 10058 {
                 logger.info(
                     "audit stream: created the stream", metadata: ["stream": "\(stream)", "replicas": "\(replicas)"])
                 return true
             }
             // Replicas > 1 on a server that is not clustered: one. Anything else (a cluster still
             // placing its peers) is asked again by the caller.
-            guard Self.errorCode(created) == 10074, replicas > 1 else {
+            guard JetStreamAPI.errorCode(created) == 10074, replicas > 1 else {
                 logger.error("audit stream: JetStream refused to create the stream: \(created["error"] ?? "")")
                 return false
             }
             replicas = 1
         }
-    }
-
-    private static func request(_ client: NATSClient, _ subject: String, _ body: String) -> [String: Any]? {
-        guard let reply = try? client.request(subject, body, timeoutMilliseconds: 5000) else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(reply.payload))) as? [String: Any]
-    }
-
-    private static func errorCode(_ answer: [String: Any]) -> Int? {
-        ((answer["error"] as? [String: Any])?["err_code"] as? NSNumber)?.intValue
     }
 }
