@@ -68,26 +68,28 @@ public struct FleetPublisher {
         defer { client.close() }
         let bucket = try KeyValueBucket(client, name: FleetBundle.bucket, createWith: client.clusterReplicas)
         for _ in 0..<5 {
-            let entry = try bucket.get(FleetBundle.key)
-            // The newest bundle the CA signed, in the whole history: the bucket's current value may be a
-            // forgery or a replay of an older one, and the Wardens have the newest in force.
-            let verified = try bucket.history(FleetBundle.key).compactMap { old in
-                try? SignedBundle(encoded: old.value)?.verified(
-                    ca: self.authority.certificate, trustDomain: self.authority.trustDomain
-                ).get()
+            // Every value the bucket still holds, each verified once; the last is the current one. The
+            // newest bundle the CA signed is what the Wardens have in force: the current value may be a
+            // forgery or a replay of an older one.
+            let history = try bucket.history(FleetBundle.key).map { entry in
+                (
+                    entry: entry,
+                    bundle: entry.isDeletion
+                        ? nil
+                        : SignedBundle(encoded: entry.value).map {
+                            $0.verified(ca: self.authority.certificate, trustDomain: self.authority.trustDomain)
+                        } ?? .failure(.notABundle)
+                )
             }
+            let verified = history.compactMap { try? $0.bundle?.get() }
             let latest = verified.max { $0.version < $1.version }
+            let entry = history.last?.entry
             var refusal: FleetRefusal?
-            if let entry, !entry.isDeletion {
-                switch SignedBundle(encoded: entry.value)?.verified(
-                    ca: self.authority.certificate, trustDomain: self.authority.trustDomain)
-                {
-                case .success(let current) where current.version < (latest?.version ?? 0):
-                    refusal = .stale(version: current.version, inForce: latest?.version ?? 0)
-                case .success: break
-                case .failure(let refused): refusal = refused
-                case nil: refusal = .notABundle
-                }
+            switch history.last?.bundle {
+            case .success(let current) where current.version < (latest?.version ?? 0):
+                refusal = .stale(version: current.version, inForce: latest?.version ?? 0)
+            case .failure(let refused): refusal = refused
+            case .success, nil: break
             }
             var next = try make(latest)
             if verified.isEmpty, let live = LiveVersions.highest(on: client), live >= next.version {
