@@ -41,12 +41,7 @@ struct AuditStreamEndToEndTests {
     /// The stream's records, as log lines (without the `instance` field the stream adds), each with how
     /// often the stream holds it.
     static func streamRecords(_ directory: TemporaryDirectory, upstream: String) throws -> [String: Int] {
-        let certs = directory.appending("certs")
-        var options = NATSClient.Options(
-            url: upstream, caFile: certs + "/ca/ca.pem", certificateFile: certs + "/warden/client.pem",
-            keyFile: certs + "/warden/client-key.pem")
-        options.expectedHostname = "127.0.0.1"
-        let client = try NATSClient(options)
+        let client = try connectAsWarden(directory, upstream: upstream)
         defer { client.close() }
         var records: [String: Int] = [:]
         let prefix = #"{"instance":"warden-a","#
@@ -60,12 +55,7 @@ struct AuditStreamEndToEndTests {
 
     /// How many records the stream holds (its state, from JetStream's API).
     static func streamCount(_ directory: TemporaryDirectory, upstream: String) throws -> Int {
-        let certs = directory.appending("certs")
-        var options = NATSClient.Options(
-            url: upstream, caFile: certs + "/ca/ca.pem", certificateFile: certs + "/warden/client.pem",
-            keyFile: certs + "/warden/client-key.pem")
-        options.expectedHostname = "127.0.0.1"
-        let client = try NATSClient(options)
+        let client = try connectAsWarden(directory, upstream: upstream)
         defer { client.close() }
         let info = try client.request("$JS.API.STREAM.INFO.WARDEN_AUDIT", "")
         let object = try JSONSerialization.jsonObject(with: Data(info.payload)) as? [String: Any]

@@ -53,13 +53,7 @@ struct FleetEndToEndTests {
 
     /// The bucket's current bundle, as Warden's identity reads it straight from NATS.
     static func bucket(_ directory: TemporaryDirectory, upstream: String) throws -> (NATSClient, KeyValueBucket) {
-        let certs = directory.appending("certs")
-        var options = NATSClient.Options(
-            url: upstream, caFile: certs + "/ca/ca.pem", certificateFile: certs + "/warden/client.pem",
-            keyFile: certs + "/warden/client-key.pem")
-        options.expectedHostname = "127.0.0.1"
-        options.timeoutMilliseconds = 5000
-        let client = try NATSClient(options)
+        let client = try connectAsWarden(directory, upstream: upstream)
         return (client, try KeyValueBucket(client, name: "WARDEN"))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NATSClient
 import Testing
 import WardenTestSupport
 
@@ -30,6 +31,18 @@ func warden(_ arguments: [String], in directory: String? = nil) throws -> (
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+/// A nats.c connection straight to nats-server with Warden's own identity from `directory`'s certs folder:
+/// what the tests use to look at the fleet's bucket and the audit stream as an operator would.
+func connectAsWarden(_ directory: TemporaryDirectory, upstream: String) throws -> NATSClient {
+    let certs = directory.appending("certs")
+    var options = NATSClient.Options(
+        url: upstream, caFile: certs + "/ca/ca.pem", certificateFile: certs + "/warden/client.pem",
+        keyFile: certs + "/warden/client-key.pem")
+    options.expectedHostname = "127.0.0.1"
+    options.timeoutMilliseconds = 5000
+    return try NATSClient(options)
 }
 
 let repositoryACLs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
